@@ -1,0 +1,53 @@
+"""Argument checks and logger resolution shared by ws_connect and ws_create_server."""
+import logging
+from typing import Any, Optional, Union
+
+from ._enums import WSAutoPingStrategy
+
+WSLoggerLike = Optional[Union[str, logging.Logger, logging.LoggerAdapter]]
+
+
+def resolve_logger(logger_name: WSLoggerLike, default_suffix: str) -> Any:
+    """`picows_like.<name>` for a str (default suffix for None); a logger-like
+    object is used as it is."""
+    if logger_name is None:
+        return logging.getLogger(f"picows_like.{default_suffix}")
+    if isinstance(logger_name, str):
+        return logging.getLogger(f"picows_like.{logger_name}")
+    return logger_name
+
+
+def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeout: Optional[float],
+                     enable_auto_ping: bool, auto_ping_idle_timeout: float,
+                     auto_ping_reply_timeout: float, auto_ping_strategy: Any,
+                     enable_auto_pong: bool, max_frame_size: int, read_buffer_init_size: int,
+                     close_timeout: Optional[float], accept_rsv_bits: bool) -> dict:
+    """Validate the per-connection options (ValueError up front, never an
+    assert) and return them as WSProtocol keyword arguments."""
+    if websocket_handshake_timeout is not None and websocket_handshake_timeout <= 0:
+        raise ValueError("websocket_handshake_timeout must be > 0 or None")
+    if enable_auto_ping:
+        if auto_ping_idle_timeout is None or auto_ping_idle_timeout <= 0:
+            raise ValueError("auto_ping_idle_timeout must be > 0")
+        if auto_ping_reply_timeout is None or auto_ping_reply_timeout <= 0:
+            raise ValueError("auto_ping_reply_timeout must be > 0")
+    strategy = WSAutoPingStrategy(auto_ping_strategy)
+    if max_frame_size is None or max_frame_size <= 0:
+        raise ValueError("max_frame_size must be > 0")
+    if read_buffer_init_size is None or read_buffer_init_size <= 0:
+        raise ValueError("read_buffer_init_size must be > 0")
+    if close_timeout is not None and close_timeout < 0:
+        raise ValueError("close_timeout must be >= 0 or None")
+    return dict(
+        disconnect_on_exception=bool(disconnect_on_exception),
+        websocket_handshake_timeout=websocket_handshake_timeout,
+        enable_auto_ping=bool(enable_auto_ping),
+        auto_ping_idle_timeout=float(auto_ping_idle_timeout),
+        auto_ping_reply_timeout=float(auto_ping_reply_timeout),
+        auto_ping_strategy=strategy,
+        enable_auto_pong=bool(enable_auto_pong),
+        max_frame_size=int(max_frame_size),
+        read_buffer_init_size=int(read_buffer_init_size),
+        close_timeout=-1.0 if close_timeout is None else float(close_timeout),
+        accept_rsv_bits=bool(accept_rsv_bits),
+    )

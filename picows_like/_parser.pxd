@@ -1,0 +1,29 @@
+from ._frame cimport WSFrame
+
+
+cdef class FrameParser:
+    """Sans-I/O RFC 6455 frame parser: bytes in, one frame (or error) out.
+
+    parse() either fills `frame` with the next complete frame (unmasking it in
+    place) and returns how many bytes it used, returns 0 when the frame is not
+    complete yet (`need` then holds its total size, so the reader can make
+    room), or returns -1 on a protocol violation (`error_code`,
+    `error_message`).  A frame's header is checked as soon as it is complete,
+    before its payload arrives, so an oversized or illegal frame is refused
+    without buffering it.
+    """
+    cdef:
+        readonly bint expect_masked        # True on the server side
+        readonly Py_ssize_t max_frame_size
+        readonly int rsv_allowed           # RSV bits (0x70 mask) a peer may set
+        readonly int fragmented_opcode     # TEXT/BINARY while a message is open
+        readonly Py_ssize_t need
+        readonly int error_code
+        readonly str error_message
+        bytearray _feed_buf                # only for the Python-level feed()
+
+    cdef Py_ssize_t parse(self, char* data, Py_ssize_t size, WSFrame frame) except -2
+    cdef int _fail(self, int code, str message) except -1
+
+
+cdef Py_ssize_t complete_frame_size(const char* data, Py_ssize_t size) noexcept nogil

@@ -1,0 +1,202 @@
+"""The frame state machine and the RFC 6455 rules a receiver must enforce."""
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
+
+from ._enums cimport WSMsgType
+from ._frame cimport WSFrame
+
+
+cdef extern from "ws_mask.h":
+    void ws_mask_inplace(char* data, size_t size, const uint8_t* key) nogil
+
+cdef extern from "ws_utf8.h":
+    int ws_utf8_valid(const char* data, size_t size) nogil
+
+
+cdef inline uint64_t _be64(const uint8_t* p) noexcept nogil:
+    cdef uint64_t v = 0
+    cdef int i
+    for i in range(8):
+        v = (v << 8) | p[i]
+    return v
+
+
+cdef inline bint _close_code_valid(int code) noexcept nogil:
+    # RFC 6455 7.4: codes a peer may put on the wire (IANA registry + private).
+    return (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
+
+
+cdef Py_ssize_t complete_frame_size(const char* data, Py_ssize_t size) noexcept nogil:
+    """Total size of the frame starting at data if it is all there, else 0."""
+    if size < 2:
+        return 0
+    cdef const uint8_t* p = <const uint8_t*>data
+    cdef Py_ssize_t hlen = 2 + (4 if p[1] & 0x80 else 0)
+    cdef uint64_t plen = p[1] & 0x7F
+    if plen == 126:
+        hlen += 2
+        if size < hlen:
+            return 0
+        plen = (p[2] << 8) | p[3]
+    elif plen == 127:
+        hlen += 8
+        if size < hlen:
+            return 0
+        plen = _be64(p + 2)
+        if plen > <uint64_t>size:
+            return 0
+    if hlen + <Py_ssize_t>plen > size:
+        return 0
+    return hlen + <Py_ssize_t>plen
+
+
+cdef class FrameParser:
+    def __init__(self, bint expect_masked, Py_ssize_t max_frame_size=10 * 1024 * 1024,
+                 int rsv_allowed=0):
+        if max_frame_size <= 0:
+            raise ValueError("max_frame_size must be > 0")
+        self.expect_masked = expect_masked
+        self.max_frame_size = max_frame_size
+        self.rsv_allowed = rsv_allowed & 0x70
+        self.fragmented_opcode = 0
+        self.need = 0
+        self.error_code = 0
+        self.error_message = None
+
+    cdef int _fail(self, int code, str message) except -1:
+        self.error_code = code
+        self.error_message = message
+        return 0
+
+    cdef Py_ssize_t parse(self, char* data, Py_ssize_t size, WSFrame frame) except -2:
+        if size < 2:
+            self.need = 2
+            return 0
+        cdef const uint8_t* p = <const uint8_t*>data
+        cdef uint8_t b0 = p[0]
+        cdef uint8_t b1 = p[1]
+        cdef int opcode = b0 & 0x0F
+        cdef bint fin = (b0 & 0x80) != 0
+        cdef bint masked = (b1 & 0x80) != 0
+        cdef Py_ssize_t hlen = 2
+        cdef uint64_t plen = b1 & 0x7F
+
+        if plen == 126:
+            hlen = 4
+        elif plen == 127:
+            hlen = 10
+        if masked:
+            hlen += 4
+        if size < hlen:
+            self.need = hlen
+            return 0
+
+        if plen == 126:
+            plen = (p[2] << 8) | p[3]
+            if plen < 126:
+                self._fail(1002, "non-minimal 16-bit payload length")
+                return -1
+        elif plen == 127:
+            plen = _be64(p + 2)
+            if plen >> 63:
+                self._fail(1002, "64-bit payload length has its most significant bit set")
+                return -1
+            if plen <= 0xFFFF:
+                self._fail(1002, "non-minimal 64-bit payload length")
+                return -1
+
+        # Header checks, in the order a peer most likely violates them.
+        if masked != self.expect_masked:
+            self._fail(1002, "client sent an unmasked frame" if self.expect_masked
+                       else "server sent a masked frame")
+            return -1
+        if (b0 & 0x70) & ~self.rsv_allowed:
+            self._fail(1002, "reserved bits set without a negotiated extension")
+            return -1
+        if opcode >= 8:
+            if opcode > 0xA:
+                self._fail(1002, f"unknown control opcode 0x{opcode:X}")
+                return -1
+            if not fin:
+                self._fail(1002, "fragmented control frame")
+                return -1
+            if plen > 125:
+                self._fail(1002, "control frame payload longer than 125 bytes")
+                return -1
+        elif opcode == 0:
+            if self.fragmented_opcode == 0:
+                self._fail(1002, "CONTINUATION frame without a message in progress")
+                return -1
+        elif opcode <= 2:
+            if self.fragmented_opcode != 0:
+                self._fail(1002, "new data frame while a fragmented message is in progress")
+                return -1
+        else:
+            self._fail(1002, f"unknown data opcode 0x{opcode:X}")
+            return -1
+        if plen > <uint64_t>self.max_frame_size:
+            self._fail(1009, f"frame of {plen} bytes exceeds max_frame_size {self.max_frame_size}")
+            return -1
+
+        cdef Py_ssize_t total = hlen + <Py_ssize_t>plen
+        if size < total:
+            self.need = total
+            return 0
+
+        cdef char* payload = data + hlen
+        if masked:
+            ws_mask_inplace(payload, <size_t>plen, p + hlen - 4)
+
+        if opcode == 8:
+            if plen == 1:
+                self._fail(1002, "CLOSE frame with a 1-byte payload")
+                return -1
+            if plen >= 2:
+                if not _close_code_valid((<uint8_t>payload[0] << 8) | <uint8_t>payload[1]):
+                    self._fail(1002, f"CLOSE frame with an invalid code "
+                               f"{(<uint8_t>payload[0] << 8) | <uint8_t>payload[1]}")
+                    return -1
+                if not ws_utf8_valid(payload + 2, plen - 2):
+                    self._fail(1007, "CLOSE frame reason is not valid UTF-8")
+                    return -1
+        elif opcode == 0:
+            if fin:
+                self.fragmented_opcode = 0
+        elif opcode <= 2 and not fin:
+            self.fragmented_opcode = opcode
+
+        frame.payload_ptr = payload
+        frame.payload_size = <Py_ssize_t>plen
+        frame._msg_type = <WSMsgType>opcode
+        frame.fin = fin
+        frame.rsv1 = (b0 & 0x40) != 0
+        frame.rsv2 = (b0 & 0x20) != 0
+        frame.rsv3 = (b0 & 0x10) != 0
+        self.need = 0
+        return total
+
+    def feed(self, data):
+        """Python-level sans-I/O entry for tests and tools: append bytes,
+        return the complete frames as (msg_type, fin, rsv1, rsv2, rsv3,
+        payload) tuples; raise WSProtocolError on a violation."""
+        from .exceptions import WSProtocolError
+        if self._feed_buf is None:
+            self._feed_buf = bytearray()
+        self._feed_buf += data
+        cdef WSFrame frame = WSFrame.__new__(WSFrame)
+        cdef list out = []
+        cdef Py_ssize_t pos = 0, r
+        cdef bytearray buf = self._feed_buf
+        cdef char* base = buf
+        while True:
+            r = self.parse(base + pos, len(buf) - pos, frame)
+            if r < 0:
+                del buf[:pos]
+                raise WSProtocolError(self.error_code, self.error_message)
+            if r == 0:
+                break
+            out.append((frame.msg_type, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3,
+                        frame.get_payload_as_bytes()))
+            pos += r
+        del buf[:pos]
+        return out

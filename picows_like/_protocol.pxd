@@ -1,0 +1,59 @@
+from ._buffer cimport MemoryBuffer
+from ._frame cimport WSFrame
+from ._parser cimport FrameParser
+from ._transport cimport WSTransport
+from ._listener cimport WSListener
+
+
+cdef class WSProtocolCore:
+    cdef:
+        readonly WSTransport transport
+        readonly WSListener listener
+        object _py_on_frame            # cached bound method of a Python override
+        FrameParser _parser
+        WSFrame _frame
+        MemoryBuffer _rbuf
+        Py_ssize_t _rpos               # unread data is _rbuf.data[_rpos:_wpos]
+        Py_ssize_t _wpos
+        Py_ssize_t _init_size
+        int _calm_reads                # reads since the buffer last needed to be big
+
+        bint _is_client
+        bint _upgraded
+        bint _stop_reading             # CLOSE received or connection failed
+        object _loop
+        object _logger
+        object _handshake_timeout      # seconds or None
+        double _close_timeout
+        object _listener_factory
+        bint _disconnect_on_exception
+        bint _enable_auto_pong
+
+        # handshake
+        object _handshake_timer
+        object _upgrade_future         # client: resolves to (request, response)
+        bytes _ws_key
+        bytes _request_bytes
+        object _request
+        object _head                   # client: response head waiting for its body
+        Py_ssize_t _body_needed
+
+        # liveness
+        bint _auto_ping
+        bint _ping_periodically
+        double _idle_timeout
+        double _reply_timeout
+        double _last_read
+        bint _expect_pong
+        object _ping_timer
+        object _rtt_future
+
+    cdef int _process_frames(self) except -1
+    cdef int _dispatch(self, WSFrame frame) except -1
+    cdef int _call_on_frame(self, WSFrame frame) except -1
+    cdef int _on_close_frame(self, WSFrame frame) except -1
+    cdef int _fail(self, int code, str message) except -1
+    cdef int _callback_failed(self, exc, str where) except -1
+    cdef int _compact(self) except -1
+    cdef int _handshake_data(self) except -1
+    cdef int _upgraded_to(self, listener, request, response) except -1

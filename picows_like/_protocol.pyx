@@ -1,0 +1,502 @@
+"""The asyncio glue: a BufferedProtocol that runs the handshake, then feeds
+the read buffer through the frame parser to the listener.
+
+The event loop reads straight into our buffer (get_buffer returns this
+object, which exports the free tail of the buffer), so a read costs no
+allocation; every complete frame in it is delivered through one reused
+WSFrame before the buffer is compacted.
+"""
+import asyncio
+import types
+
+from cpython.buffer cimport PyBuffer_FillInfo
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.string cimport memmove
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from ._enums cimport WSMsgType, WSCloseCode, WSAutoPingStrategy
+from ._buffer cimport MemoryBuffer
+from ._frame cimport WSFrame, close_code_to_py
+from ._parser cimport FrameParser, complete_frame_size
+from ._transport cimport WSTransport
+from ._listener cimport WSListener
+
+from .exceptions import WSHandshakeError, WSInvalidMessageError, WSProtocolError
+from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
+                        WSUpgradeResponseWithListener, content_length, parse_request,
+                        parse_response, validate_request, validate_response)
+
+
+cdef extern from "string.h":
+    void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
+
+
+# After this many consecutive empty-buffer moments with no large frame, a
+# buffer that grew for a large frame is shrunk back to its initial size.
+cdef enum:
+    SHRINK_AFTER_CALM_READS = 64
+
+
+cdef inline double _now() noexcept nogil:
+    # Same clock as loop.time() (time.monotonic) without a Python call.
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef class WSProtocolCore:
+    def __init__(self, bint is_client, listener_factory, loop, logger, *,
+                 bint disconnect_on_exception=True, websocket_handshake_timeout=5,
+                 bint enable_auto_ping=False, double auto_ping_idle_timeout=10,
+                 double auto_ping_reply_timeout=10,
+                 auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
+                 bint enable_auto_pong=True, Py_ssize_t max_frame_size=10 * 1024 * 1024,
+                 Py_ssize_t read_buffer_init_size=16 * 1024, double close_timeout=5.0,
+                 bint accept_rsv_bits=False, request=None, bytes request_bytes=None,
+                 bytes ws_key=None, upgrade_future=None):
+        if read_buffer_init_size < 256:
+            read_buffer_init_size = 256
+        self._is_client = is_client
+        self._listener_factory = listener_factory
+        self._loop = loop
+        self._logger = logger
+        self._disconnect_on_exception = disconnect_on_exception
+        self._handshake_timeout = websocket_handshake_timeout
+        self._enable_auto_pong = enable_auto_pong
+        self._close_timeout = close_timeout
+        self._auto_ping = enable_auto_ping
+        self._ping_periodically = auto_ping_strategy == WSAutoPingStrategy.PING_PERIODICALLY
+        self._idle_timeout = auto_ping_idle_timeout
+        self._reply_timeout = auto_ping_reply_timeout
+        self._parser = FrameParser(not is_client, max_frame_size,
+                                   0x70 if accept_rsv_bits else 0)
+        self._frame = WSFrame.__new__(WSFrame)
+        self._init_size = read_buffer_init_size
+        self._rbuf = MemoryBuffer(read_buffer_init_size)
+        self._request = request
+        self._request_bytes = request_bytes
+        self._ws_key = ws_key
+        self._upgrade_future = upgrade_future
+
+    # -- asyncio.BufferedProtocol ------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = WSTransport(self._is_client, transport, self._logger, self._loop,
+                                     self._close_timeout)
+        self.transport._protocol = self
+        if self._is_client:
+            transport.write(self._request_bytes)
+        elif self._handshake_timeout is not None:
+            self._handshake_timer = self._loop.call_later(
+                self._handshake_timeout, self._on_handshake_timeout)
+
+    def get_buffer(self, Py_ssize_t sizehint):
+        return self
+
+    def __len__(self):
+        # asyncio checks len(get_buffer()) before reading into it.
+        return self._rbuf.capacity - self._wpos
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, self._rbuf.data + self._wpos,
+                          self._rbuf.capacity - self._wpos, 0, flags)
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        self._wpos += nbytes
+        if self._stop_reading:
+            self._rpos = self._wpos = 0
+            return
+        if self._auto_ping:
+            self._last_read = _now()
+        if self._upgraded:
+            self._process_frames()
+        else:
+            self._handshake_data()
+        self._compact()
+
+    def eof_received(self):
+        return False            # let the transport close
+
+    def connection_lost(self, exc):
+        cdef WSTransport transport = self.transport
+        self._stop_reading = True
+        self._cancel_timers()
+        if transport is None:
+            return
+        transport._connection_lost()
+        if self._rtt_future is not None and not self._rtt_future.done():
+            self._rtt_future.set_exception(ConnectionResetError("WebSocket disconnected"))
+        if not self._upgraded:
+            if self._upgrade_future is not None and not self._upgrade_future.done():
+                self._upgrade_future.set_exception(WSInvalidMessageError(
+                    "connection closed before the handshake completed"
+                    + (f": {exc}" if exc else "")))
+        elif self.listener is not None:
+            try:
+                self.listener.on_ws_disconnected(transport)
+            except Exception:
+                self._logger.exception("exception in on_ws_disconnected")
+        if not transport._disconnected_future.done():
+            transport._disconnected_future.set_result(None)
+        transport._protocol = None
+
+    def pause_writing(self):
+        if self.listener is not None:
+            try:
+                self.listener.pause_writing()
+            except Exception:
+                self._logger.exception("exception in pause_writing")
+
+    def resume_writing(self):
+        if self.listener is not None:
+            try:
+                self.listener.resume_writing()
+            except Exception:
+                self._logger.exception("exception in resume_writing")
+
+    # -- the read path -----------------------------------------------------
+
+    cdef int _process_frames(self) except -1:
+        cdef FrameParser parser = self._parser
+        cdef WSFrame frame = self._frame
+        cdef Py_ssize_t r
+        cdef Py_ssize_t pos = self._rpos
+        cdef Py_ssize_t end = self._wpos
+        while pos < end:
+            r = parser.parse(self._rbuf.data + pos, end - pos, frame)
+            if r <= 0:
+                if r < 0:
+                    self._rpos = end
+                    self._fail(parser.error_code, parser.error_message)
+                    return 0
+                break
+            pos += r
+            self._rpos = pos
+            frame.tail_size = end - pos
+            frame.last_in_buffer = complete_frame_size(self._rbuf.data + pos, end - pos) == 0
+            self._dispatch(frame)
+            if self._stop_reading:
+                self._rpos = self._wpos
+                return 0
+        self._rpos = pos
+        return 0
+
+    cdef int _dispatch(self, WSFrame frame) except -1:
+        cdef int op = frame._msg_type
+        if self._expect_pong and self._is_pong(frame):
+            self._pong_received()
+            return 0
+        if op <= WSMsgType.BINARY:
+            return self._call_on_frame(frame)
+        if op == WSMsgType.PING:
+            if self._enable_auto_pong:
+                self.transport._send_frame(0x8A, frame.payload_ptr, frame.payload_size)
+                return 0
+        elif op == WSMsgType.CLOSE:
+            return self._on_close_frame(frame)
+        return self._call_on_frame(frame)
+
+    cdef int _call_on_frame(self, WSFrame frame) except -1:
+        try:
+            if self._py_on_frame is not None:
+                self._py_on_frame(self.transport, frame)
+            else:
+                self.listener.on_ws_frame(self.transport, frame)
+        except Exception as exc:
+            self._callback_failed(exc, "on_ws_frame")
+        return 0
+
+    def _is_pong(self, WSFrame frame):
+        try:
+            return self.listener.is_user_specific_pong(frame)
+        except Exception as exc:
+            self._callback_failed(exc, "is_user_specific_pong")
+            return False
+
+    cdef int _on_close_frame(self, WSFrame frame) except -1:
+        cdef WSTransport transport = self.transport
+        code = frame.get_close_code()
+        reason = frame.get_close_reason()
+        transport._set_close_received(code, reason or "")
+        self._stop_reading = True
+        self._call_on_frame(frame)
+        if not transport.is_close_frame_sent:
+            # Echo the peer's code (RFC 6455 5.5.1), or an empty CLOSE for an empty one.
+            transport.send_close(code)
+        transport.disconnect()
+        return 0
+
+    cdef int _compact(self) except -1:
+        """Make room for the rest of a partial frame; reset or shrink an
+        empty buffer."""
+        cdef MemoryBuffer buf = self._rbuf
+        cdef Py_ssize_t unread = self._wpos - self._rpos
+        cdef Py_ssize_t target
+        if unread == 0:
+            self._rpos = self._wpos = 0
+            if buf.capacity > self._init_size:
+                self._calm_reads += 1
+                if self._calm_reads >= SHRINK_AFTER_CALM_READS:
+                    buf.shrink(self._init_size)
+                    self._calm_reads = 0
+            return 0
+        target = self._parser.need if self._upgraded else 0
+        if target <= unread:
+            target = unread + 1
+        if target > self._init_size:
+            self._calm_reads = 0
+        if self._rpos + target <= buf.capacity and self._wpos < buf.capacity:
+            return 0
+        if self._rpos > 0:
+            memmove(buf.data, buf.data + self._rpos, unread)
+            self._rpos = 0
+            self._wpos = unread
+        if target > buf.capacity:
+            buf.reserve(target, unread)
+        return 0
+
+    # -- failures ------------------------------------------------------------
+
+    cdef int _fail(self, int code, str message) except -1:
+        """A protocol violation: CLOSE with `code`, disconnect, and make
+        wait_disconnected() raise WSProtocolError."""
+        cdef WSTransport transport = self.transport
+        self._logger.info("protocol error, closing with %d: %s", code, message)
+        if transport._exception is None:
+            transport._exception = WSProtocolError(code, message)
+        self._stop_reading = True
+        transport.send_close(code, message.encode()[:123])
+        transport.disconnect()
+        return 0
+
+    cdef int _callback_failed(self, exc, str where) except -1:
+        cdef WSTransport transport = self.transport
+        if not self._disconnect_on_exception and where != "on_ws_connected":
+            self._logger.exception("exception in %s (disconnect_on_exception is off)", where)
+            return 0
+        code = exc.code if isinstance(exc, WSProtocolError) else WSCloseCode.INTERNAL_ERROR
+        if self._is_client:
+            self._logger.info("exception in %s, disconnecting: %r", where, exc)
+            if transport._exception is None:
+                transport._exception = exc
+        else:
+            self._logger.error("exception in %s, disconnecting", where, exc_info=exc)
+        self._stop_reading = True
+        transport.send_close(code, (str(exc) if isinstance(exc, WSProtocolError) else "")
+                             .encode()[:123])
+        transport.disconnect()
+        return 0
+
+    # -- handshake -----------------------------------------------------------
+
+    cdef int _handshake_data(self) except -1:
+        cdef char* data = self._rbuf.data + self._rpos
+        cdef Py_ssize_t n = self._wpos - self._rpos
+        cdef char* end
+        cdef bytes head
+        if self._head is not None:             # client: waiting for an error body
+            if n >= self._body_needed:
+                self._client_response(self._head, PyBytes_FromStringAndSize(data, self._body_needed))
+            return 0
+        end = <char*>memmem(data, n, b"\r\n\r\n", 4)
+        if end == NULL:
+            if n > MAX_HEADER_BYTES:
+                if self._is_client:
+                    self._client_failed(WSInvalidMessageError(
+                        f"handshake response headers exceed {MAX_HEADER_BYTES} bytes"))
+                else:
+                    self._reject(WSUpgradeResponse.create_error_response(
+                        431, b"request headers too large\n"))
+            return 0
+        head = PyBytes_FromStringAndSize(data, end - data)
+        self._rpos += (end - data) + 4
+        if self._is_client:
+            self._client_response(head, None)
+        else:
+            self._server_request(head)
+        if self._upgraded and self._rpos < self._wpos:
+            self._process_frames()
+        return 0
+
+    def _client_response(self, bytes head, body):
+        try:
+            response = parse_response(head, body)
+            if body is None and response.status != 101:
+                needed = content_length(response.headers)
+                if needed > self._wpos - self._rpos:
+                    self._head = head
+                    self._body_needed = needed
+                    return
+                response.body = PyBytes_FromStringAndSize(self._rbuf.data + self._rpos, needed)
+            self._rpos = self._wpos
+            validate_response(response, self._ws_key, head)
+            listener = self._listener_factory(self._request, response)
+        except Exception as exc:
+            self._client_failed(exc)
+            return
+        self._upgraded_to(listener, self._request, response)
+        self._upgrade_future.set_result(listener)
+        self._connected()
+
+    def _client_failed(self, exc):
+        self._stop_reading = True
+        if not self._upgrade_future.done():
+            self._upgrade_future.set_exception(exc)
+        self.transport.disconnect(False)
+
+    def _server_request(self, bytes head):
+        try:
+            request = parse_request(head)
+        except HandshakeRejected as rejected:
+            self._logger.info("bad upgrade request: %s", rejected)
+            self._reject(rejected.response)
+            return
+        try:
+            result = self._listener_factory(request)
+        except Exception:
+            self._logger.exception("exception in the listener factory")
+            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            return
+        if result is None:
+            self._reject(WSUpgradeResponse.create_error_response(404, b"not found\n"))
+            return
+        if isinstance(result, WSUpgradeResponseWithListener):
+            response, listener = result.response, result.listener
+            if response.status != 101:
+                self._reject(response)
+                return
+        else:
+            response, listener = WSUpgradeResponse.create_101_response(), result
+        try:
+            accept = validate_request(request)
+        except HandshakeRejected as rejected:
+            self._logger.info("bad upgrade request: %s", rejected)
+            self._reject(rejected.response)
+            return
+        response.headers["Sec-WebSocket-Accept"] = accept.decode()
+        self.transport.underlying_transport.write(response.to_bytes())
+        self._upgraded_to(listener, request, response)
+        self._connected()
+
+    def _reject(self, response):
+        """Answer a request we will not upgrade, then close."""
+        response.headers["Connection"] = "close"
+        self._stop_reading = True
+        self._cancel_timers()
+        self.transport.underlying_transport.write(response.to_bytes())
+        self.transport.disconnect()
+
+    cdef int _upgraded_to(self, listener, request, response) except -1:
+        if not isinstance(listener, WSListener):
+            raise TypeError(f"the listener factory must return a WSListener, got {listener!r}")
+        self.listener = <WSListener>listener
+        # A Python override is called through one cached bound method; a
+        # Cython (cpdef) listener through its vtable.
+        on_frame = getattr(type(listener), "on_ws_frame")
+        self._py_on_frame = listener.on_ws_frame \
+            if isinstance(on_frame, types.FunctionType) else None
+        self.transport.request = request
+        self.transport.response = response
+        self._upgraded = True
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        return 0
+
+    def _connected(self):
+        try:
+            self.listener.on_ws_connected(self.transport)
+        except Exception as exc:
+            self._callback_failed(exc, "on_ws_connected")
+            return
+        if self._auto_ping:
+            self._last_read = _now()
+            self._arm_ping(self._idle_timeout)
+
+    def _on_handshake_timeout(self):
+        self._handshake_timer = None
+        if not self._upgraded:
+            self._logger.info("no complete upgrade request within %ss, disconnecting",
+                              self._handshake_timeout)
+            self._stop_reading = True
+            self.transport.disconnect(False)
+
+    # -- liveness ------------------------------------------------------------
+
+    def _cancel_timers(self):
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+
+    def _arm_ping(self, double delay):
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        self._ping_timer = self._loop.call_later(delay, self._on_ping_timer)
+
+    def _on_ping_timer(self):
+        cdef double idle
+        self._ping_timer = None
+        if self._stop_reading or self.transport.is_close_frame_sent or self._expect_pong:
+            return
+        if not self._ping_periodically:
+            idle = _now() - self._last_read
+            if idle < self._idle_timeout:
+                self._arm_ping(self._idle_timeout - idle)
+                return
+        self._expect_pong = True
+        self._ping_timer = self._loop.call_later(self._reply_timeout, self._on_reply_timeout)
+        try:
+            self.listener.send_user_specific_ping(self.transport)
+        except Exception as exc:
+            self._callback_failed(exc, "send_user_specific_ping")
+
+    def _on_reply_timeout(self):
+        self._ping_timer = None
+        if not self._expect_pong or self.transport.is_disconnected:
+            return
+        self._logger.info("no PONG within %.3gs of a PING, closing the connection as stale",
+                          self._reply_timeout)
+        self._stop_reading = True
+        self.transport.send_close(WSCloseCode.GOING_AWAY, b"no PONG in time")
+        self.transport.disconnect(False)
+
+    def _pong_received(self):
+        if not self._expect_pong:
+            return
+        self._expect_pong = False
+        if self._rtt_future is not None and not self._rtt_future.done():
+            self._rtt_future.set_result(_now())
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        if self._auto_ping and self._rtt_future is None:
+            self._arm_ping(self._idle_timeout)
+
+    async def _measure_roundtrip_time(self, int rounds):
+        cdef list times = []
+        cdef double t0
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        try:
+            for _ in range(rounds):
+                self._rtt_future = self._loop.create_future()
+                self._expect_pong = True
+                t0 = _now()
+                self.listener.send_user_specific_ping(self.transport)
+                times.append(await self._rtt_future - t0)
+        finally:
+            self._rtt_future = None
+            self._expect_pong = False
+            if self._auto_ping and not self._stop_reading:
+                self._arm_ping(self._idle_timeout)
+        return times
+
+
+class WSProtocol(WSProtocolCore, asyncio.BufferedProtocol):
+    """WSProtocolCore registered as an asyncio.BufferedProtocol, which is
+    how asyncio and uvloop decide to call get_buffer/buffer_updated."""
+    __slots__ = ()

@@ -1,0 +1,72 @@
+from libc.stdint cimport uint8_t
+
+from ._enums cimport WSMsgType
+from ._buffer cimport MemoryBuffer
+
+
+cdef class WSCloseInfo:
+    cdef:
+        readonly object code        # WSCloseCode, or int for other codes
+        readonly str reason
+
+
+cdef class WSCloseHandshake:
+    cdef:
+        readonly WSCloseInfo recv
+        readonly WSCloseInfo sent
+        readonly bint recv_then_sent
+
+
+cdef class WSTransport:
+    cdef:
+        object __weakref__
+        readonly object underlying_transport
+        readonly object request
+        readonly object response
+        readonly WSCloseHandshake close_handshake
+        readonly bint is_client_side
+        readonly bint is_secure
+        readonly bint is_close_frame_sent
+        readonly bint is_disconnected
+
+        # Private from here on: users' compiled modules must not rely on it.
+        object _loop
+        object _logger
+        object _tr_write
+        object _tr_get_write_buffer_size
+        int _fd                     # socket for direct writes; -1 = never
+        bint _maybe_queued          # the transport's buffer may hold data
+        bint _closing               # disconnect() was called
+        bint _close_received
+        double _close_timeout
+        object _close_timer
+        MemoryBuffer _wbuf
+        object _disconnected_future
+        object _exception           # re-raised by wait_disconnected()
+        object _protocol            # WSProtocol, for liveness hooks
+
+    cdef int send_reuse_external_buffer(self, WSMsgType msg_type, char* msg_ptr,
+                                        size_t msg_size, bint fin=*, bint rsv1=*,
+                                        bint rsv2=*, bint rsv3=*) except -1
+    cpdef send(self, WSMsgType msg_type, message, bint fin=*, bint rsv1=*, bint rsv2=*,
+               bint rsv3=*)
+    cpdef send_reuse_external_bytearray(self, WSMsgType msg_type, bytearray buffer,
+                                        Py_ssize_t msg_offset, bint fin=*, bint rsv1=*,
+                                        bint rsv2=*, bint rsv3=*)
+    cpdef send_ping(self, message=*)
+    cpdef send_pong(self, message=*)
+    cpdef send_close(self, close_code=*, close_message=*)
+    cpdef disconnect(self, bint graceful=*)
+    cpdef notify_user_specific_pong_received(self)
+
+    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size) except -1
+    cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
+    cdef bint _direct_ok(self) except -1
+    cdef int _after_close_sent(self, int code, str reason) except -1
+    cdef int _set_close_received(self, object code, str reason) except -1
+    cdef int _connection_lost(self) except -1
+
+
+cdef Py_ssize_t write_frame_header(char* dst, uint8_t b0, Py_ssize_t size,
+                                   const uint8_t* mask) noexcept nogil
+cdef int next_mask_key(uint8_t* key) except -1

@@ -1,0 +1,359 @@
+"""WSTransport: every send path, the close state and wait_disconnected().
+
+Sending writes the frame header in place (at most 14 bytes) and, on the
+client, masks the payload while copying it.  While the asyncio transport's
+own buffer is empty the frame goes straight to the socket with one
+sendmsg() (header and payload as two iovecs on the server, so a large
+payload is never copied); anything the socket does not take, and everything
+on TLS or unknown transports, goes through transport.write() as one bytes
+object.
+"""
+import asyncio
+import os
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport uint8_t
+from libc.string cimport memcpy
+
+from ._enums cimport WSMsgType, WSCloseCode
+from ._buffer cimport MemoryBuffer
+from ._frame cimport close_code_to_py
+
+from .exceptions import WSProtocolError
+
+
+cdef extern from "ws_mask.h":
+    void ws_mask_copy(char* dst, const char* src, size_t size, const uint8_t* key) nogil
+
+cdef extern from "ws_net.h":
+    long ws_send2(int fd, const char* p1, size_t n1, const char* p2, size_t n2) nogil
+    int WS_HAVE_DIRECT_SEND
+
+cdef extern from "ws_random.h":
+    int ws_key_pool_init()
+    int ws_next_mask_key(uint8_t* key) nogil
+    void ws_key_pool_set(const char* data, size_t n)
+
+ws_key_pool_init()
+
+# Transports whose socket we may write to directly while their buffer is empty.
+cdef frozenset _DIRECT_TRANSPORTS = frozenset({
+    "_SelectorSocketTransport",     # asyncio, plain TCP
+    "TCPTransport",                 # uvloop
+    "UnixTransport",                # uvloop
+})
+
+
+cdef int next_mask_key(uint8_t* key) except -1:
+    if ws_next_mask_key(key) != 0:
+        data = os.urandom(1024)
+        ws_key_pool_set(<const char*><bytes>data, 1024)
+        ws_next_mask_key(key)
+    return 0
+
+
+cdef Py_ssize_t write_frame_header(char* dst, uint8_t b0, Py_ssize_t size,
+                                   const uint8_t* mask) noexcept nogil:
+    """Write a frame header (minimal length encoding); return its size."""
+    cdef uint8_t* h = <uint8_t*>dst
+    cdef uint8_t mask_bit = 0x80 if mask != NULL else 0
+    cdef Py_ssize_t n
+    cdef int i
+    h[0] = b0
+    if size < 126:
+        h[1] = mask_bit | <uint8_t>size
+        n = 2
+    elif size <= 0xFFFF:
+        h[1] = mask_bit | 126
+        h[2] = <uint8_t>(size >> 8)
+        h[3] = <uint8_t>size
+        n = 4
+    else:
+        h[1] = mask_bit | 127
+        for i in range(8):
+            h[2 + i] = <uint8_t>((<unsigned long long>size) >> (56 - 8 * i))
+        n = 10
+    if mask != NULL:
+        memcpy(h + n, mask, 4)
+        n += 4
+    return n
+
+
+cdef inline Py_ssize_t _header_size(Py_ssize_t size, bint masked) noexcept nogil:
+    return (2 if size < 126 else 4 if size <= 0xFFFF else 10) + (4 if masked else 0)
+
+
+cdef class WSCloseInfo:
+    """One side's CLOSE: `code` and `reason` (str, may be empty)."""
+    def __init__(self, code, reason):
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self):
+        return f"WSCloseInfo(code={self.code!r}, reason={self.reason!r})"
+
+
+cdef class WSCloseHandshake:
+    """What each side sent in the closing handshake (None: nothing yet)."""
+    def __repr__(self):
+        return (f"WSCloseHandshake(recv={self.recv!r}, sent={self.sent!r}, "
+                f"recv_then_sent={self.recv_then_sent})")
+
+
+cdef class WSTransport:
+    """Sends frames on one WebSocket connection.  Send methods never block:
+    what the socket cannot take now is queued by the asyncio transport."""
+
+    def __init__(self, bint is_client_side, underlying_transport, logger, loop,
+                 double close_timeout=5.0):
+        self.is_client_side = is_client_side
+        self.underlying_transport = underlying_transport
+        self._logger = logger
+        self._loop = loop
+        self._close_timeout = close_timeout
+        self._tr_write = underlying_transport.write
+        self._tr_get_write_buffer_size = underlying_transport.get_write_buffer_size
+        self.is_secure = underlying_transport.get_extra_info("sslcontext") is not None
+        self._fd = -1
+        if WS_HAVE_DIRECT_SEND and not self.is_secure and \
+                type(underlying_transport).__name__ in _DIRECT_TRANSPORTS:
+            sock = underlying_transport.get_extra_info("socket")
+            if sock is not None:
+                self._fd = sock.fileno()
+        self._maybe_queued = True
+        self._wbuf = MemoryBuffer(1024)
+        self._disconnected_future = loop.create_future()
+
+    # -- sending -------------------------------------------------------------
+
+    cdef int send_reuse_external_buffer(self, WSMsgType msg_type, char* msg_ptr,
+                                        size_t msg_size, bint fin=True, bint rsv1=False,
+                                        bint rsv2=False, bint rsv3=False) except -1:
+        """Send msg_ptr[0:msg_size] without copying it: the header is written
+        into the 14 bytes before msg_ptr, which the caller must own.  On the
+        client the payload is masked in place."""
+        if self.is_close_frame_sent or self._closing:
+            return 0
+        cdef uint8_t b0 = <uint8_t>msg_type | (0x80 if fin else 0) | (0x40 if rsv1 else 0) \
+            | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
+        cdef uint8_t key[4]
+        cdef Py_ssize_t size = <Py_ssize_t>msg_size
+        cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
+        cdef char* start = msg_ptr - hlen
+        if self.is_client_side:
+            next_mask_key(key)
+            write_frame_header(start, b0, size, key)
+            ws_mask_copy(msg_ptr, msg_ptr, msg_size, key)
+        else:
+            write_frame_header(start, b0, size, NULL)
+        self._write(start, hlen + size, NULL, 0)
+        if msg_type == WSMsgType.CLOSE:
+            self._after_close_sent(-1, None)
+        return 0
+
+    cpdef send(self, WSMsgType msg_type, message, bint fin=True, bint rsv1=False,
+               bint rsv2=False, bint rsv3=False):
+        """Send one frame; `message` is bytes-like, str (sent as UTF-8) or None.
+        The payload is copied (and masked on the client side)."""
+        if self.is_close_frame_sent or self._closing:
+            return
+        cdef uint8_t b0 = <uint8_t>msg_type | (0x80 if fin else 0) | (0x40 if rsv1 else 0) \
+            | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
+        cdef Py_buffer view
+        cdef Py_ssize_t size
+        cdef const char* ptr
+        if type(message) is bytes:
+            self._send_frame(b0, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message))
+        elif type(message) is bytearray:
+            self._send_frame(b0, PyByteArray_AS_STRING(message), PyByteArray_GET_SIZE(message))
+        elif isinstance(message, str):
+            ptr = PyUnicode_AsUTF8AndSize(message, &size)
+            self._send_frame(b0, ptr, size)
+        elif message is None:
+            self._send_frame(b0, NULL, 0)
+        else:
+            PyObject_GetBuffer(message, &view, PyBUF_SIMPLE)
+            try:
+                self._send_frame(b0, <const char*>view.buf, view.len)
+            finally:
+                PyBuffer_Release(&view)
+        if msg_type == WSMsgType.CLOSE:
+            self._after_close_sent(-1, None)
+
+    cpdef send_reuse_external_bytearray(self, WSMsgType msg_type, bytearray buffer,
+                                        Py_ssize_t msg_offset, bint fin=True,
+                                        bint rsv1=False, bint rsv2=False, bint rsv3=False):
+        """Send buffer[msg_offset:] writing the header into the bytes before
+        it (msg_offset >= 14).  Client side: the payload is masked in place."""
+        if msg_offset < 14:
+            raise ValueError(f"msg_offset must be >= 14 to leave room for the frame header, "
+                             f"got {msg_offset}")
+        cdef Py_ssize_t total = PyByteArray_GET_SIZE(buffer)
+        if msg_offset > total:
+            raise ValueError(f"msg_offset {msg_offset} is beyond the end of the buffer ({total})")
+        if msg_type == WSMsgType.CLOSE:
+            raise ValueError("use send_close() to send CLOSE frames")
+        self.send_reuse_external_buffer(msg_type, PyByteArray_AS_STRING(buffer) + msg_offset,
+                                        <size_t>(total - msg_offset), fin, rsv1, rsv2, rsv3)
+
+    cpdef send_ping(self, message=None):
+        """Send a PING (payload <= 125 bytes)."""
+        self.send(WSMsgType.PING, message)
+
+    cpdef send_pong(self, message=None):
+        """Send a PONG (payload <= 125 bytes)."""
+        self.send(WSMsgType.PONG, message)
+
+    cpdef send_close(self, close_code=WSCloseCode.NO_INFO, close_message=None):
+        """Send a CLOSE with an optional code and message, once.  Does not
+        disconnect: the connection closes when the peer answers, or after
+        the close timeout."""
+        if self.is_close_frame_sent or self._closing or self.is_disconnected:
+            return
+        cdef int code = int(close_code)
+        cdef bytes payload = b""
+        if isinstance(close_message, str):
+            close_message = (<str>close_message).encode()
+        if code != 0:
+            payload = code.to_bytes(2, "big") + (bytes(close_message) if close_message else b"")
+            if len(payload) > 125:
+                raise ValueError("close_message must be at most 123 bytes")
+        elif close_message:
+            raise ValueError("close_message requires a close_code")
+        self._send_frame(0x88, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+        self._after_close_sent(code, payload[2:].decode("utf-8", "replace"))
+
+    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size) except -1:
+        cdef uint8_t key[4]
+        cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
+        cdef char hdr[14]
+        cdef char* p
+        if (b0 & 0x08) and size > 125:
+            raise ValueError("control frame payloads are limited to 125 bytes")
+        if self.is_client_side:
+            # Header and masked payload side by side in the reused write buffer.
+            self._wbuf.reserve(hlen + size, 0)
+            p = self._wbuf.data
+            next_mask_key(key)
+            write_frame_header(p, b0, size, key)
+            ws_mask_copy(p + hlen, payload, <size_t>size, key)
+            self._write(p, hlen + size, NULL, 0)
+        else:
+            write_frame_header(hdr, b0, size, NULL)
+            self._write(hdr, hlen, payload, size)
+        return 0
+
+    cdef bint _direct_ok(self) except -1:
+        if self._fd < 0:
+            return False
+        if self._maybe_queued:
+            if self._tr_get_write_buffer_size() != 0:
+                return False
+            self._maybe_queued = False
+        return True
+
+    cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1:
+        """Write p1[:n1] + p2[:n2], directly when nothing is queued."""
+        cdef long sent = 0
+        cdef bytes rest
+        cdef char* r
+        if self._direct_ok():
+            sent = ws_send2(self._fd, p1, <size_t>n1, p2, <size_t>n2)
+            if sent == n1 + n2:
+                return 0
+            if sent < 0:
+                sent = 0      # let the transport hit the error and report it
+        # Queue what is left as one bytes object.
+        rest = PyBytes_FromStringAndSize(NULL, n1 + n2 - sent)
+        r = PyBytes_AS_STRING(rest)
+        if sent < n1:
+            memcpy(r, p1 + sent, n1 - sent)
+            if n2:
+                memcpy(r + n1 - sent, p2, n2)
+        else:
+            memcpy(r, p2 + (sent - n1), n1 + n2 - sent)
+        self._maybe_queued = True
+        self._tr_write(rest)
+        return 0
+
+    # -- closing ---------------------------------------------------------------
+
+    cdef int _after_close_sent(self, int code, str reason) except -1:
+        self.is_close_frame_sent = True
+        if self.close_handshake is None:
+            self.close_handshake = WSCloseHandshake()
+        if code >= 0:
+            self.close_handshake.sent = WSCloseInfo(close_code_to_py(code), reason)
+        if self._close_received:
+            self.close_handshake.recv_then_sent = True
+        elif self._close_timeout >= 0 and not self.is_disconnected:
+            self._close_timer = self._loop.call_later(self._close_timeout, self._on_close_timeout)
+        return 0
+
+    def _on_close_timeout(self):
+        self._close_timer = None
+        if not self.is_disconnected:
+            self._logger.info("no CLOSE from the peer within %.3gs, disconnecting",
+                              self._close_timeout)
+            self.disconnect(False)
+
+    cdef int _set_close_received(self, object code, str reason) except -1:
+        self._close_received = True
+        if self.close_handshake is None:
+            self.close_handshake = WSCloseHandshake()
+        self.close_handshake.recv = WSCloseInfo(code, reason)
+        return 0
+
+    cpdef disconnect(self, bint graceful=True):
+        """Close the connection (after flushing queued data if graceful).
+        Safe to call more than once."""
+        if self.is_disconnected or self._closing:
+            if not graceful and not self.is_disconnected:
+                self.underlying_transport.abort()
+            return
+        self._closing = True
+        if graceful:
+            self.underlying_transport.close()
+        else:
+            self.underlying_transport.abort()
+
+    cdef int _connection_lost(self) except -1:
+        self.is_disconnected = True
+        self._closing = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        return 0
+
+    async def wait_disconnected(self):
+        """Wait until the connection is closed and on_ws_disconnected has run.
+        Re-raises a local failure that caused the disconnect (a callback's
+        exception or a protocol violation); peer-initiated closes do not raise."""
+        await asyncio.shield(self._disconnected_future)
+        if self._exception is not None:
+            raise self._exception
+
+    # -- liveness (implemented by the protocol) -----------------------------
+
+    cpdef notify_user_specific_pong_received(self):
+        """Tell the auto-ping logic a user-specific pong arrived (no-op if
+        none is expected)."""
+        if self._protocol is not None:
+            self._protocol._pong_received()
+
+    async def measure_roundtrip_time(self, int rounds):
+        """Ping the peer `rounds` times (through the listener's
+        send_user_specific_ping / is_user_specific_pong hooks) and return
+        the round-trip times in seconds."""
+        if rounds <= 0:
+            raise ValueError("rounds must be > 0")
+        if self._protocol is None:
+            raise RuntimeError("transport is not connected")
+        return await self._protocol._measure_roundtrip_time(rounds)
+
+    def __repr__(self):
+        return (f"<WSTransport {'client' if self.is_client_side else 'server'}"
+                f"{' disconnected' if self.is_disconnected else ''}>")

@@ -1,0 +1,308 @@
+"""The HTTP/1.1 upgrade handshake (RFC 6455 4): build, parse with hard
+limits, validate.  Runs once per connection, so it is plain Python."""
+import base64
+import binascii
+import hashlib
+import os
+from http import HTTPStatus
+from typing import Any, Iterable, Mapping, Optional, Tuple, Union
+
+from multidict import CIMultiDict
+
+from .exceptions import (WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
+                         WSInvalidStatusError, WSInvalidUpgradeError)
+
+WSHeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# Hard limits on what a peer can make us buffer and parse.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_COUNT = 128
+MAX_BODY_BYTES = 1024 * 1024
+_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789"
+                         b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def make_key() -> bytes:
+    """A fresh Sec-WebSocket-Key: 16 random bytes, base64."""
+    return base64.b64encode(os.urandom(16))
+
+
+def accept_value(key: bytes) -> bytes:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key."""
+    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
+
+
+def add_extra_headers(headers: CIMultiDict, extra_headers: Optional[WSHeadersLike]) -> None:
+    """Add user headers; a user `Host` replaces ours, others are appended."""
+    if not extra_headers:
+        return
+    items = extra_headers.items() if hasattr(extra_headers, "items") else extra_headers
+    for name, value in items:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError("extra_headers names and values must be str")
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError(f"extra_headers: CR/LF not allowed in header {name!r}")
+        if name.lower() == "host":
+            headers[name] = value
+        else:
+            headers.add(name, value)
+
+
+def header_tokens(headers: CIMultiDict, name: str) -> list:
+    """Comma-separated tokens of every `name` header, lower-cased."""
+    return [t.strip().lower() for v in headers.getall(name, ()) for t in v.split(",")
+            if t.strip()]
+
+
+class WSUpgradeRequest:
+    """The opening handshake request: method, path, version as bytes."""
+    __slots__ = ("method", "path", "version", "headers")
+
+    def __init__(self, method: bytes = b"GET", path: bytes = b"/",
+                 version: bytes = b"HTTP/1.1", headers: Optional[CIMultiDict] = None):
+        self.method = method
+        self.path = path
+        self.version = version
+        self.headers = CIMultiDict() if headers is None else headers
+
+    def __repr__(self) -> str:
+        return f"WSUpgradeRequest({self.method!r}, {self.path!r}, {self.version!r})"
+
+
+class WSUpgradeResponse:
+    """The opening handshake response (101 or an HTTP error/redirect)."""
+    __slots__ = ("version", "status", "headers", "body")
+
+    def __init__(self, status: Union[int, HTTPStatus] = HTTPStatus.SWITCHING_PROTOCOLS,
+                 headers: Optional[CIMultiDict] = None, body: Optional[bytes] = None,
+                 version: bytes = b"HTTP/1.1"):
+        self.version = version
+        self.status = _status(status)
+        self.headers = CIMultiDict() if headers is None else headers
+        self.body = body
+
+    @staticmethod
+    def create_101_response(extra_headers: Optional[WSHeadersLike] = None) -> "WSUpgradeResponse":
+        """101 Switching Protocols with the Upgrade/Connection headers."""
+        self = WSUpgradeResponse(HTTPStatus.SWITCHING_PROTOCOLS)
+        add_extra_headers(self.headers, extra_headers)
+        self.headers["Connection"] = "upgrade"
+        self.headers["Upgrade"] = "websocket"
+        return self
+
+    @staticmethod
+    def create_ok_response(body: Optional[bytes] = None,
+                           extra_headers: Optional[WSHeadersLike] = None) -> "WSUpgradeResponse":
+        """200 OK, for plain-HTTP answers such as health checks."""
+        self = WSUpgradeResponse(HTTPStatus.OK, body=body)
+        add_extra_headers(self.headers, extra_headers)
+        self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        return self
+
+    @staticmethod
+    def create_error_response(status: Union[int, HTTPStatus], body: Optional[bytes] = None,
+                              extra_headers: Optional[WSHeadersLike] = None) -> "WSUpgradeResponse":
+        """An error response (status >= 400) with an optional body."""
+        if status < 400:
+            raise ValueError(f"invalid error response code {status}, can be only >=400")
+        self = WSUpgradeResponse(status, body=body)
+        add_extra_headers(self.headers, extra_headers)
+        return self
+
+    @staticmethod
+    def create_redirect_response(status: Union[int, HTTPStatus], location: str,
+                                 extra_headers: Optional[WSHeadersLike] = None) -> "WSUpgradeResponse":
+        """A 3xx redirect to `location`."""
+        if not 300 <= status <= 399:
+            raise ValueError(f"invalid redirect response code {status}, can be only 3xx")
+        self = WSUpgradeResponse(status)
+        add_extra_headers(self.headers, extra_headers)
+        self.headers["Location"] = location
+        return self
+
+    def to_bytes(self) -> bytearray:
+        """The response as it goes on the wire (adds Content-Length for a body)."""
+        out = bytearray(b"%b %d %b\r\n" % (self.version, self.status.value,
+                                            self.status.phrase.encode()))
+        headers = self.headers
+        if self.body:
+            headers.setdefault("Content-Type", "text/plain")
+            headers["Content-Length"] = str(len(self.body))
+        for name, value in headers.items():
+            out += f"{name}: {value}\r\n".encode("latin-1")
+        out += b"\r\n"
+        if self.body:
+            out += self.body
+        return out
+
+    def __repr__(self) -> str:
+        return f"WSUpgradeResponse({self.status!r})"
+
+
+class WSUpgradeResponseWithListener:
+    """A custom response bound to the listener that serves the connection."""
+    __slots__ = ("response", "listener")
+
+    def __init__(self, response: WSUpgradeResponse, listener: Any):
+        if response.status == 101 and listener is None:
+            raise ValueError("listener cannot be None for 101 Switching Protocols response")
+        if response.status >= 400 and listener is not None:
+            raise ValueError("listener must be None for error response")
+        self.response = response
+        self.listener = listener
+
+
+def _status(status: Union[int, HTTPStatus]) -> HTTPStatus:
+    return status if isinstance(status, HTTPStatus) else HTTPStatus(status)
+
+
+class HandshakeRejected(Exception):
+    """Server side: the request cannot be upgraded; `response` says why."""
+
+    def __init__(self, status: int, reason: str, extra_headers: Optional[WSHeadersLike] = None):
+        super().__init__(reason)
+        self.response = WSUpgradeResponse.create_error_response(
+            status, reason.encode() + b"\n", extra_headers)
+
+
+def _split_head(raw: bytes, what: str, error: type) -> Tuple[bytes, CIMultiDict]:
+    """Split a header block (without the final CRLFCRLF) into its start line
+    and headers, enforcing the size and count limits."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise error(f"{what} headers exceed {MAX_HEADER_BYTES} bytes")
+    lines = raw.split(b"\r\n")
+    if len(lines) - 1 > MAX_HEADER_COUNT:
+        raise error(f"{what} has more than {MAX_HEADER_COUNT} headers")
+    headers: CIMultiDict = CIMultiDict()
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or not _TOKEN_CHARS.issuperset(name):
+            raise error(f"malformed {what} header line {line[:64]!r}")
+        if b"\n" in value or b"\r" in value or b"\0" in value:
+            raise error(f"{what} header {name[:64]!r} has an invalid value")
+        headers.add(name.decode("ascii"), value.strip(b" \t").decode("latin-1"))
+    return lines[0], headers
+
+
+def parse_request(raw: bytes) -> WSUpgradeRequest:
+    """Parse an HTTP request head; HandshakeRejected(400) when malformed."""
+    def bad(msg: str) -> HandshakeRejected:
+        return HandshakeRejected(400, msg)
+    start, headers = _split_head(raw, "request", bad)
+    parts = start.split(b" ")
+    if len(parts) != 3 or not parts[0] or not _TOKEN_CHARS.issuperset(parts[0]) \
+            or not parts[1] or not parts[2].startswith(b"HTTP/1."):
+        raise bad(f"malformed request line {start[:64]!r}")
+    return WSUpgradeRequest(parts[0], parts[1], parts[2], headers)
+
+
+def validate_request(request: WSUpgradeRequest) -> bytes:
+    """Check an upgrade request (RFC 6455 4.2.1); return the accept value or
+    raise HandshakeRejected with the response to send."""
+    if request.method != b"GET":
+        raise HandshakeRejected(405, "WebSocket upgrade requires the GET method",
+                                {"Allow": "GET"})
+    if request.version == b"HTTP/1.0":
+        raise HandshakeRejected(400, "WebSocket upgrade requires HTTP/1.1")
+    headers = request.headers
+    if "websocket" not in header_tokens(headers, "Upgrade"):
+        raise HandshakeRejected(426, "missing or invalid Upgrade header, expected 'websocket'",
+                                {"Upgrade": "websocket", "Connection": "Upgrade"})
+    if "upgrade" not in header_tokens(headers, "Connection"):
+        raise HandshakeRejected(400, "missing or invalid Connection header, expected 'Upgrade'")
+    versions = headers.getall("Sec-WebSocket-Version", ())
+    if versions != ["13"]:
+        raise HandshakeRejected(426, "unsupported Sec-WebSocket-Version, this server speaks 13",
+                                {"Sec-WebSocket-Version": "13"})
+    keys = headers.getall("Sec-WebSocket-Key", ())
+    if len(keys) != 1:
+        raise HandshakeRejected(400, "missing or repeated Sec-WebSocket-Key header")
+    key = keys[0].encode("latin-1")
+    try:
+        if len(base64.b64decode(key, validate=True)) != 16:
+            raise ValueError
+    except (binascii.Error, ValueError):
+        raise HandshakeRejected(400, "invalid Sec-WebSocket-Key header, expected "
+                                     "16 bytes in base64") from None
+    return accept_value(key)
+
+
+def build_request(parsed_url: Any, key: bytes,
+                  extra_headers: Optional[WSHeadersLike]) -> Tuple[WSUpgradeRequest, bytes]:
+    """The client's upgrade request object and its wire bytes."""
+    host = parsed_url.host
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parsed_url.is_secure else 80
+    if parsed_url.port != default_port:
+        host = f"{host}:{parsed_url.port}"
+    headers: CIMultiDict = CIMultiDict()
+    headers["Host"] = host
+    headers["Upgrade"] = "websocket"
+    headers["Connection"] = "Upgrade"
+    headers["Sec-WebSocket-Key"] = key.decode()
+    headers["Sec-WebSocket-Version"] = "13"
+    add_extra_headers(headers, extra_headers)
+    path = parsed_url.resource_name.encode("latin-1")
+    request = WSUpgradeRequest(b"GET", path, b"HTTP/1.1", headers)
+    wire = bytearray(b"GET %b HTTP/1.1\r\n" % path)
+    for name, value in headers.items():
+        wire += f"{name}: {value}\r\n".encode("latin-1")
+    wire += b"\r\n"
+    return request, bytes(wire)
+
+
+def parse_response(raw: bytes, body: Optional[bytes] = None) -> WSUpgradeResponse:
+    """Parse an HTTP response head; WSInvalidMessageError when malformed."""
+    def bad(msg: str) -> WSInvalidMessageError:
+        return WSInvalidMessageError(msg, raw, body)
+    start, headers = _split_head(raw, "response", bad)
+    parts = start.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() \
+            or len(parts[1]) != 3:
+        raise bad(f"malformed status line {start[:64]!r}")
+    try:
+        status = HTTPStatus(int(parts[1]))
+    except ValueError:
+        raise bad(f"unknown HTTP status {parts[1]!r}") from None
+    return WSUpgradeResponse(status, headers, body, parts[0])
+
+
+def validate_response(response: WSUpgradeResponse, key: bytes, raw: bytes) -> None:
+    """Check the server's answer to our upgrade (RFC 6455 4.2.2 / 4.1)."""
+    body = response.body
+    if response.status != HTTPStatus.SWITCHING_PROTOCOLS:
+        raise WSInvalidStatusError(
+            f"server rejected WebSocket upgrade: {response.status.value} "
+            f"{response.status.phrase}", raw, body, response)
+    headers = response.headers
+    if "websocket" not in header_tokens(headers, "Upgrade"):
+        raise WSInvalidUpgradeError("missing or invalid Upgrade header in the response",
+                                    "Upgrade", headers.get("Upgrade"), raw, body, response)
+    if "upgrade" not in header_tokens(headers, "Connection"):
+        raise WSInvalidUpgradeError("missing or invalid Connection header in the response",
+                                    "Connection", headers.get("Connection"), raw, body, response)
+    accept = headers.getall("Sec-WebSocket-Accept", ())
+    if accept != [accept_value(key).decode()]:
+        raise WSInvalidHeaderError("invalid Sec-WebSocket-Accept in the response",
+                                   "Sec-WebSocket-Accept", ",".join(accept) or None,
+                                   raw, body, response)
+    for name in ("Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol"):
+        if name in headers:
+            raise WSInvalidHeaderError(f"server sent {name} that the client did not offer",
+                                       name, headers[name], raw, body, response)
+
+
+def content_length(headers: CIMultiDict) -> int:
+    """Declared body length of a non-101 response, 0 if none; bounded."""
+    value = headers.get("Content-Length")
+    if value is None:
+        return 0
+    if not value.isdigit():
+        raise WSInvalidMessageError(f"invalid Content-Length {value[:32]!r}")
+    return min(int(value), MAX_BODY_BYTES)
+
+
+__all__ = ["WSUpgradeRequest", "WSUpgradeResponse", "WSUpgradeResponseWithListener",
+           "WSHandshakeError", "WSHeadersLike"]

@@ -1,0 +1,46 @@
+"""ws_create_server: an asyncio server whose connections speak WebSocket."""
+import asyncio
+from typing import Any, Callable, Optional
+
+from ._enums import WSAutoPingStrategy
+from ._options import WSLoggerLike, protocol_options, resolve_logger
+from ._protocol import WSProtocol
+
+
+async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port: Any = None, *,
+                           disconnect_on_exception: bool = True,
+                           websocket_handshake_timeout: Optional[float] = 5,
+                           logger_name: WSLoggerLike = None,
+                           enable_auto_ping: bool = False,
+                           auto_ping_idle_timeout: float = 20,
+                           auto_ping_reply_timeout: float = 20,
+                           auto_ping_strategy: Any = WSAutoPingStrategy.PING_WHEN_IDLE,
+                           enable_auto_pong: bool = True,
+                           max_frame_size: int = 10 * 1024 * 1024,
+                           read_buffer_init_size: int = 16 * 1024,
+                           use_aiofastnet: Optional[bool] = None,
+                           close_timeout: Optional[float] = 5.0,
+                           accept_rsv_bits: bool = False,
+                           **kwargs: Any) -> asyncio.Server:
+    """Serve WebSocket on host:port; remaining kwargs go to loop.create_server.
+
+    `ws_listener_factory(request)` routes each upgrade request: it returns a
+    WSListener (101), a WSUpgradeResponseWithListener (custom response; a
+    non-101 one is sent as plain HTTP and the connection closed) or None
+    (404).  `use_aiofastnet` is accepted and ignored.
+    """
+    options = protocol_options(
+        disconnect_on_exception=disconnect_on_exception,
+        websocket_handshake_timeout=websocket_handshake_timeout,
+        enable_auto_ping=enable_auto_ping, auto_ping_idle_timeout=auto_ping_idle_timeout,
+        auto_ping_reply_timeout=auto_ping_reply_timeout, auto_ping_strategy=auto_ping_strategy,
+        enable_auto_pong=enable_auto_pong, max_frame_size=max_frame_size,
+        read_buffer_init_size=read_buffer_init_size, close_timeout=close_timeout,
+        accept_rsv_bits=accept_rsv_bits)
+    loop = asyncio.get_running_loop()
+    logger = resolve_logger(logger_name, "server")
+
+    def protocol_factory() -> WSProtocol:
+        return WSProtocol(False, ws_listener_factory, loop, logger, **options)
+
+    return await loop.create_server(protocol_factory, host, port, **kwargs)
