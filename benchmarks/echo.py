@@ -55,6 +55,7 @@ CONTENDERS = (
     Contender("raw", "raw TCP floor"),
 )
 BASELINE, FLOOR, AA_TWIN = "picows", "raw", "picows_aa"
+BUSY_THRESHOLD = 10.0   # % of a CPU used by others before a cell that makes us warn
 LABELS = {c.key: c.label for c in CONTENDERS}
 
 FULL = {"sizes": [64, 256, 8192, 102400, 1048576], "rounds": 5, "duration": 1.0, "warmup": 0.3}
@@ -175,6 +176,29 @@ def machine_info(probe: dict) -> dict:
     }
 
 
+def cpu_busy(interval: float = 0.3) -> dict[str, float] | None:
+    """Per-CPU busy % over a short idle interval: how much *other* processes use the CPUs."""
+    def snapshot():
+        stats = {}
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                ticks = [int(x) for x in fields]
+                stats[name] = (sum(ticks), ticks[3] + ticks[4])    # total, idle + iowait
+        return stats
+    try:
+        before = snapshot()
+        time.sleep(interval)
+        after = snapshot()
+    except OSError:
+        return None
+    busy = {}
+    for cpu, (total, idle) in after.items():
+        d_total, d_idle = total - before[cpu][0], idle - before[cpu][1]
+        busy[cpu] = round(100 * (1 - d_idle / d_total), 1) if d_total else 0.0
+    return busy
+
+
 # --- measurement ------------------------------------------------------------------------------
 
 def percentile(sorted_values, q: float) -> float:
@@ -205,6 +229,7 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def run_cell(loop: str, size: int, contenders, server: EchoServer, cfg, rng, workdir: Path) -> dict:
+    background = cpu_busy()     # nothing of ours is running right now
     runs = {c.key: [] for c in contenders}
     orders = []
     for round_no in range(cfg.rounds):
@@ -227,7 +252,8 @@ def run_cell(loop: str, size: int, contenders, server: EchoServer, cfg, rng, wor
         for ref_key, field in ((BASELINE, "vs_picows"), (FLOOR, "vs_floor")):
             ref = summaries.get(ref_key, {}).get("rps_median")
             s[field] = s["rps_median"] / ref if ref else None
-    return {"loop": loop, "size": size, "orders": orders, "contenders": summaries}
+    return {"loop": loop, "size": size, "background_cpu_busy": background,
+            "orders": orders, "contenders": summaries}
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -283,6 +309,17 @@ def cell_title(cell: dict) -> str:
     return f"{cell['loop']}, {human_size(cell['size'])}"
 
 
+def background_text(cell: dict) -> str:
+    busy = cell.get("background_cpu_busy")
+    if not busy:
+        return ""
+    return "CPU busy with other processes just before: " + ", ".join(f"{k} {v:.0f}%" for k, v in busy.items())
+
+
+def is_busy(cell: dict) -> bool:
+    return any(v > BUSY_THRESHOLD for v in (cell.get("background_cpu_busy") or {}).values())
+
+
 def ratio_matrix(cells: list[dict], contenders) -> tuple[list[str], list[list[str]]]:
     """Rows: contenders; columns: cells; values: median RPS relative to picows (afn off)."""
     header = ["vs picows (afn off)"] + [cell_title(c) for c in cells]
@@ -300,6 +337,10 @@ def notes_for(report: dict) -> list[str]:
     aa_gaps = [abs(cell["contenders"][AA_TWIN]["vs_picows"] - 1)
                for cell in report["cells"]
                if cell["contenders"].get(AA_TWIN, {}).get("vs_picows") is not None]
+    busy = [cell_title(cell) for cell in report["cells"] if is_busy(cell)]
+    if busy:
+        notes.append(f"other processes were using the CPUs (> {BUSY_THRESHOLD:.0f}%) before: "
+                     f"{'; '.join(busy)} - expect noise there, rerun on a quiet machine.")
     if aa_gaps:
         notes.append(f"A/A noise: picows vs its identical twin differ by {100 * max(aa_gaps):.1f}% at most "
                      f"(median {100 * statistics.median(aa_gaps):.1f}%) - smaller ratio differences are noise.")
@@ -314,7 +355,7 @@ def render_text(report: dict) -> str:
            f"Server: {cfg['server']} (aiofastnet off) | rounds {cfg['rounds']} x {cfg['duration']} s "
            f"(+{cfg['warmup']} s warm-up) | pinning: {cfg['pinning']}", ""]
     for cell in report["cells"]:
-        out += [f"== {cell_title(cell)} ==", text_table(cell_rows(cell)), ""]
+        out += [f"== {cell_title(cell)} ==   ({background_text(cell)})", text_table(cell_rows(cell)), ""]
     header, rows = ratio_matrix(report["cells"], report["contender_order"])
     out += ["== median RPS relative to picows (afn off) ==", text_table(rows, header), ""]
     out += [f"note: {n}" for n in notes_for(report)]
@@ -331,7 +372,7 @@ def render_markdown(report: dict) -> str:
            f"after {cfg['warmup']} s warm-up; pinning: {cfg['pinning']}",
            f"- Command: `{cfg['command']}`; wall time {report['wall_time_s']:.0f} s", ""]
     for cell in report["cells"]:
-        out += [f"## {cell_title(cell)}", "", markdown_table(cell_rows(cell)), ""]
+        out += [f"## {cell_title(cell)}", "", background_text(cell), "", markdown_table(cell_rows(cell)), ""]
     header, rows = ratio_matrix(report["cells"], report["contender_order"])
     out += ["## Median RPS relative to picows (afn off)", "", markdown_table(rows, header), ""]
     out += [f"- {n}" for n in notes_for(report)]

@@ -276,7 +276,7 @@ cdef class WSProtocolCore:
             return 0
         code = exc.code if isinstance(exc, WSProtocolError) else WSCloseCode.INTERNAL_ERROR
         if self._is_client:
-            self._logger.info("exception in %s, disconnecting: %r", where, exc)
+            self._logger.warning("exception in %s, disconnecting: %r", where, exc)
             if transport._exception is None:
                 transport._exception = exc
         else:
@@ -331,10 +331,10 @@ cdef class WSProtocolCore:
             self._rpos = self._wpos
             validate_response(response, self._ws_key, head)
             listener = self._listener_factory(self._request, response)
+            self._upgraded_to(listener, self._request, response)
         except Exception as exc:
             self._client_failed(exc)
             return
-        self._upgraded_to(listener, self._request, response)
         self._upgrade_future.set_result(listener)
         self._connected()
 
@@ -367,6 +367,11 @@ cdef class WSProtocolCore:
                 return
         else:
             response, listener = WSUpgradeResponse.create_101_response(), result
+        if not isinstance(listener, WSListener):
+            self._logger.error("the listener factory must return a WSListener, "
+                               "WSUpgradeResponseWithListener or None, got %r", listener)
+            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            return
         try:
             accept = validate_request(request)
         except HandshakeRejected as rejected:

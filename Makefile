@@ -1,0 +1,43 @@
+# picows_like: build, test, demo, bench.  Everything runs in a local venv (.venv).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip -q --disable-pip-version-check
+DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=0.23" uvloop "websockets>=13" aiohttp
+
+.PHONY: all build debug test demo bench bench-quick clean
+
+all: build
+
+$(VENV)/.deps:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install $(DEPS)
+	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'picows_like_dev.pth').write_text('$(CURDIR)\n')"
+	touch $@
+
+# Release build: -O3, no bounds/wraparound checks.
+build: $(VENV)/.deps
+	$(PY) setup.py -q build_ext --inplace -j 2
+
+# Debug build: Cython line tracing, bounds checks, C assertions, -O0 -g.
+debug: $(VENV)/.deps
+	PICOWS_LIKE_DEBUG=1 $(PY) setup.py -q build_ext --inplace --force -j 2
+
+test: build
+	$(PY) -m pytest -q tests
+
+demo: build
+	$(PY) examples/echo_demo.py
+
+$(VENV)/.bench: $(VENV)/.deps
+	$(PIP) install "picows==2.3.1"
+	touch $@
+
+bench: build $(VENV)/.bench
+	$(PY) benchmarks/echo.py
+
+bench-quick: build $(VENV)/.bench
+	$(PY) benchmarks/echo.py --quick
+
+clean:
+	rm -rf build picows_like/*.so picows_like/*.c picows_like/*.html
