@@ -63,9 +63,20 @@ def import_ws_library(impl: str):
 
 
 def make_payload(size: int) -> bytes:
-    """Deterministic, non-repeating-looking payload (content checks must mean something)."""
+    """A random payload (a 64-byte random block repeated), so content checks mean something."""
     seed = os.urandom(64)
     return (seed * (size // len(seed) + 1))[:size]
+
+
+def runqueue_wait_ns(pid: int | str = "self") -> int | None:
+    """Time a process has spent runnable but waiting for a CPU (Linux schedstat), or None.
+
+    On a shared machine this is the direct measure of being disturbed by others.
+    """
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class EchoMismatch(Exception):
@@ -78,7 +89,8 @@ class RoundTrips:
     Usage: start() once connected; sent() right before each send; received(...) as
     soon as the full echo is in (it verifies size and type, and returns whether to
     send again); when content_due is set, pass the echoed bytes to check_content().
-    Only round trips *sent* inside the window are counted and timed.
+    Only round trips *sent* inside the window are counted and timed. The time this
+    process waited for a CPU from start() to the end is reported as cpu_wait_s.
     """
 
     def __init__(self, size: int, warmup: float, duration: float):
@@ -93,9 +105,12 @@ class RoundTrips:
         self._measure_from = self._stop_at = 0
         self._t_sent = 0
         self._first_sent = self._last_received = 0
+        self._t_start = self._t_end = 0
+        self._wait_start = self._wait_end = None
 
     def start(self) -> None:
-        now = perf_counter_ns()
+        self._wait_start = runqueue_wait_ns()
+        now = self._t_start = perf_counter_ns()
         self._measure_from = now + self._warmup_ns
         self._stop_at = self._measure_from + self._duration_ns
 
@@ -114,7 +129,11 @@ class RoundTrips:
             self._last_received = now
         self.echoes += 1
         self.content_due = self.echoes % CHECK_EVERY == 1
-        return now < self._stop_at
+        if now < self._stop_at:
+            return True
+        self._t_end = now
+        self._wait_end = runqueue_wait_ns()
+        return False
 
     def check_content(self, data) -> None:
         self.content_checks += 1
@@ -126,5 +145,8 @@ class RoundTrips:
         if count == 0:
             raise RuntimeError("no round trip completed inside the measuring window")
         elapsed = (self._last_received - self._first_sent) / 1e9
+        cpu_wait = (None if self._wait_start is None or self._wait_end is None
+                    else (self._wait_end - self._wait_start) / 1e9)
         return {"count": count, "elapsed": elapsed, "rps": count / elapsed,
-                "echoes": self.echoes, "content_checks": self.content_checks}
+                "echoes": self.echoes, "content_checks": self.content_checks,
+                "cpu_wait_s": cpu_wait, "span_s": (self._t_end - self._t_start) / 1e9}

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _bench_common import runqueue_wait_ns
+
 HERE = Path(__file__).resolve().parent
 CLIENT = HERE / "_echo_client.py"
 SERVER = HERE / "_echo_server.py"
@@ -55,11 +57,12 @@ CONTENDERS = (
     Contender("raw", "raw TCP floor"),
 )
 BASELINE, FLOOR, AA_TWIN = "picows", "raw", "picows_aa"
-BUSY_THRESHOLD = 10.0   # % of a CPU used by others before a cell that makes us warn
 LABELS = {c.key: c.label for c in CONTENDERS}
 
-FULL = {"sizes": [64, 256, 8192, 102400, 1048576], "rounds": 5, "duration": 1.0, "warmup": 0.3}
-QUICK = {"sizes": [64, 8192, 102400, 1048576], "rounds": 3, "duration": 0.5, "warmup": 0.15}
+FULL = {"sizes": [64, 256, 8192, 102400, 1048576], "rounds": 5, "duration": 1.0, "warmup": 0.3,
+        "retries": 2}
+QUICK = {"sizes": [64, 8192, 102400, 1048576], "rounds": 3, "duration": 0.5, "warmup": 0.15,
+         "retries": 0}
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -176,29 +179,6 @@ def machine_info(probe: dict) -> dict:
     }
 
 
-def cpu_busy(interval: float = 0.3) -> dict[str, float] | None:
-    """Per-CPU busy % over a short idle interval: how much *other* processes use the CPUs."""
-    def snapshot():
-        stats = {}
-        for line in Path("/proc/stat").read_text().splitlines():
-            name, *fields = line.split()
-            if name.startswith("cpu") and name != "cpu":
-                ticks = [int(x) for x in fields]
-                stats[name] = (sum(ticks), ticks[3] + ticks[4])    # total, idle + iowait
-        return stats
-    try:
-        before = snapshot()
-        time.sleep(interval)
-        after = snapshot()
-    except OSError:
-        return None
-    busy = {}
-    for cpu, (total, idle) in after.items():
-        d_total, d_idle = total - before[cpu][0], idle - before[cpu][1]
-        busy[cpu] = round(100 * (1 - d_idle / d_total), 1) if d_total else 0.0
-    return busy
-
-
 # --- measurement ------------------------------------------------------------------------------
 
 def percentile(sorted_values, q: float) -> float:
@@ -207,20 +187,27 @@ def percentile(sorted_values, q: float) -> float:
     return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
 
 
-def summarize(runs: list[dict]) -> dict:
+def summarize(runs: list[dict], max_cpu_wait: float) -> dict:
+    """Median RPS and pooled latencies, over the clean runs if there are any."""
     ok = [r for r in runs if r["ok"]]
-    summary = {"rps_per_round": [round(r["rps"], 1) for r in ok],
+    clean = [r for r in ok if r["cpu_wait"] is None or r["cpu_wait"] <= max_cpu_wait]
+    used = clean or ok
+    summary = {"rps_per_run": [round(r["rps"], 1) for r in ok],
+               "cpu_wait_per_run": [r["cpu_wait"] for r in ok],
+               "runs_used": len(used), "noisy": not clean,
                "errors": [r["error"] for r in runs if not r["ok"]]}
-    if not ok:
+    if not used:
         return summary
-    rps = [r["rps"] for r in ok]
-    pooled = sorted(x for r in ok for x in r["latencies_ns"])
+    rps = [r["rps"] for r in used]
+    waits = [r["cpu_wait"] for r in used if r["cpu_wait"] is not None]
+    pooled = sorted(x for r in used for x in r["latencies_ns"])
     median = statistics.median(rps)
     summary.update({
         "rps_median": median,
         "spread": (max(rps) - min(rps)) / median,
+        "cpu_wait": statistics.median(waits) if waits else None,
         "latency_samples": len(pooled),
-        "content_checks": sum(r["content_checks"] for r in ok),
+        "content_checks": sum(r["content_checks"] for r in used),
         "p50_us": percentile(pooled, 50) / 1e3,
         "p99_us": percentile(pooled, 99) / 1e3,
         "p99_9_us": percentile(pooled, 99.9) / 1e3,
@@ -228,8 +215,24 @@ def summarize(runs: list[dict]) -> dict:
     return summary
 
 
+def measured_run(contender: str, loop: str, size: int, server: EchoServer, cfg, workdir: Path) -> dict:
+    """One client run, plus how long our processes waited for a CPU (others' load) meanwhile."""
+    if not server.alive():
+        server.stop()
+        server.start()
+        return {"ok": False, "error": "echo server had died; restarted", "cpu_wait": None}
+    server_wait = runqueue_wait_ns(server.proc.pid)
+    result = run_client(contender, loop, server.port, size, cfg, workdir / "latencies.bin")
+    server_wait_end = runqueue_wait_ns(server.proc.pid)
+    result["cpu_wait"] = None
+    separate_cpus = cfg.pin and cfg.server_cpu != cfg.client_cpu   # else they wait for each other
+    if result["ok"] and separate_cpus and None not in (server_wait, server_wait_end, result["cpu_wait_s"]):
+        waited = result["cpu_wait_s"] + (server_wait_end - server_wait) / 1e9
+        result["cpu_wait"] = round(100 * waited / result["span_s"], 2)
+    return result
+
+
 def run_cell(loop: str, size: int, contenders, server: EchoServer, cfg, rng, workdir: Path) -> dict:
-    background = cpu_busy()     # nothing of ours is running right now
     runs = {c.key: [] for c in contenders}
     orders = []
     for round_no in range(cfg.rounds):
@@ -237,23 +240,20 @@ def run_cell(loop: str, size: int, contenders, server: EchoServer, cfg, rng, wor
         orders.append([c.key for c in order])
         for c in order:
             progress(f"  [{loop} {human_size(size)}] round {round_no + 1}/{cfg.rounds}: {c.label}")
-            if not server.alive():
-                server.stop()
-                server.start()
-                runs[c.key].append({"ok": False, "error": "echo server had died; restarted"})
-                continue
-            runs[c.key].append(run_client(c.key, loop, server.port, size, cfg,
-                                          workdir / "latencies.bin"))
+            for _attempt in range(1 + cfg.retries):     # rerun right away if others disturbed it
+                result = measured_run(c.key, loop, size, server, cfg, workdir)
+                runs[c.key].append(result)
+                if not result["ok"] or (result["cpu_wait"] or 0) <= cfg.max_cpu_wait:
+                    break
     progress("")
-    summaries = {key: summarize(r) for key, r in runs.items()}
+    summaries = {key: summarize(r, cfg.max_cpu_wait) for key, r in runs.items()}
     for s in summaries.values():
         if "rps_median" not in s:
             continue
         for ref_key, field in ((BASELINE, "vs_picows"), (FLOOR, "vs_floor")):
             ref = summaries.get(ref_key, {}).get("rps_median")
             s[field] = s["rps_median"] / ref if ref else None
-    return {"loop": loop, "size": size, "background_cpu_busy": background,
-            "orders": orders, "contenders": summaries}
+    return {"loop": loop, "size": size, "orders": orders, "contenders": summaries}
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-COLUMNS = ("contender", "median RPS", "spread", "vs picows", "vs floor",
+COLUMNS = ("contender", "median RPS", "spread", "cpu wait", "vs picows", "vs floor",
            "p50 us", "p99 us", "p99.9 us")
 
 
@@ -284,9 +284,10 @@ def cell_rows(cell: dict) -> list[list[str]]:
     rows = []
     for key, s in cell["contenders"].items():
         if "rps_median" not in s:
-            rows.append([LABELS[key], "FAILED"] + ["-"] * 6)
+            rows.append([LABELS[key], "FAILED"] + ["-"] * (len(COLUMNS) - 2))
             continue
-        rows.append([LABELS[key], fmt(s["rps_median"], ",.0f"), fmt(100 * s["spread"], ".1f") + "%",
+        rows.append([LABELS[key], fmt(s["rps_median"], ",.0f") + ("*" if s["noisy"] else ""),
+                     fmt(100 * s["spread"], ".1f") + "%", fmt(s["cpu_wait"], ".1f") + "%",
                      fmt(s["vs_picows"], ".3f"), fmt(s["vs_floor"], ".3f"),
                      fmt(s["p50_us"], ".1f"), fmt(s["p99_us"], ".1f"), fmt(s["p99_9_us"], ".1f")])
     return rows
@@ -309,17 +310,6 @@ def cell_title(cell: dict) -> str:
     return f"{cell['loop']}, {human_size(cell['size'])}"
 
 
-def background_text(cell: dict) -> str:
-    busy = cell.get("background_cpu_busy")
-    if not busy:
-        return ""
-    return "CPU busy with other processes just before: " + ", ".join(f"{k} {v:.0f}%" for k, v in busy.items())
-
-
-def is_busy(cell: dict) -> bool:
-    return any(v > BUSY_THRESHOLD for v in (cell.get("background_cpu_busy") or {}).values())
-
-
 def ratio_matrix(cells: list[dict], contenders) -> tuple[list[str], list[list[str]]]:
     """Rows: contenders; columns: cells; values: median RPS relative to picows (afn off)."""
     header = ["vs picows (afn off)"] + [cell_title(c) for c in cells]
@@ -334,13 +324,14 @@ def notes_for(report: dict) -> list[str]:
         for key, s in cell["contenders"].items():
             for error in sorted(set(s["errors"])):
                 notes.append(f"{cell_title(cell)}: {LABELS[key]} failed {s['errors'].count(error)}x: {error}")
-    aa_gaps = [abs(cell["contenders"][AA_TWIN]["vs_picows"] - 1)
-               for cell in report["cells"]
+    noisy = [f"{cell_title(cell)} {LABELS[key]}" for cell in report["cells"]
+             for key, s in cell["contenders"].items() if s.get("noisy")]
+    if noisy:
+        notes.append(f"* = in every run our processes waited > {report['config']['max_cpu_wait']:g}% of the "
+                     f"time for a CPU busy with others ({len(noisy)} entries, e.g. {'; '.join(noisy[:3])}): "
+                     f"noisy, rerun when the machine is quiet.")
+    aa_gaps = [abs(cell["contenders"][AA_TWIN]["vs_picows"] - 1) for cell in report["cells"]
                if cell["contenders"].get(AA_TWIN, {}).get("vs_picows") is not None]
-    busy = [cell_title(cell) for cell in report["cells"] if is_busy(cell)]
-    if busy:
-        notes.append(f"other processes were using the CPUs (> {BUSY_THRESHOLD:.0f}%) before: "
-                     f"{'; '.join(busy)} - expect noise there, rerun on a quiet machine.")
     if aa_gaps:
         notes.append(f"A/A noise: picows vs its identical twin differ by {100 * max(aa_gaps):.1f}% at most "
                      f"(median {100 * statistics.median(aa_gaps):.1f}%) - smaller ratio differences are noise.")
@@ -355,7 +346,7 @@ def render_text(report: dict) -> str:
            f"Server: {cfg['server']} (aiofastnet off) | rounds {cfg['rounds']} x {cfg['duration']} s "
            f"(+{cfg['warmup']} s warm-up) | pinning: {cfg['pinning']}", ""]
     for cell in report["cells"]:
-        out += [f"== {cell_title(cell)} ==   ({background_text(cell)})", text_table(cell_rows(cell)), ""]
+        out += [f"== {cell_title(cell)} ==", text_table(cell_rows(cell)), ""]
     header, rows = ratio_matrix(report["cells"], report["contender_order"])
     out += ["== median RPS relative to picows (afn off) ==", text_table(rows, header), ""]
     out += [f"note: {n}" for n in notes_for(report)]
@@ -372,7 +363,7 @@ def render_markdown(report: dict) -> str:
            f"after {cfg['warmup']} s warm-up; pinning: {cfg['pinning']}",
            f"- Command: `{cfg['command']}`; wall time {report['wall_time_s']:.0f} s", ""]
     for cell in report["cells"]:
-        out += [f"## {cell_title(cell)}", "", background_text(cell), "", markdown_table(cell_rows(cell)), ""]
+        out += [f"## {cell_title(cell)}", "", markdown_table(cell_rows(cell)), ""]
     header, rows = ratio_matrix(report["cells"], report["contender_order"])
     out += ["## Median RPS relative to picows (afn off)", "", markdown_table(rows, header), ""]
     out += [f"- {n}" for n in notes_for(report)]
@@ -400,6 +391,10 @@ def parse_args():
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--duration", type=float, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per run (same connection)")
+    parser.add_argument("--retries", type=int,
+                        help="reruns of a run disturbed by other processes (default: 2, quick: 0)")
+    parser.add_argument("--max-cpu-wait", type=float, default=5.0,
+                        help="a run is clean if client + server waited for a CPU at most this %% of its time")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin processes to CPUs")
@@ -438,8 +433,10 @@ def main() -> int:
         args.loops.remove("uvloop")
     if args.pin and (not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2):
         notes.append("fewer than 2 usable CPUs: server and client share a CPU")
+    if not args.pin or args.server_cpu == args.client_cpu:
+        notes.append("cpu wait not measured: client and server are not pinned to separate CPUs")
 
-    per_run = args.warmup + args.duration + 5
+    per_run = (args.warmup + args.duration + 5) * (1 + args.retries)
     max_lifetime = 120 + per_run * len(contenders) * len(args.sizes) * args.rounds * len(args.loops)
     rng = random.Random(args.seed)
     cells = []
@@ -457,7 +454,8 @@ def main() -> int:
         "config": {"command": " ".join([Path(sys.executable).name] + sys.argv),
                    "server": args.server, "loops": args.loops, "sizes": args.sizes,
                    "rounds": args.rounds, "duration": args.duration, "warmup": args.warmup,
-                   "seed": args.seed, "quick": args.quick,
+                   "seed": args.seed, "quick": args.quick, "retries": args.retries,
+                   "max_cpu_wait": args.max_cpu_wait,
                    "pinning": f"server cpu{args.server_cpu}, client cpu{args.client_cpu}"
                               if args.pin else "off"},
         "contender_order": contenders,

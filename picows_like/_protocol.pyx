@@ -321,14 +321,17 @@ cdef class WSProtocolCore:
     def _client_response(self, bytes head, body):
         try:
             response = parse_response(head, body)
-            if body is None and response.status != 101:
-                needed = content_length(response.headers)
-                if needed > self._wpos - self._rpos:
-                    self._head = head
-                    self._body_needed = needed
-                    return
-                response.body = PyBytes_FromStringAndSize(self._rbuf.data + self._rpos, needed)
-            self._rpos = self._wpos
+            if response.status != 101:
+                # Collect the body for the error; the connection is done anyway.
+                if body is None:
+                    needed = content_length(response.headers)
+                    if needed > self._wpos - self._rpos:
+                        self._head = head
+                        self._body_needed = needed
+                        return
+                    response.body = PyBytes_FromStringAndSize(self._rbuf.data + self._rpos,
+                                                              needed)
+                self._rpos = self._wpos
             validate_response(response, self._ws_key, head)
             listener = self._listener_factory(self._request, response)
             self._upgraded_to(listener, self._request, response)

@@ -102,6 +102,22 @@ def _with_timeout(fn):
 def pytest_collection_modifyitems(config, items):
     skip_stricter = pytest.mark.skip(
         reason="stricter than the reference picows (PICOWS_LIKE_TEST_AGAINST_PICOWS=1)")
+
+    # event_loop_policy is an autouse fixture, so plain (sync) unit tests are
+    # parametrized too; running them on both loops is pointless: keep one copy.
+    keep, dropped = [], []
+    for item in items:
+        fn = getattr(item, "obj", None)
+        callspec = getattr(item, "callspec", None)
+        if (fn is not None and not inspect.iscoroutinefunction(fn) and callspec is not None
+                and "[uvloop" in item.nodeid):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
     for item in items:
         if AGAINST_PICOWS and not RUN_STRICTER and item.get_closest_marker("stricter_than_picows"):
             item.add_marker(skip_stricter)

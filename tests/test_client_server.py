@@ -19,6 +19,19 @@ SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1024 * 1024]
 
 
 # -----------------------------------------------------------------------------
+# Sanity: the parametrized event loop is really in use
+# -----------------------------------------------------------------------------
+
+async def test_running_loop_matches_policy(event_loop_policy):
+    loop = asyncio.get_running_loop()
+    if type(event_loop_policy).__module__.startswith("uvloop"):
+        assert type(loop).__module__.startswith("uvloop"), type(loop)
+    else:
+        assert not type(loop).__module__.startswith("uvloop"), type(loop)
+        assert isinstance(loop, asyncio.BaseEventLoop)
+
+
+# -----------------------------------------------------------------------------
 # Data transfer
 # -----------------------------------------------------------------------------
 
@@ -622,9 +635,13 @@ async def test_pause_and_resume_writing_reach_listener():
             super().on_ws_connected(transport)
             transport.underlying_transport.pause_reading()
             self.received = 0
+            self.target = None
+            self.all_received = asyncio.Event()
 
         def on_ws_frame(self, transport, frame):
             self.received += 1
+            if self.target is not None and self.received >= self.target:
+                self.all_received.set()
 
     async with ws_server(lambda r: SlowReader()) as srv:
         client, cl = await connect(srv.url())
@@ -641,13 +658,10 @@ async def test_pause_and_resume_writing_reach_listener():
         assert cl.paused.done(), "pause_writing was never called"
         assert not cl.resumed.done()
 
+        sl.target = sent
         sl.transport.underlying_transport.resume_reading()
         await wf(asyncio.shield(cl.resumed))
-
-        async def all_received():
-            while sl.received < sent:
-                await asyncio.sleep(0.01)
-        await wf(all_received(), 5)
+        await wf(sl.all_received.wait())
         assert sl.received == sent
         await close_client(client)
 

@@ -5,11 +5,11 @@ import struct
 
 import pytest
 
-from picows_like._parser import FrameParser
-from picows_like import WSMsgType, WSProtocolError
-
 if os.environ.get("PICOWS_LIKE_TEST_AGAINST_PICOWS") == "1":
     pytest.skip("internal parser tests need picows_like itself", allow_module_level=True)
+
+from picows_like._parser import FrameParser  # noqa: E402
+from picows_like import WSMsgType, WSProtocolError  # noqa: E402
 
 
 def frame(opcode, payload=b"", fin=True, rsv=0, mask=None, length_bytes=None):
