@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
-DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=0.23" uvloop "websockets>=13" aiohttp
+DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" uvloop "websockets>=13" aiohttp
 
 .PHONY: all build debug test demo bench bench-quick clean
 
