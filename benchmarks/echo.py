@@ -276,7 +276,7 @@ def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-COLUMNS = ("contender", "median RPS", "spread", "cpu wait", "vs picows", "vs floor",
+COLUMNS = ("contender", "median RPS", "runs", "spread", "cpu wait", "vs picows", "vs floor",
            "p50 us", "p99 us", "p99.9 us")
 
 
@@ -287,7 +287,8 @@ def cell_rows(cell: dict) -> list[list[str]]:
             rows.append([LABELS[key], "FAILED"] + ["-"] * (len(COLUMNS) - 2))
             continue
         rows.append([LABELS[key], fmt(s["rps_median"], ",.0f") + ("*" if s["noisy"] else ""),
-                     fmt(100 * s["spread"], ".1f") + "%", fmt(s["cpu_wait"], ".1f") + "%",
+                     f"{s['runs_used']}/{len(s['rps_per_run'])}",
+                     fmt(100 * s["spread"], ".1f") + "%" if s["runs_used"] > 1 else "-", fmt(s["cpu_wait"], ".1f") + "%",
                      fmt(s["vs_picows"], ".3f"), fmt(s["vs_floor"], ".3f"),
                      fmt(s["p50_us"], ".1f"), fmt(s["p99_us"], ".1f"), fmt(s["p99_9_us"], ".1f")])
     return rows

@@ -5,6 +5,7 @@ from typing import Final, Union
 from ._enums import WSAutoPingStrategy, WSCloseCode, WSMsgType
 from ._frame import WSFrame
 from ._listener import WSListener
+from ._parser import is_valid_utf8
 from ._transport import WSCloseHandshake, WSCloseInfo, WSTransport
 from .client import ws_connect
 from .exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
@@ -27,5 +28,5 @@ __all__ = [
     "PICOWS_DEBUG_LL", "WSInvalidURL", "WSParsedURL", "WSHost", "WSPort",
     "WSMsgType", "WSCloseCode", "WSAutoPingStrategy", "WSFrame", "WSTransport",
     "WSListener", "WSCloseInfo", "WSCloseHandshake", "WSBuffer", "WSHeadersLike",
-    "ws_connect", "ws_create_server",
+    "ws_connect", "ws_create_server", "is_valid_utf8",
 ]

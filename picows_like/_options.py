@@ -21,7 +21,8 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
                      enable_auto_ping: bool, auto_ping_idle_timeout: float,
                      auto_ping_reply_timeout: float, auto_ping_strategy: Any,
                      enable_auto_pong: bool, max_frame_size: int, read_buffer_init_size: int,
-                     close_timeout: Optional[float], accept_rsv_bits: bool) -> dict:
+                     close_timeout: Optional[float], accept_rsv_bits: bool,
+                     validate_utf8: bool = False) -> dict:
     """Validate the per-connection options (ValueError up front, never an
     assert) and return them as WSProtocol keyword arguments."""
     if websocket_handshake_timeout is not None and websocket_handshake_timeout <= 0:
@@ -50,4 +51,5 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
         read_buffer_init_size=int(read_buffer_init_size),
         close_timeout=-1.0 if close_timeout is None else float(close_timeout),
         accept_rsv_bits=bool(accept_rsv_bits),
+        validate_utf8=bool(validate_utf8),
     )

@@ -13,6 +13,15 @@ cdef extern from "ws_utf8.h":
     int ws_utf8_valid(const char* data, size_t size) nogil
 
 
+def is_valid_utf8(data) -> bool:
+    """True if the bytes-like `data` is strict UTF-8 (the check the
+    `validate_utf8` option applies to TEXT messages), in C."""
+    cdef const unsigned char[::1] view = memoryview(data).cast("B")
+    if view.shape[0] == 0:
+        return True
+    return ws_utf8_valid(<const char*>&view[0], view.shape[0]) != 0
+
+
 cdef inline uint64_t _be64(const uint8_t* p) noexcept nogil:
     cdef uint64_t v = 0
     cdef int i

@@ -5,6 +5,13 @@ from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
 
+cdef extern from "ws_utf8.h":
+    ctypedef struct ws_utf8_state:
+        unsigned char need
+        unsigned char lo
+        unsigned char hi
+
+
 cdef class WSProtocolCore:
     cdef:
         readonly WSTransport transport
@@ -28,6 +35,9 @@ cdef class WSProtocolCore:
         object _listener_factory
         bint _disconnect_on_exception
         bint _enable_auto_pong
+        bint _validate_utf8            # check TEXT messages (1007 when invalid)
+        bint _msg_is_text
+        ws_utf8_state _utf8
 
         # handshake
         object _handshake_timer

@@ -27,6 +27,11 @@ from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
                         parse_response, validate_request, validate_response)
 
 
+cdef extern from "ws_utf8.h":
+    void ws_utf8_reset(ws_utf8_state* st) nogil
+    int ws_utf8_feed(ws_utf8_state* st, const char* data, size_t size) nogil
+
+
 cdef extern from "string.h":
     void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
 
@@ -52,7 +57,7 @@ cdef class WSProtocolCore:
                  auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
                  bint enable_auto_pong=True, Py_ssize_t max_frame_size=10 * 1024 * 1024,
                  Py_ssize_t read_buffer_init_size=16 * 1024, double close_timeout=5.0,
-                 bint accept_rsv_bits=False, request=None, bytes request_bytes=None,
+                 bint accept_rsv_bits=False, bint validate_utf8=False, request=None, bytes request_bytes=None,
                  bytes ws_key=None, upgrade_future=None):
         if read_buffer_init_size < 256:
             read_buffer_init_size = 256
@@ -63,6 +68,8 @@ cdef class WSProtocolCore:
         self._disconnect_on_exception = disconnect_on_exception
         self._handshake_timeout = websocket_handshake_timeout
         self._enable_auto_pong = enable_auto_pong
+        self._validate_utf8 = validate_utf8
+        ws_utf8_reset(&self._utf8)
         self._close_timeout = close_timeout
         self._auto_ping = enable_auto_ping
         self._ping_periodically = auto_ping_strategy == WSAutoPingStrategy.PING_PERIODICALLY
@@ -187,6 +194,14 @@ cdef class WSProtocolCore:
             self._pong_received()
             return 0
         if op <= WSMsgType.BINARY:
+            if self._validate_utf8:
+                if op != WSMsgType.CONTINUATION:
+                    self._msg_is_text = op == WSMsgType.TEXT
+                    ws_utf8_reset(&self._utf8)
+                if self._msg_is_text and (
+                        not ws_utf8_feed(&self._utf8, frame.payload_ptr, frame.payload_size)
+                        or (frame.fin and self._utf8.need != 0)):
+                    return self._fail(1007, "invalid UTF-8 in a TEXT message")
             return self._call_on_frame(frame)
         if op == WSMsgType.PING:
             if self._enable_auto_pong:

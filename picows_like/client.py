@@ -62,6 +62,7 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
                      use_aiofastnet: Optional[bool] = None,
                      close_timeout: Optional[float] = 5.0,
                      accept_rsv_bits: bool = False,
+                     validate_utf8: bool = False,
                      **kwargs: Any) -> Tuple[Any, Any]:
     """Open a WebSocket connection to `url` (ws:// or wss://).
 
@@ -81,7 +82,7 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
         auto_ping_reply_timeout=auto_ping_reply_timeout, auto_ping_strategy=auto_ping_strategy,
         enable_auto_pong=enable_auto_pong, max_frame_size=max_frame_size,
         read_buffer_init_size=read_buffer_init_size, close_timeout=close_timeout,
-        accept_rsv_bits=accept_rsv_bits)
+        accept_rsv_bits=accept_rsv_bits, validate_utf8=validate_utf8)
     if max_redirects < 0:
         raise ValueError("max_redirects must be >= 0")
     logger = resolve_logger(logger_name, "client")

@@ -21,6 +21,7 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
                            use_aiofastnet: Optional[bool] = None,
                            close_timeout: Optional[float] = 5.0,
                            accept_rsv_bits: bool = False,
+                           validate_utf8: bool = False,
                            **kwargs: Any) -> asyncio.Server:
     """Serve WebSocket on host:port; remaining kwargs go to loop.create_server.
 
@@ -36,7 +37,7 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
         auto_ping_reply_timeout=auto_ping_reply_timeout, auto_ping_strategy=auto_ping_strategy,
         enable_auto_pong=enable_auto_pong, max_frame_size=max_frame_size,
         read_buffer_init_size=read_buffer_init_size, close_timeout=close_timeout,
-        accept_rsv_bits=accept_rsv_bits)
+        accept_rsv_bits=accept_rsv_bits, validate_utf8=validate_utf8)
     loop = asyncio.get_running_loop()
     logger = resolve_logger(logger_name, "server")
 
