@@ -51,6 +51,16 @@ static size_t ws_mask_avx2(uint8_t *dst, const uint8_t *src, size_t size, uint64
 {
     __m256i k = _mm256_set1_epi64x((long long)k64);
     size_t i = 0;
+    for (; i + 128 <= size; i += 128) {        /* unrolled: 4 vectors per trip */
+        __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(src + i + 96));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(a, k));
+        _mm256_storeu_si256((__m256i *)(dst + i + 32), _mm256_xor_si256(b, k));
+        _mm256_storeu_si256((__m256i *)(dst + i + 64), _mm256_xor_si256(c, k));
+        _mm256_storeu_si256((__m256i *)(dst + i + 96), _mm256_xor_si256(d, k));
+    }
     for (; i + 32 <= size; i += 32) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(src + i));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(v, k));
