@@ -10,7 +10,9 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("PICOWS_LIKE_DEBUG", "") not in ("", "0")
-MODULES = ["_enums", "_buffer", "_frame", "_parser", "_transport", "_listener", "_protocol"]
+MODULES = ["_enums", "_buffer", "_frame", "_parser", "_deflate", "_transport", "_listener",
+           "_protocol"]
+LIBRARIES = {"_deflate": ["z"]}        # permessage-deflate uses zlib's C API
 
 if sys.platform == "win32":
     cflags = ["/Od" if DEBUG else "/O2"]
@@ -36,6 +38,7 @@ extensions = [
         include_dirs=["picows_like/includes"],
         extra_compile_args=cflags,
         define_macros=macros,
+        libraries=LIBRARIES.get(name, []),
     )
     for name in MODULES
 ]

@@ -1,2 +1,6 @@
+from typing import TypeVar
+
+_T = TypeVar("_T", bound="MemoryBuffer")
+
 class MemoryBuffer:
-    def __init__(self, capacity: int = ...) -> None: ...
+    def __new__(cls: type[_T], capacity: int = ...) -> _T: ...

@@ -1,8 +1,9 @@
 """Argument checks and logger resolution shared by ws_connect and ws_create_server."""
 import logging
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 from ._enums import WSAutoPingStrategy
+from .extensions.permessage_deflate import resolve as resolve_compression
 
 WSLoggerLike = Optional[Union[str, logging.Logger, logging.LoggerAdapter]]
 
@@ -22,7 +23,8 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
                      auto_ping_reply_timeout: float, auto_ping_strategy: Any,
                      enable_auto_pong: bool, max_frame_size: int, read_buffer_init_size: int,
                      close_timeout: Optional[float], accept_rsv_bits: bool,
-                     validate_utf8: bool = False) -> dict:
+                     validate_utf8: bool = False, compression: Any = None,
+                     subprotocols: Optional[Sequence[str]] = None) -> dict:
     """Validate the per-connection options (ValueError up front, never an
     assert) and return them as WSProtocol keyword arguments."""
     if websocket_handshake_timeout is not None and websocket_handshake_timeout <= 0:
@@ -39,7 +41,16 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
         raise ValueError("read_buffer_init_size must be > 0")
     if close_timeout is not None and close_timeout < 0:
         raise ValueError("close_timeout must be >= 0 or None")
+    if isinstance(subprotocols, str):
+        raise TypeError("subprotocols must be a list of str, not a str")
+    if subprotocols is not None:
+        subprotocols = list(subprotocols)
+        for p in subprotocols:
+            if not isinstance(p, str) or not p or any(c in p for c in ' ,;"\t'):
+                raise ValueError(f"invalid subprotocol {p!r}")
     return dict(
+        compression=resolve_compression(compression),
+        subprotocols=subprotocols or None,
         disconnect_on_exception=bool(disconnect_on_exception),
         websocket_handshake_timeout=websocket_handshake_timeout,
         enable_auto_ping=bool(enable_auto_ping),

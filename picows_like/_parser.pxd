@@ -15,7 +15,8 @@ cdef class FrameParser:
     cdef:
         readonly bint expect_masked        # True on the server side
         readonly Py_ssize_t max_frame_size
-        readonly int rsv_allowed           # RSV bits (0x70 mask) a peer may set
+        public int rsv_allowed             # RSV bits (0x70 mask) a peer may set
+        public bint rsv1_first_only        # permessage-deflate: RSV1 only on TEXT/BINARY
         readonly int fragmented_opcode     # TEXT/BINARY while a message is open
         readonly Py_ssize_t need
         readonly int error_code

@@ -62,11 +62,13 @@ cdef Py_ssize_t complete_frame_size(const char* data, Py_ssize_t size) noexcept 
 cdef class FrameParser:
     def __init__(self, bint expect_masked, Py_ssize_t max_frame_size=10 * 1024 * 1024,
                  int rsv_allowed=0):
+        # rsv_allowed: bits a peer may set (0x40 when permessage-deflate is on).
         if max_frame_size <= 0:
             raise ValueError("max_frame_size must be > 0")
         self.expect_masked = expect_masked
         self.max_frame_size = max_frame_size
         self.rsv_allowed = rsv_allowed & 0x70
+        self.rsv1_first_only = False
         self.fragmented_opcode = 0
         self.need = 0
         self.error_code = 0
@@ -121,6 +123,9 @@ cdef class FrameParser:
             return -1
         if (b0 & 0x70) & ~self.rsv_allowed:
             self._fail(1002, "reserved bits set without a negotiated extension")
+            return -1
+        if (b0 & 0x40) and self.rsv1_first_only and (opcode == 0 or opcode >= 8):
+            self._fail(1002, "RSV1 set on a control or continuation frame")
             return -1
         if opcode >= 8:
             if opcode > 0xA:

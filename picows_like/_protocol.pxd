@@ -1,6 +1,7 @@
 from ._buffer cimport MemoryBuffer
 from ._frame cimport WSFrame
 from ._parser cimport FrameParser
+from ._deflate cimport Inflater
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
@@ -38,6 +39,10 @@ cdef class WSProtocolCore:
         bint _validate_utf8            # check TEXT messages (1007 when invalid)
         bint _msg_is_text
         ws_utf8_state _utf8
+        object _compression            # client: our offer; server: what we accept
+        object _subprotocols
+        Inflater _inflater             # permessage-deflate, None when not negotiated
+        bint _msg_compressed
 
         # handshake
         object _handshake_timer
@@ -60,10 +65,11 @@ cdef class WSProtocolCore:
 
     cdef int _process_frames(self) except -1
     cdef int _dispatch(self, WSFrame frame) except -1
+    cdef int _inflate(self, WSFrame frame) except -2
     cdef int _call_on_frame(self, WSFrame frame) except -1
     cdef int _on_close_frame(self, WSFrame frame) except -1
     cdef int _fail(self, int code, str message) except -1
     cdef int _callback_failed(self, exc, str where) except -1
     cdef int _compact(self) except -1
     cdef int _handshake_data(self) except -1
-    cdef int _upgraded_to(self, listener, request, response) except -1
+    cdef int _upgraded_to(self, listener, request, response, compression, subprotocol) except -1

@@ -18,12 +18,13 @@ from ._enums cimport WSMsgType, WSCloseCode, WSAutoPingStrategy
 from ._buffer cimport MemoryBuffer
 from ._frame cimport WSFrame, close_code_to_py
 from ._parser cimport FrameParser, complete_frame_size
+from ._deflate cimport Inflater, Deflater
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
 from .exceptions import WSHandshakeError, WSInvalidMessageError, WSProtocolError
 from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
-                        WSUpgradeResponseWithListener, content_length, parse_request,
+                        WSUpgradeResponseWithListener, content_length, negotiate, parse_request,
                         parse_response, validate_request, validate_response)
 
 
@@ -57,7 +58,8 @@ cdef class WSProtocolCore:
                  auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
                  bint enable_auto_pong=True, Py_ssize_t max_frame_size=10 * 1024 * 1024,
                  Py_ssize_t read_buffer_init_size=16 * 1024, double close_timeout=5.0,
-                 bint accept_rsv_bits=False, bint validate_utf8=False, request=None, bytes request_bytes=None,
+                 bint accept_rsv_bits=False, bint validate_utf8=False, compression=None,
+                 subprotocols=None, request=None, bytes request_bytes=None,
                  bytes ws_key=None, upgrade_future=None):
         if read_buffer_init_size < 256:
             read_buffer_init_size = 256
@@ -69,6 +71,8 @@ cdef class WSProtocolCore:
         self._handshake_timeout = websocket_handshake_timeout
         self._enable_auto_pong = enable_auto_pong
         self._validate_utf8 = validate_utf8
+        self._compression = compression
+        self._subprotocols = subprotocols
         ws_utf8_reset(&self._utf8)
         self._close_timeout = close_timeout
         self._auto_ping = enable_auto_ping
@@ -194,6 +198,11 @@ cdef class WSProtocolCore:
             self._pong_received()
             return 0
         if op <= WSMsgType.BINARY:
+            if self._inflater is not None:
+                if op != WSMsgType.CONTINUATION:
+                    self._msg_compressed = frame.rsv1
+                if self._msg_compressed and self._inflate(frame) < 0:
+                    return 0
             if self._validate_utf8:
                 if op != WSMsgType.CONTINUATION:
                     self._msg_is_text = op == WSMsgType.TEXT
@@ -210,6 +219,25 @@ cdef class WSProtocolCore:
         elif op == WSMsgType.CLOSE:
             return self._on_close_frame(frame)
         return self._call_on_frame(frame)
+
+    cdef int _inflate(self, WSFrame frame) except -2:
+        """Point `frame` at its decompressed payload (one frame at a time:
+        a fragmented compressed message reaches the listener as fragments of
+        plain data, exactly like an uncompressed one)."""
+        cdef Inflater inflater = self._inflater
+        cdef int r = inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
+                                      self._parser.max_frame_size)
+        if r == 1:
+            self._fail(1009, f"decompressed frame exceeds max_frame_size "
+                             f"{self._parser.max_frame_size}")
+            return -1
+        if r < 0:
+            self._fail(1007, f"invalid compressed data: {inflater.error}")
+            return -1
+        frame.payload_ptr = inflater.out.data
+        frame.payload_size = inflater.out_size
+        frame.rsv1 = False
+        return 0
 
     cdef int _call_on_frame(self, WSFrame frame) except -1:
         try:
@@ -347,9 +375,10 @@ cdef class WSProtocolCore:
                     response.body = PyBytes_FromStringAndSize(self._rbuf.data + self._rpos,
                                                               needed)
                 self._rpos = self._wpos
-            validate_response(response, self._ws_key, head)
+            agreed, subprotocol = validate_response(response, self._ws_key, head,
+                                                    self._compression, self._subprotocols)
             listener = self._listener_factory(self._request, response)
-            self._upgraded_to(listener, self._request, response)
+            self._upgraded_to(listener, self._request, response, agreed, subprotocol)
         except Exception as exc:
             self._client_failed(exc)
             return
@@ -392,13 +421,15 @@ cdef class WSProtocolCore:
             return
         try:
             accept = validate_request(request)
+            agreed, subprotocol = negotiate(request, response, self._compression,
+                                            self._subprotocols)
         except HandshakeRejected as rejected:
             self._logger.info("bad upgrade request: %s", rejected)
             self._reject(rejected.response)
             return
         response.headers["Sec-WebSocket-Accept"] = accept.decode()
         self.transport.underlying_transport.write(response.to_bytes())
-        self._upgraded_to(listener, request, response)
+        self._upgraded_to(listener, request, response, agreed, subprotocol)
         self._connected()
 
     def _reject(self, response):
@@ -409,7 +440,9 @@ cdef class WSProtocolCore:
         self.transport.underlying_transport.write(response.to_bytes())
         self.transport.disconnect()
 
-    cdef int _upgraded_to(self, listener, request, response) except -1:
+    cdef int _upgraded_to(self, listener, request, response, compression,
+                          subprotocol) except -1:
+        cdef WSTransport transport = self.transport
         if not isinstance(listener, WSListener):
             raise TypeError(f"the listener factory must return a WSListener, got {listener!r}")
         self.listener = <WSListener>listener
@@ -418,8 +451,22 @@ cdef class WSProtocolCore:
         on_frame = getattr(type(listener), "on_ws_frame")
         self._py_on_frame = listener.on_ws_frame \
             if isinstance(on_frame, types.FunctionType) else None
-        self.transport.request = request
-        self.transport.response = response
+        transport.request = request
+        transport.response = response
+        transport.subprotocol = subprotocol
+        transport.compression = compression
+        if compression is not None:
+            # We can always read with a 15-bit window; we write with the agreed one.
+            # zlib cannot write a raw 8-bit window (it would use 9), so with an
+            # agreed 8 we send uncompressed, which RFC 7692 always allows.
+            self._inflater = Inflater(15, compression.recv_resets(self._is_client))
+            self._parser.rsv_allowed |= 0x40
+            self._parser.rsv1_first_only = True
+            bits = compression.send_window_bits(self._is_client)
+            if bits >= 9:
+                transport._deflater = Deflater(bits, compression.send_resets(self._is_client),
+                                               compression.level, compression.mem_level)
+                transport._compress_min = compression.min_size
         self._upgraded = True
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()

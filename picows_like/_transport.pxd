@@ -2,6 +2,7 @@ from libc.stdint cimport uint8_t
 
 from ._enums cimport WSMsgType
 from ._buffer cimport MemoryBuffer
+from ._deflate cimport Deflater
 
 
 cdef class WSCloseInfo:
@@ -28,6 +29,8 @@ cdef class WSTransport:
         readonly bint is_secure
         readonly bint is_close_frame_sent
         readonly bint is_disconnected
+        readonly object subprotocol          # negotiated Sec-WebSocket-Protocol or None
+        readonly object compression          # negotiated WSPerMessageDeflate or None
 
         # Private from here on: users' compiled modules must not rely on it.
         object _loop
@@ -44,12 +47,15 @@ cdef class WSTransport:
         object _disconnected_future
         object _exception           # re-raised by wait_disconnected()
         object _protocol            # WSProtocol, for liveness hooks
+        Deflater _deflater          # permessage-deflate, None when not negotiated
+        Py_ssize_t _compress_min    # smaller messages go uncompressed
+        bint _compressing           # the outgoing message in progress is compressed
 
     cdef int send_reuse_external_buffer(self, WSMsgType msg_type, char* msg_ptr,
                                         size_t msg_size, bint fin=*, bint rsv1=*,
                                         bint rsv2=*, bint rsv3=*) except -1
     cpdef send(self, WSMsgType msg_type, message, bint fin=*, bint rsv1=*, bint rsv2=*,
-               bint rsv3=*)
+               bint rsv3=*, compress=*)
     cpdef send_reuse_external_bytearray(self, WSMsgType msg_type, bytearray buffer,
                                         Py_ssize_t msg_offset, bint fin=*, bint rsv1=*,
                                         bint rsv2=*, bint rsv3=*)
@@ -60,6 +66,8 @@ cdef class WSTransport:
     cpdef notify_user_specific_pong_received(self)
 
     cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size) except -1
+    cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
+                        object compress) except -1
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
     cdef bint _direct_ok(self) except -1
     cdef int _after_close_sent(self, int code, str reason) except -1

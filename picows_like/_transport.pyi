@@ -7,6 +7,7 @@ from .handshake import WSUpgradeRequest, WSUpgradeResponse
 _Buffer = Union[str, bytes, bytearray, memoryview]
 
 class WSCloseInfo:
+    def __init__(self, code: Union[WSCloseCode, int], reason: str) -> None: ...
     @property
     def code(self) -> Union[WSCloseCode, int]: ...
     @property
@@ -21,6 +22,10 @@ class WSCloseHandshake:
     def recv_then_sent(self) -> bool: ...
 
 class WSTransport:
+    # Created by the library for every connection, not by users.
+    def __init__(self, is_client_side: bool, underlying_transport: asyncio.Transport,
+                 logger: Any, loop: asyncio.AbstractEventLoop,
+                 close_timeout: float = ...) -> None: ...
     @property
     def underlying_transport(self) -> asyncio.Transport: ...
     @property

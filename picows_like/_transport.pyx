@@ -20,6 +20,7 @@ from libc.string cimport memcpy
 
 from ._enums cimport WSMsgType, WSCloseCode
 from ._buffer cimport MemoryBuffer
+from ._deflate cimport Deflater
 from ._frame cimport close_code_to_py
 
 from .exceptions import WSProtocolError
@@ -155,9 +156,12 @@ cdef class WSTransport:
         return 0
 
     cpdef send(self, WSMsgType msg_type, message, bint fin=True, bint rsv1=False,
-               bint rsv2=False, bint rsv3=False):
+               bint rsv2=False, bint rsv3=False, compress=None):
         """Send one frame; `message` is bytes-like, str (sent as UTF-8) or None.
-        The payload is copied (and masked on the client side)."""
+        The payload is copied (and masked on the client side).  With
+        permessage-deflate negotiated, data messages of at least `min_size`
+        bytes are compressed unless `compress=False` (`True` forces it);
+        the choice made on a message's first frame holds for its fragments."""
         if self.is_close_frame_sent or self._closing:
             return
         cdef uint8_t b0 = <uint8_t>msg_type | (0x80 if fin else 0) | (0x40 if rsv1 else 0) \
@@ -166,22 +170,39 @@ cdef class WSTransport:
         cdef Py_ssize_t size
         cdef const char* ptr
         if type(message) is bytes:
-            self._send_frame(b0, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message))
+            self._send_data(b0, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message), compress)
         elif type(message) is bytearray:
-            self._send_frame(b0, PyByteArray_AS_STRING(message), PyByteArray_GET_SIZE(message))
+            self._send_data(b0, PyByteArray_AS_STRING(message), PyByteArray_GET_SIZE(message),
+                            compress)
         elif isinstance(message, str):
             ptr = PyUnicode_AsUTF8AndSize(message, &size)
-            self._send_frame(b0, ptr, size)
+            self._send_data(b0, ptr, size, compress)
         elif message is None:
-            self._send_frame(b0, NULL, 0)
+            self._send_data(b0, NULL, 0, compress)
         else:
             PyObject_GetBuffer(message, &view, PyBUF_SIMPLE)
             try:
-                self._send_frame(b0, <const char*>view.buf, view.len)
+                self._send_data(b0, <const char*>view.buf, view.len, compress)
             finally:
                 PyBuffer_Release(&view)
         if msg_type == WSMsgType.CLOSE:
             self._after_close_sent(-1, None)
+
+    cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
+                        object compress) except -1:
+        """Compress data frames when permessage-deflate says so, then send."""
+        cdef int opcode = b0 & 0x0F
+        if self._deflater is None or opcode > WSMsgType.BINARY:
+            return self._send_frame(b0, payload, size)
+        if opcode != WSMsgType.CONTINUATION:
+            self._compressing = size >= self._compress_min if compress is None \
+                else bool(compress)
+        if not self._compressing:
+            return self._send_frame(b0, payload, size)
+        self._deflater.deflate(payload, size, (b0 & 0x80) != 0)
+        if opcode != WSMsgType.CONTINUATION:
+            b0 |= 0x40                      # RSV1 on the first frame only (RFC 7692 6.1)
+        return self._send_frame(b0, self._deflater.out.data, self._deflater.out_size)
 
     cpdef send_reuse_external_bytearray(self, WSMsgType msg_type, bytearray buffer,
                                         Py_ssize_t msg_offset, bint fin=True,

@@ -1,17 +1,25 @@
-"""ws_connect: open a client connection (TCP or TLS), run the upgrade,
-follow redirects, return (transport, listener)."""
+"""ws_connect: open a client connection (TCP or TLS; directly, on a socket
+from socket_factory or through a proxy), run the upgrade, follow redirects,
+return (transport, listener)."""
 import asyncio
+import functools
 import inspect
 import socket
 import ssl
 import urllib.parse
 from typing import Any, Callable, Optional, Tuple
 
+try:
+    import aiofastnet
+except ImportError:                 # optional: picows pulls it in, we do not
+    aiofastnet = None
+
 from ._enums import WSAutoPingStrategy
 from ._options import WSLoggerLike, protocol_options, resolve_logger
 from ._protocol import WSProtocol
 from .exceptions import WSHandshakeError, WSInvalidStatusError
 from .handshake import WSHeadersLike, build_request, make_key
+from .proxy import connect_tcp, open_tunnel, parse_proxy_url
 from .url import WSParsedURL, parse_url
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -29,17 +37,41 @@ def _two_argument_factory(factory: Callable) -> Callable:
 
 
 async def _make_socket(socket_factory: Callable, parsed_url: WSParsedURL) -> Optional[socket.socket]:
+    """The user's socket for `parsed_url` (connected here if it is not yet),
+    or None to take the default path."""
     sock = socket_factory(parsed_url)
     if inspect.isawaitable(sock):
         sock = await sock
     if sock is None:
         return None
+    if not isinstance(sock, socket.socket):
+        raise TypeError(f"socket_factory must return a socket.socket or None, "
+                        f"got {type(sock).__name__}")
+    sock.setblocking(False)
     try:
         sock.getpeername()
     except OSError:                 # not connected yet: connect it ourselves
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (parsed_url.host, parsed_url.port))
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, (parsed_url.host,
+                                                                 parsed_url.port))
+        except BaseException:
+            sock.close()
+            raise
     return sock
+
+
+def resolve_aiofastnet(use_aiofastnet: Optional[bool]) -> Any:
+    """The aiofastnet module when it is to be used, else None.
+
+    None means "use it when installed" (picows' default); True insists on it.
+    """
+    if use_aiofastnet is None:
+        use_aiofastnet = aiofastnet is not None
+    if not use_aiofastnet:
+        return None
+    if aiofastnet is None:
+        raise ImportError("use_aiofastnet=True but the aiofastnet package is not installed")
+    return aiofastnet
 
 
 async def ws_connect(ws_listener_factory: Callable, url: str, *,
@@ -68,13 +100,54 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
 
     Same keywords and behaviour as picows.ws_connect; remaining kwargs go to
     loop.create_connection.  Additive keywords: `close_timeout` (seconds to
-    wait for the peer's CLOSE after ours, None = forever) and
-    `accept_rsv_bits` (deliver frames with RSV bits set instead of failing
-    with 1002, for a home-made extension).  `use_aiofastnet` is accepted and
-    ignored: picows_like always uses the loop's own transports.
+    wait for the peer's CLOSE after ours, None = forever), `accept_rsv_bits`
+    (deliver frames with RSV bits set instead of failing with 1002, for a
+    home-made extension) and `validate_utf8`.
+
+    Connection options:
+
+    * wss:// verifies the server against the system CAs
+      (ssl.create_default_context()); `ssl_context` replaces that context.
+    * 301/302/303/307/308 responses are followed (relative `Location`
+      resolved against the current URL) up to `max_redirects` times; 0
+      disables it.  A wss:// -> ws:// redirect is refused.
+    * `proxy`: ``http://[user:pass@]host[:port]`` (HTTP CONNECT with Basic
+      auth), ``socks4://`` / ``socks5://[user:pass@]host[:port]`` (needs the
+      python-socks extra: ``pip install picows_like[socks]``).  TLS for a
+      wss:// target runs end to end through the tunnel.  The proxy
+      negotiation is bounded by `websocket_handshake_timeout`.
+    * `socket_factory(parsed_url)`: sync or async; returns a connected or
+      unconnected socket (connected here), or None for the default path.
+      With `proxy` it gets the proxy's WSParsedURL.
+    * `use_aiofastnet`: create the connection with aiofastnet instead of
+      the loop's create_connection: None = when aiofastnet is installed
+      (as picows), True = required (ImportError if missing), False = never.
+
+    Errors a caller can act on:
+
+    * WSInvalidURL: `url` (or `proxy`) is not a valid URL.
+    * socket.gaierror (an OSError): the host or proxy host does not resolve.
+    * ConnectionRefusedError / other OSError: the TCP connect to the server
+      or proxy failed.
+    * ssl.SSLCertVerificationError (an ssl.SSLError): the server's
+      certificate is not trusted or does not match the host name (e.g. a
+      self-signed certificate with the default context); other
+      ssl.SSLError for other TLS failures.
+    * picows_like.proxy.WSProxyError (a WSHandshakeError): the proxy refused
+      the tunnel: HTTP 407/403/... (`status`, `response`, `raw_header`,
+      `raw_body`), SOCKS authentication failure or target refused.
+      NotImplementedError for an https:// proxy; ImportError for a SOCKS
+      proxy without python-socks.
+    * WSInvalidStatusError: the server answered with a status other than
+      101 (`response`, `raw_header`, `raw_body`); also a 3xx when redirects
+      are disabled or `max_redirects` is exhausted.
+    * WSHandshakeError: a 3xx without `Location`, a wss:// -> ws://
+      redirect, or a redirect loop (with the 3xx response).
+    * WSInvalidUpgradeError / WSInvalidHeaderError / WSInvalidMessageError:
+      a malformed or invalid 101 response.
+    * asyncio.TimeoutError: no upgrade response (or proxy tunnel) within
+      `websocket_handshake_timeout`.
     """
-    if proxy is not None:
-        raise NotImplementedError("ws_connect(proxy=...) is not supported yet")
     options = protocol_options(
         disconnect_on_exception=disconnect_on_exception,
         websocket_handshake_timeout=websocket_handshake_timeout,
@@ -88,38 +161,69 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     logger = resolve_logger(logger_name, "client")
     listener_factory = _two_argument_factory(ws_listener_factory)
     parsed = parse_url(url)
+    proxy_url = parse_proxy_url(proxy) if proxy is not None else None
+    if proxy_ssl_context is not None:
+        raise ValueError("proxy_ssl_context is only meaningful for https:// proxies, "
+                         "which are not supported")
+    fastnet = resolve_aiofastnet(use_aiofastnet)
+    loop = asyncio.get_running_loop()
+    create_connection = functools.partial(fastnet.create_connection, loop) \
+        if fastnet is not None else loop.create_connection
+    connect = functools.partial(_connect_once, listener_factory, proxy_url=proxy_url,
+                                ssl_context=ssl_context, extra_headers=extra_headers,
+                                socket_factory=socket_factory,
+                                create_connection=create_connection, logger=logger,
+                                options=options, kwargs=kwargs)
     visited = {parsed.url}
+    followed = 0
     while True:
         try:
-            return await _connect_once(listener_factory, parsed, ssl_context, extra_headers,
-                                       socket_factory, logger, options, kwargs)
+            return await connect(parsed)
         except WSInvalidStatusError as exc:
-            response = exc.response
-            if response is None or response.status not in _REDIRECTS \
-                    or "Location" not in response.headers or max_redirects == 0:
-                raise
-            target = urllib.parse.urljoin(parsed.url, response.headers["Location"])
-            new = parse_url(target)
-            if parsed.is_secure and not new.is_secure:
-                raise WSHandshakeError(f"refusing redirect from {parsed.url} to insecure {target}",
-                                       exc.raw_header, exc.raw_body, response) from exc
-            if new.url in visited:
-                raise WSHandshakeError(f"redirect loop at {target}", exc.raw_header,
-                                       exc.raw_body, response) from exc
-            logger.info("%s redirected (%d) to %s", parsed.url, response.status, target)
-            visited.add(new.url)
+            new = _redirect_target(exc, parsed, followed, max_redirects, visited)
+            logger.info("%s redirected (%d) to %s", parsed.url, int(exc.response.status),
+                        new.url)
             parsed = new
-            max_redirects -= 1
+            followed += 1
 
 
-async def _connect_once(listener_factory: Callable, parsed: WSParsedURL,
+def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: int,
+                     max_redirects: int, visited: set) -> WSParsedURL:
+    """Where a 3xx answer sends us; re-raises / raises when we must not go."""
+    response = exc.response
+    if response is None or response.status not in _REDIRECTS or max_redirects == 0:
+        raise exc
+    args = (exc.raw_header, exc.raw_body, response)
+    status = int(response.status)
+    if followed >= max_redirects:
+        raise WSInvalidStatusError(f"{status} redirect from {current.url} not followed: "
+                                   f"max_redirects={max_redirects} reached", *args) from exc
+    location = response.headers.get("Location")
+    if location is None:
+        raise WSHandshakeError(f"{status} redirect from {current.url} without a Location "
+                               f"header", *args) from exc
+    target = urllib.parse.urljoin(current.url, location)
+    new = parse_url(target)
+    if current.is_secure and not new.is_secure:
+        raise WSHandshakeError(f"refusing {status} redirect from {current.url} to "
+                               f"insecure {target}", *args) from exc
+    if new.url in visited:
+        raise WSHandshakeError(f"redirect loop: {current.url} redirects ({status}) to "
+                               f"{target}, which was already visited", *args) from exc
+    visited.add(new.url)
+    return new
+
+
+async def _connect_once(listener_factory: Callable, parsed: WSParsedURL, *,
+                        proxy_url: Optional[WSParsedURL],
                         ssl_context: Optional[ssl.SSLContext], extra_headers: Any,
-                        socket_factory: Optional[Callable], logger: Any, options: dict,
-                        kwargs: dict) -> Tuple[Any, Any]:
+                        socket_factory: Optional[Callable], create_connection: Callable,
+                        logger: Any, options: dict, kwargs: dict) -> Tuple[Any, Any]:
     loop = asyncio.get_running_loop()
     key = make_key()
     request, wire = build_request(parsed, key, extra_headers)
     upgraded = loop.create_future()
+    timeout = options["websocket_handshake_timeout"]
 
     def protocol_factory() -> WSProtocol:
         return WSProtocol(True, listener_factory, loop, logger, request=request,
@@ -129,15 +233,22 @@ async def _connect_once(listener_factory: Callable, parsed: WSParsedURL,
     if parsed.is_secure:
         conn_kwargs.setdefault("ssl", ssl_context or ssl.create_default_context())
         conn_kwargs.setdefault("server_hostname", parsed.host)
-    sock = await _make_socket(socket_factory, parsed) if socket_factory else None
+    # The socket to hand to create_connection: the user's, or a proxy tunnel,
+    # or None (create_connection resolves and connects host:port itself).
+    sock = None
+    if socket_factory is not None:
+        sock = await _make_socket(socket_factory, proxy_url or parsed)
+    if proxy_url is not None:
+        if sock is None:
+            sock = await connect_tcp(proxy_url.host, proxy_url.port)
+        sock = await open_tunnel(sock, proxy_url, parsed.host, parsed.port, timeout)
     if sock is not None:
-        transport, protocol = await loop.create_connection(protocol_factory, sock=sock,
-                                                           **conn_kwargs)
+        transport, protocol = await create_connection(protocol_factory, sock=sock,
+                                                      **conn_kwargs)
     else:
-        transport, protocol = await loop.create_connection(protocol_factory, parsed.host,
-                                                           parsed.port, **conn_kwargs)
+        transport, protocol = await create_connection(protocol_factory, parsed.host,
+                                                      parsed.port, **conn_kwargs)
     try:
-        timeout = options["websocket_handshake_timeout"]
         listener = await asyncio.wait_for(asyncio.shield(upgraded), timeout)
     except BaseException:
         transport.abort()

@@ -5,12 +5,13 @@ import binascii
 import hashlib
 import os
 from http import HTTPStatus
-from typing import Any, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from multidict import CIMultiDict
 
 from .exceptions import (WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
                          WSInvalidStatusError, WSInvalidUpgradeError)
+from .extensions.permessage_deflate import WSNegotiationError, WSPerMessageDeflate
 
 WSHeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
 
@@ -228,9 +229,11 @@ def validate_request(request: WSUpgradeRequest) -> bytes:
     return accept_value(key)
 
 
-def build_request(parsed_url: Any, key: bytes,
-                  extra_headers: Optional[WSHeadersLike]) -> Tuple[WSUpgradeRequest, bytes]:
-    """The client's upgrade request object and its wire bytes."""
+def build_request(parsed_url: Any, key: bytes, extra_headers: Optional[WSHeadersLike],
+                  compression: Optional[WSPerMessageDeflate] = None,
+                  subprotocols: Optional[Sequence[str]] = None) -> Tuple[WSUpgradeRequest, bytes]:
+    """The client's upgrade request object and its wire bytes, with our
+    permessage-deflate offer and subprotocol list when there are any."""
     host = parsed_url.host
     if ":" in host:
         host = f"[{host}]"
@@ -243,6 +246,10 @@ def build_request(parsed_url: Any, key: bytes,
     headers["Connection"] = "Upgrade"
     headers["Sec-WebSocket-Key"] = key.decode()
     headers["Sec-WebSocket-Version"] = "13"
+    if compression is not None:
+        headers["Sec-WebSocket-Extensions"] = compression.offer()
+    if subprotocols:
+        headers["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
     add_extra_headers(headers, extra_headers)
     path = parsed_url.resource_name.encode("latin-1")
     request = WSUpgradeRequest(b"GET", path, b"HTTP/1.1", headers)
@@ -269,8 +276,12 @@ def parse_response(raw: bytes, body: Optional[bytes] = None) -> WSUpgradeRespons
     return WSUpgradeResponse(status, headers, body, parts[0])
 
 
-def validate_response(response: WSUpgradeResponse, key: bytes, raw: bytes) -> None:
-    """Check the server's answer to our upgrade (RFC 6455 4.2.2 / 4.1)."""
+def validate_response(response: WSUpgradeResponse, key: bytes, raw: bytes,
+                      compression: Optional[WSPerMessageDeflate] = None,
+                      subprotocols: Optional[Sequence[str]] = None
+                      ) -> Tuple[Optional[WSPerMessageDeflate], Optional[str]]:
+    """Check the server's answer to our upgrade (RFC 6455 4.2.2 / 4.1);
+    return the negotiated compression and subprotocol (or None)."""
     body = response.body
     if response.status != HTTPStatus.SWITCHING_PROTOCOLS:
         raise WSInvalidStatusError(
@@ -288,10 +299,57 @@ def validate_response(response: WSUpgradeResponse, key: bytes, raw: bytes) -> No
         raise WSInvalidHeaderError("invalid Sec-WebSocket-Accept in the response",
                                    "Sec-WebSocket-Accept", ",".join(accept) or None,
                                    raw, body, response)
-    for name in ("Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol"):
-        if name in headers:
-            raise WSInvalidHeaderError(f"server sent {name} that the client did not offer",
-                                       name, headers[name], raw, body, response)
+    agreed = None
+    extensions = headers.getall("Sec-WebSocket-Extensions", ())
+    if extensions:
+        if compression is None:
+            raise WSInvalidHeaderError("server sent Sec-WebSocket-Extensions that the client "
+                                       "did not offer", "Sec-WebSocket-Extensions",
+                                       ", ".join(extensions), raw, body, response)
+        try:
+            agreed = compression.accept_response(extensions)
+        except WSNegotiationError as exc:
+            raise WSInvalidHeaderError(f"permessage-deflate: {exc}", "Sec-WebSocket-Extensions",
+                                       ", ".join(extensions), raw, body, response) from None
+    protocols = header_tokens_raw(headers, "Sec-WebSocket-Protocol")
+    if not protocols:
+        return agreed, None
+    if len(protocols) != 1 or protocols[0] not in (subprotocols or ()):
+        raise WSInvalidHeaderError("server chose a subprotocol the client did not offer",
+                                   "Sec-WebSocket-Protocol", ", ".join(protocols),
+                                   raw, body, response)
+    return agreed, protocols[0]
+
+
+def header_tokens_raw(headers: CIMultiDict, name: str) -> list:
+    """Comma-separated values of every `name` header, case kept."""
+    return [t.strip() for v in headers.getall(name, ()) for t in v.split(",") if t.strip()]
+
+
+def negotiate(request: WSUpgradeRequest, response: WSUpgradeResponse,
+              compression: Optional[WSPerMessageDeflate],
+              subprotocols: Optional[Sequence[str]]
+              ) -> Tuple[Optional[WSPerMessageDeflate], Optional[str]]:
+    """Server side: answer the client's extension offers and subprotocol
+    list in `response`; return what was agreed.  A Sec-WebSocket-Protocol
+    the listener factory already put in the response is kept as its choice."""
+    agreed = None
+    if compression is not None:
+        try:
+            accepted = compression.accept_offers(
+                request.headers.getall("Sec-WebSocket-Extensions", ()))
+        except WSNegotiationError as exc:
+            raise HandshakeRejected(400, f"malformed Sec-WebSocket-Extensions: {exc}") from None
+        if accepted is not None:
+            agreed, value = accepted
+            response.headers["Sec-WebSocket-Extensions"] = value
+    chosen = response.headers.get("Sec-WebSocket-Protocol")
+    if chosen is None and subprotocols:
+        offered = header_tokens_raw(request.headers, "Sec-WebSocket-Protocol")
+        chosen = next((p for p in subprotocols if p in offered), None)
+        if chosen is not None:
+            response.headers["Sec-WebSocket-Protocol"] = chosen
+    return agreed, chosen
 
 
 def content_length(headers: CIMultiDict) -> int:

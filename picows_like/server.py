@@ -5,6 +5,7 @@ from typing import Any, Callable, Optional
 from ._enums import WSAutoPingStrategy
 from ._options import WSLoggerLike, protocol_options, resolve_logger
 from ._protocol import WSProtocol
+from .client import resolve_aiofastnet
 
 
 async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port: Any = None, *,
@@ -28,7 +29,15 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
     `ws_listener_factory(request)` routes each upgrade request: it returns a
     WSListener (101), a WSUpgradeResponseWithListener (custom response; a
     non-101 one is sent as plain HTTP and the connection closed) or None
-    (404).  `use_aiofastnet` is accepted and ignored.
+    (404).  A non-101 response such as a health check
+    (``WSUpgradeResponseWithListener(WSUpgradeResponse.create_ok_response(b"ok"),
+    None)``) is how plain HTTP is served on the same port.
+
+    kwargs reach create_server as they are: `ssl=` (an SSLContext) serves
+    wss://, `reuse_port=True` lets several servers share a port, `backlog`,
+    `sock`, `start_serving`, ...  `use_aiofastnet`: None = use aiofastnet's
+    create_server when the package is installed (as picows), True =
+    required (ImportError if missing), False = the loop's own.
     """
     options = protocol_options(
         disconnect_on_exception=disconnect_on_exception,
@@ -44,4 +53,7 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
     def protocol_factory() -> WSProtocol:
         return WSProtocol(False, ws_listener_factory, loop, logger, **options)
 
+    fastnet = resolve_aiofastnet(use_aiofastnet)
+    if fastnet is not None:
+        return await fastnet.create_server(loop, protocol_factory, host, port, **kwargs)
     return await loop.create_server(protocol_factory, host, port, **kwargs)

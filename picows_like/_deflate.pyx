@@ -1,0 +1,155 @@
+"""zlib's C API for permessage-deflate: raw deflate streams with a sync
+flush per message, the 0x00 0x00 0xff 0xff tail stripped on send and
+re-added on receive (RFC 7692 7.2).  No Python objects per frame: output
+goes to a reusable per-connection buffer."""
+from libc.string cimport memset
+
+from ._buffer cimport MemoryBuffer
+
+
+cdef extern from "zlib.h":
+    int Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_SYNC_FLUSH, Z_DEFLATED, Z_DEFAULT_STRATEGY
+    int inflateInit2(z_stream* strm, int window_bits)
+    int inflate(z_stream* strm, int flush) nogil
+    int inflateReset(z_stream* strm) nogil
+    int inflateEnd(z_stream* strm)
+    int deflateInit2(z_stream* strm, int level, int method, int window_bits, int mem_level,
+                     int strategy)
+    int deflate(z_stream* strm, int flush) nogil
+    int deflateReset(z_stream* strm) nogil
+    int deflateEnd(z_stream* strm)
+
+
+cdef const char* _TAIL = b"\x00\x00\xff\xff"
+
+
+cdef class Inflater:
+    def __cinit__(self, int window_bits=15, bint reset_after_message=False):
+        memset(&self._strm, 0, sizeof(z_stream))
+        if not 8 <= window_bits <= 15:
+            raise ValueError("window_bits must be in 8..15")
+        # zlib cannot inflate a raw stream with an 8-bit window; 9 reads it.
+        if inflateInit2(&self._strm, -max(window_bits, 9)) != Z_OK:
+            raise MemoryError("inflateInit2 failed")
+        self._ready = True
+        self._reset_after_message = reset_after_message
+        self.out = MemoryBuffer(16 * 1024)
+
+    def __dealloc__(self):
+        if self._ready:
+            inflateEnd(&self._strm)
+
+    cdef int _run(self, const char* data, Py_ssize_t size, Py_ssize_t max_size) except -2:
+        """Inflate `data` into out[out_size:]; 0 ok, 1 too big, -1 corrupt."""
+        cdef int ret
+        cdef Py_ssize_t room
+        self._strm.next_in = <const unsigned char*>data
+        self._strm.avail_in = <unsigned int>size
+        while True:
+            if self.out_size == self.out.capacity:
+                if self.out.capacity > max_size:
+                    return 1
+                self.out.reserve(min(self.out.capacity * 2, max_size + 1), self.out_size)
+            room = self.out.capacity - self.out_size
+            self._strm.next_out = <unsigned char*>self.out.data + self.out_size
+            self._strm.avail_out = <unsigned int>room
+            with nogil:
+                ret = inflate(&self._strm, Z_SYNC_FLUSH)
+            self.out_size += room - self._strm.avail_out
+            if self.out_size > max_size:
+                return 1
+            if ret == Z_STREAM_END:
+                inflateReset(&self._strm)        # a final block: start afresh
+                if self._strm.avail_in == 0:
+                    return 0
+                continue
+            if ret == Z_BUF_ERROR:
+                if self._strm.avail_in == 0 or self._strm.avail_out != 0:
+                    return 0                     # all input consumed
+                continue
+            if ret != Z_OK:
+                self.error = (<bytes>self._strm.msg).decode() if self._strm.msg != NULL \
+                    else f"zlib error {ret}"
+                return -1
+            if self._strm.avail_in == 0 and self._strm.avail_out != 0:
+                return 0
+
+    cdef int inflate(self, const char* data, Py_ssize_t size, bint fin,
+                     Py_ssize_t max_size) except -2:
+        """0 ok (out[:out_size] holds this frame's data), 1 over max_size,
+        -1 corrupt stream (`error` says why)."""
+        cdef int r
+        self.out_size = 0
+        r = self._run(data, size, max_size)
+        if r == 0 and fin:
+            r = self._run(_TAIL, 4, max_size)
+            if self._reset_after_message:
+                inflateReset(&self._strm)
+        return r
+
+    def decompress(self, data, bint fin=True, Py_ssize_t max_size=64 * 1024 * 1024):
+        """Python-level entry for tests: one frame's payload in, bytes out."""
+        cdef bytes b = bytes(data)
+        cdef int r = self.inflate(b, len(b), fin, max_size)
+        if r == 1:
+            raise ValueError(f"inflated size exceeds {max_size}")
+        if r < 0:
+            raise ValueError(self.error)
+        return self.out.data[:self.out_size]
+
+
+cdef class Deflater:
+    def __cinit__(self, int window_bits=15, bint reset_after_message=False, int level=6,
+                  int mem_level=8):
+        memset(&self._strm, 0, sizeof(z_stream))
+        if not 8 <= window_bits <= 15:
+            raise ValueError("window_bits must be in 8..15")
+        # zlib turns a raw 8-bit window into 9 itself; ask for 9 so the
+        # stream we produce is what the peer agreed to read.
+        if deflateInit2(&self._strm, level, Z_DEFLATED, -max(window_bits, 9), mem_level,
+                        Z_DEFAULT_STRATEGY) != Z_OK:
+            raise ValueError("deflateInit2 failed (check level and mem_level)")
+        self._ready = True
+        self._reset_after_message = reset_after_message
+        self.out = MemoryBuffer(16 * 1024)
+
+    def __dealloc__(self):
+        if self._ready:
+            deflateEnd(&self._strm)
+
+    cdef int deflate(self, const char* data, Py_ssize_t size, bint fin) except -1:
+        """Compress one frame's payload into out[:out_size] (sync flush; the
+        empty-block tail removed when the message ends here)."""
+        cdef Py_ssize_t room
+        cdef int ret
+        self.out_size = 0
+        self._strm.next_in = <const unsigned char*>data
+        self._strm.avail_in = <unsigned int>size
+        while True:
+            # A sync flush of n bytes needs at most n + n/1000 + ~20 bytes.
+            self.out.reserve(self.out_size + size // 1000 + size // 8 + 64, self.out_size)
+            room = self.out.capacity - self.out_size
+            self._strm.next_out = <unsigned char*>self.out.data + self.out_size
+            self._strm.avail_out = <unsigned int>room
+            with nogil:
+                ret = deflate(&self._strm, Z_SYNC_FLUSH)
+            self.out_size += room - self._strm.avail_out
+            if ret != Z_OK and ret != Z_BUF_ERROR:
+                raise RuntimeError(f"zlib deflate failed: {ret}")
+            if self._strm.avail_out != 0:
+                break
+        if fin:
+            if self.out_size >= 4 and self.out.data[self.out_size - 4] == 0 and \
+                    self.out.data[self.out_size - 3] == 0 and \
+                    <unsigned char>self.out.data[self.out_size - 2] == 0xFF and \
+                    <unsigned char>self.out.data[self.out_size - 1] == 0xFF:
+                self.out_size -= 4
+            if self._reset_after_message:
+                deflateReset(&self._strm)
+        return 0
+
+    def compress(self, data, bint fin=True):
+        """Python-level entry for tests: one frame's payload in, bytes out."""
+        cdef bytes b = bytes(data)
+        self.deflate(b, len(b), fin)
+        return self.out.data[:self.out_size]

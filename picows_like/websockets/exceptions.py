@@ -1,0 +1,304 @@
+"""The exceptions of the websockets-compatible layer.
+
+Same names and hierarchy as ``websockets.exceptions`` (websockets 13-17), so
+``except websockets.exceptions.ConnectionClosed`` style code keeps working
+after switching the import.  websockets itself is never imported.
+
+* WebSocketException
+    * ConnectionClosed
+        * ConnectionClosedOK
+        * ConnectionClosedError
+    * InvalidURI
+    * InvalidProxy
+    * InvalidHandshake
+        * SecurityError
+        * ProxyError
+        * InvalidMessage
+        * InvalidStatus
+        * InvalidHeader
+            * InvalidHeaderFormat
+            * InvalidHeaderValue
+            * InvalidOrigin
+            * InvalidUpgrade
+        * NegotiationError
+            * DuplicateParameter
+            * InvalidParameterName
+            * InvalidParameterValue
+    * ProtocolError
+    * PayloadTooBig
+    * TooManyFragments
+    * InvalidState
+    * ConcurrencyError
+"""
+from typing import Any, Optional
+
+__all__ = [
+    "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
+    "InvalidURI", "InvalidProxy", "InvalidHandshake", "SecurityError", "ProxyError",
+    "InvalidProxyMessage", "InvalidProxyStatus", "InvalidMessage", "InvalidMethod",
+    "InvalidProtocol", "InvalidStatus", "InvalidHeader", "InvalidHeaderFormat",
+    "InvalidHeaderValue", "InvalidOrigin", "InvalidUpgrade", "NegotiationError",
+    "DuplicateParameter", "InvalidParameterName", "InvalidParameterValue", "ProtocolError",
+    "PayloadTooBig", "TooManyFragments", "InvalidState", "ConcurrencyError",
+]
+
+
+class WebSocketException(Exception):
+    """Base class for all exceptions defined by this layer."""
+
+
+class ConnectionClosed(WebSocketException):
+    """Raised when trying to interact with a closed connection.
+
+    ``rcvd`` / ``sent``: the CLOSE frames received / sent (``Close`` objects
+    with ``code`` and ``reason``) or None; ``rcvd_then_sent`` tells their
+    order when both exist.
+    """
+
+    def __init__(self, rcvd: Any, sent: Any, rcvd_then_sent: Optional[bool] = None) -> None:
+        self.rcvd = rcvd
+        self.sent = sent
+        self.rcvd_then_sent = rcvd_then_sent
+        super().__init__(rcvd, sent, rcvd_then_sent)
+
+    def __str__(self) -> str:
+        if self.rcvd is None:
+            if self.sent is None:
+                return "no close frame received or sent"
+            return f"sent {self.sent}; no close frame received"
+        if self.sent is None:
+            return f"received {self.rcvd}; no close frame sent"
+        if self.rcvd_then_sent:
+            return f"received {self.rcvd}; then sent {self.sent}"
+        return f"sent {self.sent}; then received {self.rcvd}"
+
+    @property
+    def code(self) -> int:
+        """Deprecated in websockets: the received close code (1006 if none)."""
+        return 1006 if self.rcvd is None else self.rcvd.code
+
+    @property
+    def reason(self) -> str:
+        """Deprecated in websockets: the received close reason."""
+        return "" if self.rcvd is None else self.rcvd.reason
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection terminated properly (1000, 1001 or no code, both ways)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection terminated with an error (other code, or no handshake)."""
+
+
+class InvalidURI(WebSocketException):
+    """The URI isn't a valid ws:// or wss:// URI."""
+
+    def __init__(self, uri: str, msg: str) -> None:
+        self.uri = uri
+        self.msg = msg
+        super().__init__(uri, msg)
+
+    def __str__(self) -> str:
+        return f"{self.uri} isn't a valid URI: {self.msg}"
+
+
+class InvalidProxy(WebSocketException):
+    """The proxy isn't valid."""
+
+    def __init__(self, proxy: str, msg: str) -> None:
+        self.proxy = proxy
+        self.msg = msg
+        super().__init__(proxy, msg)
+
+    def __str__(self) -> str:
+        return f"{self.proxy} isn't a valid proxy: {self.msg}"
+
+
+class InvalidHandshake(WebSocketException):
+    """The opening handshake failed."""
+
+
+class SecurityError(InvalidHandshake):
+    """A security limit was hit during the handshake (e.g. a bad redirect)."""
+
+
+class ProxyError(InvalidHandshake):
+    """Connecting through a proxy failed."""
+
+
+class InvalidProxyMessage(ProxyError):
+    """The proxy's response is malformed."""
+
+
+class InvalidProxyStatus(ProxyError):
+    """The proxy rejected the connection."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        super().__init__(response)
+
+    def __str__(self) -> str:
+        return f"proxy rejected connection: HTTP {self.response.status_code:d}"
+
+
+class InvalidMessage(InvalidHandshake):
+    """The handshake request or response is malformed (or the connection
+    closed during it: then ``__cause__`` is an EOFError)."""
+
+
+class InvalidMethod(InvalidHandshake):
+    """The handshake request method isn't GET."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        super().__init__(method)
+
+    def __str__(self) -> str:
+        return f"invalid HTTP method; expected GET; got {self.method}"
+
+
+class InvalidProtocol(InvalidHandshake):
+    """The handshake protocol isn't HTTP/1.1."""
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        super().__init__(protocol)
+
+    def __str__(self) -> str:
+        return f"invalid HTTP protocol; expected HTTP/1.1; got {self.protocol}"
+
+
+class InvalidStatus(InvalidHandshake):
+    """The server rejected the upgrade; ``response`` is its HTTP response."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        super().__init__(response)
+
+    def __str__(self) -> str:
+        return f"server rejected WebSocket connection: HTTP {self.response.status_code:d}"
+
+
+class InvalidHeader(InvalidHandshake):
+    """An HTTP header is missing or invalid."""
+
+    def __init__(self, name: str, value: Optional[str] = None) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(name, value)
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"missing {self.name} header"
+        if self.value == "":
+            return f"empty {self.name} header"
+        return f"invalid {self.name} header: {self.value}"
+
+
+class InvalidHeaderFormat(InvalidHeader):
+    """An HTTP header cannot be parsed."""
+
+    def __init__(self, name: str, error: str, header: str, pos: int) -> None:
+        super().__init__(name, f"{error} at {pos} in {header}")
+
+
+class InvalidHeaderValue(InvalidHeader):
+    """An HTTP header has a wrong value."""
+
+
+class InvalidOrigin(InvalidHeader):
+    """The Origin header of the request isn't allowed."""
+
+    def __init__(self, origin: Optional[str]) -> None:
+        super().__init__("Origin", origin)
+
+
+class InvalidUpgrade(InvalidHeader):
+    """The Upgrade or Connection header is missing or invalid."""
+
+
+class NegotiationError(InvalidHandshake):
+    """Negotiating an extension or subprotocol failed."""
+
+
+class DuplicateParameter(NegotiationError):
+    """A parameter appears twice in an extension header."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"duplicate parameter: {self.name}"
+
+
+class InvalidParameterName(NegotiationError):
+    """A parameter name in an extension header is invalid."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"invalid parameter name: {self.name}"
+
+
+class InvalidParameterValue(NegotiationError):
+    """A parameter value in an extension header is invalid."""
+
+    def __init__(self, name: str, value: Optional[str]) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(name, value)
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"missing value for parameter {self.name}"
+        if self.value == "":
+            return f"empty value for parameter {self.name}"
+        return f"invalid value for parameter {self.name}: {self.value}"
+
+
+class ProtocolError(WebSocketException):
+    """The peer (or the caller) broke the WebSocket protocol."""
+
+
+class PayloadTooBig(WebSocketException):
+    """A message exceeds max_size."""
+
+    def __init__(self, size_or_message: Any, max_size: Optional[int] = None,
+                 current_size: Optional[int] = None) -> None:
+        if isinstance(size_or_message, str):
+            self.message: Optional[str] = size_or_message
+            self.size = None
+            self.max_size = max_size
+            self.current_size = None
+        else:
+            self.message = None
+            self.size = size_or_message
+            self.max_size = max_size
+            self.current_size = current_size
+        super().__init__(size_or_message)
+
+    def __str__(self) -> str:
+        if self.message is not None:
+            return self.message
+        text = "frame "
+        if self.size is not None:
+            text += f"with {self.size} bytes "
+        if self.current_size is not None:
+            text += f"after reading {self.current_size} bytes "
+        return text + f"exceeds limit of {self.max_size} bytes"
+
+
+class TooManyFragments(WebSocketException):
+    """A fragmented message has too many frames."""
+
+
+class InvalidState(WebSocketException, AssertionError):
+    """An operation is forbidden in the current connection state."""
+
+
+class ConcurrencyError(WebSocketException, RuntimeError):
+    """Two coroutines receive (or send a fragmented message) concurrently."""
