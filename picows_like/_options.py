@@ -34,6 +34,10 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
             raise ValueError("auto_ping_idle_timeout must be > 0")
         if auto_ping_reply_timeout is None or auto_ping_reply_timeout <= 0:
             raise ValueError("auto_ping_reply_timeout must be > 0")
+    if auto_ping_strategy not in (WSAutoPingStrategy.PING_WHEN_IDLE,
+                                  WSAutoPingStrategy.PING_PERIODICALLY):
+        raise ValueError(f"auto_ping_strategy must be a WSAutoPingStrategy, "
+                         f"got {auto_ping_strategy!r}")
     strategy = WSAutoPingStrategy(auto_ping_strategy)
     if max_frame_size is None or max_frame_size <= 0:
         raise ValueError("max_frame_size must be > 0")

@@ -59,6 +59,7 @@ cdef class WSProtocolCore:
         double _idle_timeout
         double _reply_timeout
         double _last_read
+        double _ping_sent_at
         bint _expect_pong
         object _ping_timer
         object _rtt_future

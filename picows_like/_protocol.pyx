@@ -517,6 +517,7 @@ cdef class WSProtocolCore:
                 self._arm_ping(self._idle_timeout - idle)
                 return
         self._expect_pong = True
+        self._ping_sent_at = _now()
         self._ping_timer = self._loop.call_later(self._reply_timeout, self._on_reply_timeout)
         try:
             self.listener.send_user_specific_ping(self.transport)
@@ -543,11 +544,21 @@ cdef class WSProtocolCore:
             self._ping_timer.cancel()
             self._ping_timer = None
         if self._auto_ping and self._rtt_future is None:
-            self._arm_ping(self._idle_timeout)
+            # Periodic pings keep their period from the last PING sent.
+            self._arm_ping(max(0.0, self._idle_timeout - (_now() - self._ping_sent_at))
+                           if self._ping_periodically else self._idle_timeout)
 
     async def _measure_roundtrip_time(self, int rounds):
         cdef list times = []
         cdef double t0
+        if self._expect_pong:
+            # An auto-ping is in flight: let its pong (or its reply timeout)
+            # come first, so no round takes the other's answer.
+            self._rtt_future = self._loop.create_future()
+            try:
+                await self._rtt_future
+            finally:
+                self._rtt_future = None
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
