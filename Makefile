@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
-DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" uvloop "websockets>=13" aiohttp
+# Build and test dependencies (the `test` extra in pyproject.toml lists the same).
+DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" uvloop \
+          "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy
 
 .PHONY: all build debug test demo bench bench-quick clean
 
 all: build
 
-$(VENV)/.deps:
+$(VENV)/.deps: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install $(DEPS)
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'picows_like_dev.pth').write_text('$(CURDIR)\n')"

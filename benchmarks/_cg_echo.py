@@ -7,9 +7,10 @@ lib, size, count, loop_name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), s
 
 if lib == "raw":
     picows = None
-elif lib == "picows_like":
+elif lib.startswith("picows_like"):            # picows_like / picows_like-autoping
     import picows_like as picows
-    kw = {}
+    kw = {"enable_auto_ping": True, "auto_ping_idle_timeout": 0.5,
+          "auto_ping_reply_timeout": 0.5} if lib.endswith("autoping") else {}
 else:                                   # picows-afn-off / picows-afn-on
     import picows
     kw = {"use_aiofastnet": lib.endswith("on")}

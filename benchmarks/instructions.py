@@ -22,6 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CONTENDERS = ["picows_like", "picows-afn-off", "picows-afn-on", "raw"]
+# also available: "picows_like-autoping" (auto-ping on, 0.5 s idle timeout)
 
 
 def count_instructions(lib: str, size: int, n: int, loop: str) -> int:

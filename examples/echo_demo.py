@@ -7,9 +7,10 @@ closes cleanly.  Run with `make demo` (or `python examples/echo_demo.py`).
 import asyncio
 import json
 import time
+from typing import List, Optional
 
 import picows_like as picows
-from picows_like import WSCloseCode, WSListener, WSMsgType
+from picows_like import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 TICKS = 20_000
 
@@ -17,10 +18,10 @@ TICKS = 20_000
 class FeedServer(WSListener):
     """Echoes every data frame; on "subscribe" streams TICKS price ticks."""
 
-    def on_ws_connected(self, transport):
+    def on_ws_connected(self, transport: WSTransport) -> None:
         print(f"server: client connected, path={transport.request.path.decode()}")
 
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
             print(f"server: client closed with {frame.get_close_code()!r}")
             return
@@ -35,13 +36,13 @@ class FeedServer(WSListener):
 
 
 class FeedClient(WSListener):
-    def __init__(self):
+    def __init__(self) -> None:
         self.ticks = 0
         self.last_seq = -1
-        self.done = asyncio.get_running_loop().create_future()
-        self.echo = None
+        self.done: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        self.echo: "Optional[asyncio.Future[bytes]]" = None
 
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
             return
         if self.echo is not None:
@@ -57,12 +58,13 @@ class FeedClient(WSListener):
         self.ticks += 1
 
 
-async def main():
+async def main() -> None:
     server = await picows.ws_create_server(lambda request: FeedServer(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     print(f"server: listening on ws://127.0.0.1:{port}/feed")
 
     transport, client = await picows.ws_connect(FeedClient, f"ws://127.0.0.1:{port}/feed")
+    assert isinstance(client, FeedClient)
     print("client: connected, subscribing")
     t0 = time.perf_counter()
     transport.send(WSMsgType.TEXT, "subscribe")
@@ -71,7 +73,7 @@ async def main():
     print(f"client: {client.ticks} ticks in order in {elapsed * 1000:.1f} ms "
           f"({client.ticks / elapsed:,.0f} msg/s)")
 
-    rtts = []
+    rtts: List[float] = []
     for i in range(2000):
         client.echo = asyncio.get_running_loop().create_future()
         start = time.perf_counter()

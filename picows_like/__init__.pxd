@@ -16,7 +16,8 @@
 #     Py_ssize_t payload_size
 #     Py_ssize_t tail_size        bytes in the read buffer after this frame
 #     bint fin, rsv1, rsv2, rsv3, last_in_buffer
-#     msg_type                    (Python attribute today; see _frame.pxd)
+#     WSMsgType msg_type          (pending: until _frame.pxd declares the field
+#                                 under this name, Cython reads the Python property)
 #     cpdef get_payload_as_bytes / _utf8_text / _ascii_text / _memoryview,
 #           get_close_code / get_close_message / get_close_reason
 #     payload_ptr is always followed by at least WS_PAYLOAD_SLACK readable

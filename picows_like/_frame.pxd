@@ -12,7 +12,7 @@ cdef class WSFrame:
         char* payload_ptr
         readonly Py_ssize_t payload_size
         readonly Py_ssize_t tail_size
-        WSMsgType _msg_type
+        WSMsgType msg_type
         readonly bint fin
         readonly bint rsv1
         readonly bint rsv2

@@ -27,7 +27,7 @@ cdef object close_code_to_py(int code):
 cdef class WSFrame:
     @property
     def msg_type(self):
-        return <object>(<tuple>_MSG_TYPES)[self._msg_type & 0xF]
+        return <object>(<tuple>_MSG_TYPES)[self.msg_type & 0xF]
 
     cpdef bytes get_payload_as_bytes(self):
         """A new bytes object with a copy of the payload."""
@@ -66,7 +66,7 @@ cdef class WSFrame:
         return PyUnicode_DecodeUTF8(self.payload_ptr + 2, self.payload_size - 2, "replace")
 
     def __str__(self):
-        return (f"WSFrame({self.msg_type!r}, payload_size={self.payload_size}, "
+        return (f"WSFrame({msg_type_to_py(self.msg_type)!r}, payload_size={self.payload_size}, "
                 f"fin={self.fin}, rsv1={self.rsv1}, last_in_buffer={self.last_in_buffer}, "
                 f"tail_size={self.tail_size})")
 
@@ -81,7 +81,7 @@ def make_test_frame(msg_type, payload, bint fin=True, bint rsv1=False):
     frame._owner = data
     frame.payload_ptr = <char*>data
     frame.payload_size = len(data)
-    frame._msg_type = <WSMsgType><int>msg_type
+    frame.msg_type = <WSMsgType><int>msg_type
     frame.fin = fin
     frame.rsv1 = rsv1
     frame.last_in_buffer = True

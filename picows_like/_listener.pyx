@@ -21,7 +21,7 @@ cdef class WSListener:
     cpdef is_user_specific_pong(self, WSFrame frame):
         """While a pong is expected: is `frame` the answer?  True consumes
         it (on_ws_frame is not called)."""
-        return frame._msg_type == WSMsgType.PONG
+        return frame.msg_type == WSMsgType.PONG
 
     cpdef pause_writing(self):
         """The transport's write buffer went over its high-water mark."""

@@ -3,7 +3,7 @@ from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 
 from ._enums cimport WSMsgType
-from ._frame cimport WSFrame
+from ._frame cimport WSFrame, msg_type_to_py
 
 
 cdef extern from "ws_mask.h":
@@ -181,7 +181,7 @@ cdef class FrameParser:
 
         frame.payload_ptr = payload
         frame.payload_size = <Py_ssize_t>plen
-        frame._msg_type = <WSMsgType>opcode
+        frame.msg_type = <WSMsgType>opcode
         frame.fin = fin
         frame.rsv1 = (b0 & 0x40) != 0
         frame.rsv2 = (b0 & 0x20) != 0
@@ -209,8 +209,8 @@ cdef class FrameParser:
                 raise WSProtocolError(self.error_code, self.error_message)
             if r == 0:
                 break
-            out.append((frame.msg_type, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3,
-                        frame.get_payload_as_bytes()))
+            out.append((msg_type_to_py(frame.msg_type), frame.fin, frame.rsv1, frame.rsv2,
+                        frame.rsv3, frame.get_payload_as_bytes()))
             pos += r
         del buf[:pos]
         return out

@@ -193,7 +193,7 @@ cdef class WSProtocolCore:
         return 0
 
     cdef int _dispatch(self, WSFrame frame) except -1:
-        cdef int op = frame._msg_type
+        cdef int op = frame.msg_type
         if self._expect_pong and self._is_pong(frame):
             self._pong_received()
             return 0

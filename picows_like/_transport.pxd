@@ -2,7 +2,6 @@ from libc.stdint cimport uint8_t
 
 from ._enums cimport WSMsgType
 from ._buffer cimport MemoryBuffer
-from ._deflate cimport Deflater
 
 
 cdef class WSCloseInfo:
@@ -47,7 +46,8 @@ cdef class WSTransport:
         object _disconnected_future
         object _exception           # re-raised by wait_disconnected()
         object _protocol            # WSProtocol, for liveness hooks
-        Deflater _deflater          # permessage-deflate, None when not negotiated
+        object _deflater            # a _deflate.Deflater (kept untyped here so this .pxd,
+                                    # which users cimport, does not pull in zlib.h)
         Py_ssize_t _compress_min    # smaller messages go uncompressed
         bint _compressing           # the outgoing message in progress is compressed
 

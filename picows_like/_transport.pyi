@@ -2,6 +2,7 @@ import asyncio
 from typing import Any, Optional, Union
 
 from ._enums import WSCloseCode, WSMsgType
+from .extensions.permessage_deflate import WSPerMessageDeflate
 from .handshake import WSUpgradeRequest, WSUpgradeResponse
 
 _Buffer = Union[str, bytes, bytearray, memoryview]
@@ -42,8 +43,17 @@ class WSTransport:
     def is_close_frame_sent(self) -> bool: ...
     @property
     def is_disconnected(self) -> bool: ...
+    @property
+    def subprotocol(self) -> Optional[str]: ...
+    @property
+    def compression(self) -> Optional[WSPerMessageDeflate]: ...
+    # Cython only (see picows_like/__init__.pxd):
+    #   cdef int send_reuse_external_buffer(WSMsgType msg_type, char* msg_ptr,
+    #       size_t msg_size, bint fin=True, bint rsv1=False, bint rsv2=False,
+    #       bint rsv3=False) except -1
     def send(self, msg_type: WSMsgType, message: Optional[_Buffer], fin: bool = ...,
-             rsv1: bool = ..., rsv2: bool = ..., rsv3: bool = ...) -> None: ...
+             rsv1: bool = ..., rsv2: bool = ..., rsv3: bool = ...,
+             compress: Optional[bool] = ...) -> None: ...
     def send_reuse_external_bytearray(self, msg_type: WSMsgType, buffer: bytearray,
                                       msg_offset: int, fin: bool = ..., rsv1: bool = ...,
                                       rsv2: bool = ..., rsv3: bool = ...) -> None: ...

@@ -199,10 +199,11 @@ cdef class WSTransport:
                 else bool(compress)
         if not self._compressing:
             return self._send_frame(b0, payload, size)
-        self._deflater.deflate(payload, size, (b0 & 0x80) != 0)
+        cdef Deflater deflater = <Deflater>self._deflater
+        deflater.deflate(payload, size, (b0 & 0x80) != 0)
         if opcode != WSMsgType.CONTINUATION:
             b0 |= 0x40                      # RSV1 on the first frame only (RFC 7692 6.1)
-        return self._send_frame(b0, self._deflater.out.data, self._deflater.out_size)
+        return self._send_frame(b0, deflater.out.data, deflater.out_size)
 
     cpdef send_reuse_external_bytearray(self, WSMsgType msg_type, bytearray buffer,
                                         Py_ssize_t msg_offset, bint fin=True,
