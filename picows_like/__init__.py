@@ -13,6 +13,8 @@ from .exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInva
                          WSProtocolError)
 from .handshake import (WSHeadersLike, WSUpgradeRequest, WSUpgradeResponse,
                         WSUpgradeResponseWithListener)
+from .extensions.permessage_deflate import WSPerMessageDeflate
+from .proxy import WSProxyError
 from .server import ws_create_server
 from .url import WSHost, WSParsedURL, WSPort
 
@@ -28,5 +30,5 @@ __all__ = [
     "PICOWS_DEBUG_LL", "WSInvalidURL", "WSParsedURL", "WSHost", "WSPort",
     "WSMsgType", "WSCloseCode", "WSAutoPingStrategy", "WSFrame", "WSTransport",
     "WSListener", "WSCloseInfo", "WSCloseHandshake", "WSBuffer", "WSHeadersLike",
-    "ws_connect", "ws_create_server", "is_valid_utf8",
+    "ws_connect", "ws_create_server", "is_valid_utf8", "WSPerMessageDeflate", "WSProxyError",
 ]

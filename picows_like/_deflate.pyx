@@ -144,6 +144,11 @@ cdef class Deflater:
                     <unsigned char>self.out.data[self.out_size - 2] == 0xFF and \
                     <unsigned char>self.out.data[self.out_size - 1] == 0xFF:
                 self.out_size -= 4
+            elif self.out_size == 0:
+                # Nothing was pending, so zlib flushed nothing: an empty stored
+                # block's first byte makes the peer's appended tail valid.
+                self.out.data[0] = 0
+                self.out_size = 1
             if self._reset_after_message:
                 deflateReset(&self._strm)
         return 0

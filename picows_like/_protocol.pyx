@@ -108,6 +108,10 @@ cdef class WSProtocolCore:
         # asyncio checks len(get_buffer()) before reading into it.
         return self._rbuf.capacity - self._wpos
 
+    def __getitem__(self, key):
+        # asyncio's TLS layer (sslproto) reads into get_buffer()[offset:].
+        return memoryview(self)[key]
+
     def __getbuffer__(self, Py_buffer* view, int flags):
         PyBuffer_FillInfo(view, self, self._rbuf.data + self._wpos,
                           self._rbuf.capacity - self._wpos, 0, flags)
@@ -340,6 +344,12 @@ cdef class WSProtocolCore:
         if self._head is not None:             # client: waiting for an error body
             if n >= self._body_needed:
                 self._client_response(self._head, PyBytes_FromStringAndSize(data, self._body_needed))
+            return 0
+        if not self._is_client and n > 0 and not (b'A' <= data[0] <= b'Z'):
+            # Not an HTTP method (a TLS ClientHello, say): answer now rather
+            # than at the handshake timeout.
+            self._reject(WSUpgradeResponse.create_error_response(
+                400, b"expected an HTTP upgrade request\n"))
             return 0
         end = <char*>memmem(data, n, b"\r\n\r\n", 4)
         if end == NULL:

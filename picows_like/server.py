@@ -1,6 +1,6 @@
 """ws_create_server: an asyncio server whose connections speak WebSocket."""
 import asyncio
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from ._enums import WSAutoPingStrategy
 from ._options import WSLoggerLike, protocol_options, resolve_logger
@@ -23,6 +23,8 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
                            close_timeout: Optional[float] = 5.0,
                            accept_rsv_bits: bool = False,
                            validate_utf8: bool = False,
+                           compression: Any = None,
+                           subprotocols: Optional[Sequence[str]] = None,
                            **kwargs: Any) -> asyncio.Server:
     """Serve WebSocket on host:port; remaining kwargs go to loop.create_server.
 
@@ -35,9 +37,10 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
 
     kwargs reach create_server as they are: `ssl=` (an SSLContext) serves
     wss://, `reuse_port=True` lets several servers share a port, `backlog`,
-    `sock`, `start_serving`, ...  `use_aiofastnet`: None = use aiofastnet's
-    create_server when the package is installed (as picows), True =
-    required (ImportError if missing), False = the loop's own.
+    `sock`, `start_serving`, ...  `use_aiofastnet=True` serves with
+    aiofastnet's create_server (ImportError if it is not installed); the
+    default (False, and None) is the loop's own, unlike picows: see
+    ws_connect for the measurements behind that choice.
     """
     options = protocol_options(
         disconnect_on_exception=disconnect_on_exception,
@@ -46,7 +49,8 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
         auto_ping_reply_timeout=auto_ping_reply_timeout, auto_ping_strategy=auto_ping_strategy,
         enable_auto_pong=enable_auto_pong, max_frame_size=max_frame_size,
         read_buffer_init_size=read_buffer_init_size, close_timeout=close_timeout,
-        accept_rsv_bits=accept_rsv_bits, validate_utf8=validate_utf8)
+        accept_rsv_bits=accept_rsv_bits, validate_utf8=validate_utf8,
+        compression=compression, subprotocols=subprotocols)
     loop = asyncio.get_running_loop()
     logger = resolve_logger(logger_name, "server")
 

@@ -165,3 +165,11 @@ def test_client_requirements_enforced():
     got = offer.accept_response(["permessage-deflate; server_no_context_takeover; "
                                  "server_max_window_bits=9"])
     assert got.server_max_window_bits == 9 and got.server_no_context_takeover
+
+
+def test_repeated_empty_messages():
+    # A sync flush with nothing pending emits nothing; the message must still
+    # be a valid deflate stream once the receiver appends the tail.
+    d, i = Deflater(15), Inflater(15)
+    for data in (b"", b"", b"a", b"", b"", b"bb" * 100, b""):
+        assert i.decompress(d.compress(data)) == data

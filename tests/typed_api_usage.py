@@ -16,7 +16,8 @@ from picows_like import (PICOWS_DEBUG_LL, WSAutoPingStrategy, WSBuffer, WSCloseC
                          WSCloseHandshake, WSCloseInfo, WSError, WSFrame, WSHandshakeError,
                          WSHeadersLike, WSHost, WSInvalidHeaderError, WSInvalidMessageError,
                          WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL, WSListener,
-                         WSMsgType, WSParsedURL, WSPort, WSProtocolError, WSTransport,
+                         WSMsgType, WSParsedURL, WSPerMessageDeflate, WSPort,
+                         WSProtocolError, WSProxyError, WSTransport,
                          WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener,
                          is_valid_utf8, ws_connect, ws_create_server)
 
@@ -139,7 +140,10 @@ def check_exception_types() -> None:
         WSInvalidUpgradeError("bad upgrade", "Connection", None),
         WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "bad frame"),
         WSInvalidURL("http://x", "scheme isn't ws or wss"),
+        WSProxyError("proxy refused the tunnel"),
     ]
+    deflate = WSPerMessageDeflate(server_no_context_takeover=True, client_max_window_bits=12)
+    assert deflate.offer().startswith("permessage-deflate")
     header_error = errors[3]
     assert isinstance(header_error, WSInvalidHeaderError) and header_error.name == "Upgrade"
     assert all(isinstance(e, WSError) for e in errors)
