@@ -5,9 +5,10 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 # Build and test dependencies (the `test` extra in pyproject.toml lists the same).
 DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" uvloop \
-          "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy
+          "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy \
+          "sphinx>=7"
 
-.PHONY: all build debug test demo bench bench-quick clean
+.PHONY: all build debug test docs demo bench bench-quick clean
 
 all: build
 
@@ -25,8 +26,13 @@ build: $(VENV)/.deps
 debug: $(VENV)/.deps
 	PICOWS_LIKE_DEBUG=1 $(PY) setup.py -q build_ext --inplace --force -j 2
 
-test: build
+test: build docs
 	$(PY) -m pytest -q tests
+
+# HTML docs (Sphinx, autodoc of the modules built in place) in docs/_build/html;
+# -W: any warning fails the build.  About 4 s, so `make test` runs it too.
+docs: build
+	$(PY) -m sphinx -W --keep-going -q -E -b html docs docs/_build/html
 
 demo: build
 	$(PY) examples/echo_demo.py
@@ -42,4 +48,4 @@ bench-quick: build $(VENV)/.bench
 	$(PY) benchmarks/echo.py --quick
 
 clean:
-	rm -rf build picows_like/*.so picows_like/*.c picows_like/*.html
+	rm -rf build docs/_build picows_like/*.so picows_like/*.c picows_like/*.html

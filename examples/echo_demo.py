@@ -1,96 +1,155 @@
-"""Demo: a local market-data feed server and a client, on loopback.
+"""Demo (`make demo`): a local market-data feed server streaming to a client.
 
-The server streams JSON ticks to every client and echoes anything the client
-sends; the client subscribes, counts ticks, measures echo round trips, then
-closes cleanly.  Run with `make demo` (or `python examples/echo_demo.py`).
+    python examples/echo_demo.py [--seconds 5] [--rate 50000] [--uvloop]
+
+The server streams JSON quotes (symbol, bid, ask, sizes, a send timestamp)
+to the client at --rate messages per second, in bursts every millisecond,
+like an exchange feed.  The client parses each quote, checks the sequence
+numbers (no loss, no reordering) and measures the one-way latency from the
+server's send timestamp (same machine, same clock).  A progress line shows
+messages per second and latency percentiles each second; then the client
+measures PING/PONG round trips and closes cleanly, and a summary is printed.
+
+Server and client share one event loop (one core) here, so the latency
+includes the other side's work and the 1 ms burst batching; it is a
+liveliness view, not a benchmark (see benchmarks/ for those).
 """
+import argparse
 import asyncio
 import json
+import statistics
+import sys
 import time
 from typing import List, Optional
 
 import picows_like as picows
 from picows_like import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
-TICKS = 20_000
+SYMBOLS = [b"BTC-USD", b"ETH-USD", b"SOL-USD", b"XRP-USD", b"DOGE-USD"]
+BURST_INTERVAL = 0.001
 
 
 class FeedServer(WSListener):
-    """Echoes every data frame; on "subscribe" streams TICKS price ticks."""
+    """On {"op":"subscribe"} streams quotes at `rate` msg/s until the client closes."""
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        print(f"server: client connected, path={transport.request.path.decode()}")
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.seq = 0
+        self.timer: Optional[asyncio.TimerHandle] = None
+        self.started = 0.0
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type == WSMsgType.CLOSE:
-            print(f"server: client closed with {frame.get_close_code()!r}")
+        if frame.msg_type == WSMsgType.TEXT and b"subscribe" in frame.get_payload_as_bytes():
+            transport.send(WSMsgType.TEXT, b'{"op":"subscribed"}')
+            self.started = time.perf_counter()
+            self._burst(transport)
+
+    def _burst(self, transport: WSTransport) -> None:
+        if transport.is_disconnected or transport.is_close_frame_sent:
             return
-        text = frame.get_payload_as_ascii_text()
-        if text == "subscribe":
-            for seq in range(TICKS):
-                transport.send(WSMsgType.TEXT,
-                               b'{"seq":%d,"sym":"BTC-USD","px":%d.5}' % (seq, 60000 + seq % 100))
-            transport.send(WSMsgType.TEXT, b'{"done":true}')
-        else:
-            transport.send(frame.msg_type, frame.get_payload_as_bytes())
+        due = int((time.perf_counter() - self.started) * self.rate)
+        now_ns = time.perf_counter_ns()
+        while self.seq < due:
+            n = self.seq
+            sym = SYMBOLS[n % len(SYMBOLS)]
+            transport.send(WSMsgType.TEXT,
+                           b'{"seq":%d,"sym":"%s","bid":%d.25,"ask":%d.75,"bsz":%d,"asz":%d,'
+                           b'"ts":%d}' % (n, sym, 60000 + n % 97, 60000 + n % 97, n % 13 + 1,
+                                          n % 11 + 1, now_ns))
+            self.seq += 1
+        self.timer = asyncio.get_running_loop().call_later(BURST_INTERVAL, self._burst,
+                                                           transport)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 class FeedClient(WSListener):
     def __init__(self) -> None:
-        self.ticks = 0
-        self.last_seq = -1
-        self.done: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
-        self.echo: "Optional[asyncio.Future[bytes]]" = None
+        self.count = 0
+        self.next_seq = 0
+        self.gaps = 0
+        self.latencies_us: List[float] = []     # since the last progress line
+        self.all_latencies_us: List[float] = []
+        self.subscribed: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type == WSMsgType.CLOSE:
+        if frame.msg_type != WSMsgType.TEXT:
             return
-        if self.echo is not None:
-            self.echo.set_result(frame.get_payload_as_bytes())
-            self.echo = None
+        now_ns = time.perf_counter_ns()
+        quote = json.loads(frame.get_payload_as_bytes())
+        if "seq" not in quote:
+            if not self.subscribed.done():
+                self.subscribed.set_result(None)
             return
-        msg = json.loads(frame.get_payload_as_bytes())
-        if "done" in msg:
-            self.done.set_result(None)
-            return
-        assert msg["seq"] == self.last_seq + 1, "lost or reordered tick"
-        self.last_seq = msg["seq"]
-        self.ticks += 1
+        if quote["seq"] != self.next_seq:
+            self.gaps += 1
+        self.next_seq = quote["seq"] + 1
+        self.count += 1
+        self.latencies_us.append((now_ns - quote["ts"]) / 1000)
 
 
-async def main() -> None:
-    server = await picows.ws_create_server(lambda request: FeedServer(), "127.0.0.1", 0)
+def percentiles(values: List[float]) -> str:
+    if not values:
+        return "no data"
+    v = sorted(values)
+
+    def pick(q: float) -> float:
+        return v[min(len(v) - 1, int(q * len(v)))]
+    return f"p50 {pick(0.5):6.0f} us  p99 {pick(0.99):6.0f} us  max {v[-1]:7.0f} us"
+
+
+async def main(seconds: float, rate: int) -> int:
+    server = await picows.ws_create_server(lambda request: FeedServer(rate), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    print(f"server: listening on ws://127.0.0.1:{port}/feed")
-
-    transport, client = await picows.ws_connect(FeedClient, f"ws://127.0.0.1:{port}/feed")
+    url = f"ws://127.0.0.1:{port}/feed"
+    print(f"feed server: {url}, streaming {rate:,} quotes/s for {seconds:g} s")
+    transport, client = await picows.ws_connect(FeedClient, url)
     assert isinstance(client, FeedClient)
-    print("client: connected, subscribing")
+    transport.send(WSMsgType.TEXT, b'{"op":"subscribe","channel":"quotes"}')
+    await asyncio.wait_for(client.subscribed, 5)
+
     t0 = time.perf_counter()
-    transport.send(WSMsgType.TEXT, "subscribe")
-    await asyncio.wait_for(client.done, 30)
+    last_count, last_t = 0, t0
+    while (now := time.perf_counter()) - t0 < seconds:
+        await asyncio.sleep(min(1.0, seconds - (now - t0)))
+        now = time.perf_counter()
+        lat, client.latencies_us = client.latencies_us, []
+        client.all_latencies_us.extend(lat)
+        print(f"[{now - t0:4.1f}s] {(client.count - last_count) / (now - last_t):>9,.0f} msg/s"
+              f"  latency {percentiles(lat)}", flush=True)
+        last_count, last_t = client.count, now
     elapsed = time.perf_counter() - t0
-    print(f"client: {client.ticks} ticks in order in {elapsed * 1000:.1f} ms "
-          f"({client.ticks / elapsed:,.0f} msg/s)")
 
-    rtts: List[float] = []
-    for i in range(2000):
-        client.echo = asyncio.get_running_loop().create_future()
-        start = time.perf_counter()
-        transport.send(WSMsgType.BINARY, b"x" * 64)
-        assert await asyncio.wait_for(client.echo, 5) == b"x" * 64
-        rtts.append(time.perf_counter() - start)
-    rtts.sort()
-    print(f"client: 2000 echo round trips of 64 B: p50 {rtts[1000] * 1e6:.0f} us, "
-          f"p99 {rtts[1980] * 1e6:.0f} us, max {rtts[-1] * 1e6:.0f} us")
-
+    rtts = await asyncio.wait_for(transport.measure_roundtrip_time(200), 10)
     transport.send_close(WSCloseCode.OK, b"bye")
     await asyncio.wait_for(transport.wait_disconnected(), 5)
-    print(f"client: disconnected, close handshake: {transport.close_handshake}")
     server.close()
     await server.wait_closed()
-    print("demo: done")
+
+    client.all_latencies_us.extend(client.latencies_us)
+    handshake = transport.close_handshake
+    clean = (handshake is not None and handshake.recv is not None
+             and handshake.recv.code == WSCloseCode.OK)
+    print("summary:")
+    print(f"  {client.count:,} quotes in {elapsed:.1f} s ({client.count / elapsed:,.0f} msg/s), "
+          f"{client.gaps} sequence gaps")
+    print(f"  one-way latency (server send -> client parsed): "
+          f"{percentiles(client.all_latencies_us)}")
+    print(f"  PING/PONG round trip: median "
+          f"{statistics.median(rtts) * 1e6:.0f} us over {len(rtts)} rounds")
+    print(f"  close handshake: {'clean (1000)' if clean else handshake}")
+    return 0 if client.gaps == 0 and client.count > 0 and clean else 1
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=int, default=50_000, help="quotes per second")
+    parser.add_argument("--uvloop", action="store_true")
+    args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    sys.exit(asyncio.run(main(args.seconds, args.rate)))

@@ -39,9 +39,10 @@ import argparse
 import asyncio
 import sys
 import time
+from typing import Optional, Tuple
 
 import picows_like as picows
-from picows_like import WSCloseCode, WSListener, WSMsgType
+from picows_like import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 IDLE = 0.1          # auto_ping_idle_timeout: heartbeat after this long without data
 REPLY = 0.1         # auto_ping_reply_timeout: how long to wait for the pong
@@ -51,7 +52,7 @@ PONG = b'{"op":"pong"}'
 SUBSCRIBE = b'{"op":"subscribe","channel":"trades","symbol":"BTC-USD"}'
 
 
-def log(t0, msg):
+def log(t0: float, msg: str) -> None:
     print(f"[{time.monotonic() - t0:6.3f}s] {msg}", flush=True)
 
 
@@ -60,18 +61,18 @@ def log(t0, msg):
 # -----------------------------------------------------------------------------
 
 class FeedClient(WSListener):
-    def __init__(self, t0):
+    def __init__(self, t0: float) -> None:
         self.t0 = t0
         self.trades = 0
         self.heartbeats_sent = 0
         self.pongs = 0
 
     # -- liveness hooks ------------------------------------------------------
-    def send_user_specific_ping(self, transport):
+    def send_user_specific_ping(self, transport: WSTransport) -> None:
         self.heartbeats_sent += 1
         transport.send(WSMsgType.TEXT, PING)
 
-    def is_user_specific_pong(self, frame):
+    def is_user_specific_pong(self, frame: WSFrame) -> bool:
         # Called only while a pong is expected, before on_ws_frame.
         if frame.msg_type == WSMsgType.TEXT and frame.get_payload_as_bytes() == PONG:
             self.pongs += 1
@@ -79,11 +80,11 @@ class FeedClient(WSListener):
         return False
 
     # -- ordinary callbacks ----------------------------------------------------
-    def on_ws_connected(self, transport):
+    def on_ws_connected(self, transport: WSTransport) -> None:
         log(self.t0, "client: connected, subscribing to trades")
         transport.send(WSMsgType.TEXT, SUBSCRIBE)
 
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
             log(self.t0, f"client: server closed with {frame.get_close_code()!r}")
             return
@@ -99,7 +100,7 @@ class FeedClient(WSListener):
             else:
                 log(self.t0, f"client: {payload.decode()}")
 
-    def on_ws_disconnected(self, transport):
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
         log(self.t0, "client: disconnected")
 
 
@@ -110,7 +111,7 @@ class FeedClient(WSListener):
 class Exchange:
     """Shared state of the local exchange (lets the demo make it stall)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.stalled = False
         self.heartbeats_answered = 0
 
@@ -122,13 +123,13 @@ class ExchangeSession(WSListener):
     TRADE_SECONDS = 0.3
     TRADE_INTERVAL = 0.02
 
-    def __init__(self, exchange):
+    def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        self.timer = None
+        self.timer: Optional[asyncio.TimerHandle] = None
         self.seq = 0
         self.stop_at = 0.0
 
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
             return
         payload = frame.get_payload_as_bytes()
@@ -141,7 +142,7 @@ class ExchangeSession(WSListener):
             self.stop_at = time.monotonic() + self.TRADE_SECONDS
             self._trade(transport)
 
-    def _trade(self, transport):
+    def _trade(self, transport: WSTransport) -> None:
         self.timer = None
         if self.exchange.stalled or transport.is_disconnected or time.monotonic() > self.stop_at:
             return
@@ -151,7 +152,7 @@ class ExchangeSession(WSListener):
         self.timer = asyncio.get_running_loop().call_later(self.TRADE_INTERVAL, self._trade,
                                                           transport)
 
-    def on_ws_disconnected(self, transport):
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self.timer is not None:
             self.timer.cancel()
 
@@ -160,12 +161,14 @@ class ExchangeSession(WSListener):
 # Scenarios
 # -----------------------------------------------------------------------------
 
-async def connect(url, t0):
-    return await picows.ws_connect(
+async def connect(url: str, t0: float) -> Tuple[WSTransport, FeedClient]:
+    transport, client = await picows.ws_connect(
         lambda: FeedClient(t0), url,
         enable_auto_ping=True, auto_ping_idle_timeout=IDLE, auto_ping_reply_timeout=REPLY,
         auto_ping_strategy=picows.WSAutoPingStrategy.PING_WHEN_IDLE,
         websocket_handshake_timeout=2)
+    assert isinstance(client, FeedClient)
+    return transport, client
 
 
 async def local_demo() -> int:
@@ -201,10 +204,13 @@ async def local_demo() -> int:
         log(t0, "exchange: stalls (stops answering heartbeats)")
         await asyncio.wait_for(transport.wait_disconnected(), 5 * (IDLE + REPLY))
         took = time.monotonic() - stalled_at
-        sent_close = transport.close_handshake.sent
+        handshake = transport.close_handshake
+        sent_close = handshake.sent if handshake is not None else None
+        assert sent_close is not None, "no CLOSE was sent"
         log(t0, f"client: feed declared stale after {took:.3f}s "
                 f"(bound {IDLE + REPLY:.3f}s + scheduling); we sent CLOSE "
-                f"{int(sent_close.code)} ({sent_close.code.name}): {sent_close.reason!r}")
+                f"{int(sent_close.code)} ({WSCloseCode(sent_close.code).name}): "
+                f"{sent_close.reason!r}")
         good = ok and sent_close.code == WSCloseCode.GOING_AWAY and took < IDLE + REPLY + 0.5
         return 0 if good else 1
     finally:

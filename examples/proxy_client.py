@@ -20,20 +20,20 @@ import ssl
 import sys
 
 import picows_like as picows
-from picows_like import WSListener, WSMsgType
+from picows_like import WSFrame, WSListener, WSMsgType, WSTransport
 from picows_like.proxy import WSProxyError
 
 
 class Client(WSListener):
-    def __init__(self):
-        self.reply = asyncio.get_running_loop().create_future()
+    def __init__(self) -> None:
+        self.reply: "asyncio.Future[str]" = asyncio.get_running_loop().create_future()
 
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT and not self.reply.done():
             self.reply.set_result(frame.get_payload_as_utf8_text())
 
 
-async def run(args) -> None:
+async def run(args: argparse.Namespace) -> None:
     ssl_context = None
     if args.cafile:
         ssl_context = ssl.create_default_context(cafile=args.cafile)

@@ -22,16 +22,17 @@ import signal
 import time
 import urllib.parse
 from http import HTTPStatus
+from typing import Union
 
 import picows_like as picows
-from picows_like import (WSCloseCode, WSListener, WSMsgType, WSUpgradeResponse,
-                         WSUpgradeResponseWithListener)
+from picows_like import (WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport,
+                         WSUpgradeResponse, WSUpgradeResponseWithListener)
 
 STARTED = time.monotonic()
 
 
 class Echo(WSListener):
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
             transport.send(frame.msg_type, frame.get_payload_as_bytes())
         elif frame.msg_type == WSMsgType.CLOSE:
@@ -40,10 +41,10 @@ class Echo(WSListener):
 
 
 class Ticks(WSListener):
-    def __init__(self, count: int):
+    def __init__(self, count: int) -> None:
         self.count = count
 
-    def on_ws_connected(self, transport):
+    def on_ws_connected(self, transport: WSTransport) -> None:
         for seq in range(self.count):
             transport.send(WSMsgType.TEXT, b'{"seq":%d}' % seq)
         transport.send_close(WSCloseCode.OK, b"done")
@@ -54,7 +55,8 @@ def plain(response: WSUpgradeResponse) -> WSUpgradeResponseWithListener:
     return WSUpgradeResponseWithListener(response, None)
 
 
-def route(request: picows.WSUpgradeRequest):
+def route(request: picows.WSUpgradeRequest
+          ) -> Union[WSListener, WSUpgradeResponseWithListener, None]:
     url = urllib.parse.urlsplit(request.path.decode("latin-1"))
     query = urllib.parse.parse_qs(url.query)
     if url.path == "/health":              # create_ok_response: a picows_like addition
@@ -83,7 +85,7 @@ def route(request: picows.WSUpgradeRequest):
     return None                                      # 404
 
 
-async def main(args) -> None:
+async def main(args: argparse.Namespace) -> None:
     server = await picows.ws_create_server(route, args.host, args.port,
                                            reuse_port=args.reuse_port or None)
     port = server.sockets[0].getsockname()[1]

@@ -14,27 +14,28 @@ import asyncio
 import ssl
 import sys
 import time
+from typing import Tuple
 
 import picows_like as picows
-from picows_like import WSListener, WSMsgType
+from picows_like import WSFrame, WSListener, WSMsgType, WSTransport
 
 
 class Echo(WSListener):
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
             transport.send(frame.msg_type, frame.get_payload_as_bytes())
 
 
 class Client(WSListener):
-    def __init__(self):
-        self.replies = asyncio.Queue()
+    def __init__(self) -> None:
+        self.replies: "asyncio.Queue[bytes]" = asyncio.Queue()
 
-    def on_ws_frame(self, transport, frame):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.BINARY:
             self.replies.put_nowait(frame.get_payload_as_bytes())
 
 
-def tls_contexts(args):
+def tls_contexts(args: argparse.Namespace) -> Tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context): from files, or from a fresh CA."""
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     client_ctx = ssl.create_default_context()
@@ -52,7 +53,7 @@ def tls_contexts(args):
     return server_ctx, client_ctx
 
 
-async def main(args):
+async def main(args: argparse.Namespace) -> None:
     server_ctx, client_ctx = tls_contexts(args)
     server = await picows.ws_create_server(lambda request: Echo(), "127.0.0.1", 0,
                                            ssl=server_ctx)
