@@ -48,4 +48,5 @@ bench-quick: build $(VENV)/.bench
 	$(PY) benchmarks/echo.py --quick
 
 clean:
-	rm -rf build docs/_build picows_like/*.so picows_like/*.c picows_like/*.html
+	rm -rf build docs/_build picows_like/*.so picows_like/*.c picows_like/*.html \
+	  picows_like/websockets/asyncio/*.so picows_like/websockets/asyncio/*.c

@@ -42,6 +42,14 @@ extensions = [
     )
     for name in MODULES
 ]
+# The websockets-compatible layer's per-message path: plain Python that runs
+# as is, compiled here (with its .pxd) for speed.
+extensions.append(Extension(
+    "picows_like.websockets.asyncio._fastpath",
+    ["picows_like/websockets/asyncio/_fastpath.py"],
+    extra_compile_args=cflags,
+    define_macros=macros,
+))
 
 setup(
     ext_modules=cythonize(

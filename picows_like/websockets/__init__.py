@@ -1,0 +1,53 @@
+"""picows_like.websockets: the ``websockets.asyncio`` API on picows_like's core.
+
+Replace ``import websockets`` with ``import picows_like.websockets as
+websockets`` (or ``from picows_like.websockets import connect, serve``) and
+the usual code keeps working -- ``async with connect(uri) as ws``,
+``await ws.recv()``, ``async for msg in ws``, ``serve(handler, host,
+port)``, ... -- with frames parsed, unmasked and UTF-8-validated in C.
+
+Not supported yet (NotImplementedError naming the feature): compression=
+"deflate", subprotocols / select_subprotocol, extensions, connecting through
+a proxy, route() / unix_route().  ``compression`` defaults to None instead of "deflate".
+Submodules mirror websockets: ``.asyncio.client``, ``.asyncio.server``,
+``.asyncio.connection``, ``.exceptions``, ``.frames``, ``.protocol``,
+``.datastructures``, ``.http11``, ``.typing``, ``.client``, ``.server``.
+"""
+from .asyncio.client import ClientConnection, connect, unix_connect
+from .asyncio.connection import Connection
+from .asyncio.server import (Server, ServerConnection, basic_auth, broadcast, route, serve,
+                             unix_route, unix_serve)
+from .client import backoff, process_exception
+from .datastructures import Headers, HeadersLike, MultipleValuesError
+from .exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError,
+                         ConnectionClosedOK, DuplicateParameter, InvalidHandshake,
+                         InvalidHeader, InvalidHeaderFormat, InvalidHeaderValue, InvalidMessage,
+                         InvalidMethod, InvalidOrigin, InvalidParameterName,
+                         InvalidParameterValue, InvalidProtocol, InvalidProxy,
+                         InvalidProxyMessage, InvalidProxyStatus, InvalidState, InvalidStatus,
+                         InvalidUpgrade, InvalidURI, NegotiationError, PayloadTooBig,
+                         ProtocolError, ProxyError, SecurityError, TooManyFragments,
+                         WebSocketException)
+from .frames import Close, CloseCode, Opcode
+from .http11 import Request, Response
+from .protocol import Side, State
+from .typing import (BytesLike, Data, DataLike, ExtensionName, ExtensionParameter, LoggerLike,
+                     Origin, StatusLike, Subprotocol)
+
+__all__ = [
+    "connect", "unix_connect", "ClientConnection", "Connection",
+    "basic_auth", "broadcast", "serve", "unix_serve", "ServerConnection", "Server",
+    "route", "unix_route",
+    "process_exception", "backoff",
+    "Headers", "HeadersLike", "MultipleValuesError",
+    "ConcurrencyError", "ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK",
+    "DuplicateParameter", "InvalidHandshake", "InvalidHeader", "InvalidHeaderFormat",
+    "InvalidHeaderValue", "InvalidMessage", "InvalidMethod", "InvalidOrigin",
+    "InvalidParameterName", "InvalidParameterValue", "InvalidProtocol", "InvalidProxy",
+    "InvalidProxyMessage", "InvalidProxyStatus", "InvalidState", "InvalidStatus",
+    "InvalidUpgrade", "InvalidURI", "NegotiationError", "PayloadTooBig", "ProtocolError",
+    "ProxyError", "SecurityError", "TooManyFragments", "WebSocketException",
+    "Close", "CloseCode", "Opcode", "Request", "Response", "Side", "State",
+    "BytesLike", "Data", "DataLike", "ExtensionName", "ExtensionParameter", "LoggerLike",
+    "Origin", "StatusLike", "Subprotocol",
+]

@@ -1,0 +1,1 @@
+"""The asyncio implementation (``websockets.asyncio`` layout)."""

@@ -1,0 +1,34 @@
+# Cython declarations for _fastpath.py ("pure Python mode"): with this file,
+# cythonize compiles _fastpath.py into cdef classes whose hot attributes are
+# C fields, and the core calls ConnectionBase.on_ws_frame through the
+# WSListener vtable.  Without compilation _fastpath.py runs as plain Python.
+from picows_like._listener cimport WSListener
+from picows_like._frame cimport WSFrame
+from picows_like._transport cimport WSTransport
+
+
+cdef class Fragments:
+    cdef public bint text
+    cdef public list parts
+    cdef public Py_ssize_t size
+    cdef public bint done
+
+
+cdef class ConnectionBase(WSListener):
+    cdef public object loop
+    cdef public object _queue
+    cdef public object _waiter
+    cdef public bint _recv_busy
+    cdef public object _frag
+    cdef public bint _closed
+    cdef public Py_ssize_t _qhigh
+    cdef public bint _read_paused
+    cdef public bint _send_ok
+    cdef public bint _paused
+    cdef public WSTransport ws_transport
+
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
+
+
+cdef class MessageIterator:
+    cdef ConnectionBase _conn

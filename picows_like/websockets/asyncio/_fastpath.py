@@ -1,0 +1,209 @@
+# mypy: disable-error-code="attr-defined"
+# (the slow-path methods called here are defined by the subclass, connection.Connection)
+"""The per-message hot path of Connection: on_ws_frame(), recv(), send() and
+``async for``.
+
+Plain Python that is also valid Cython "pure Python mode": together with
+_fastpath.pxd, Cython compiles this file into a cdef class (a WSListener
+subclass) that the core calls through its vtable, with the hot attributes
+as C fields.  Uncompiled, it is an ordinary Python class with __slots__.
+Everything that is not per-message lives in connection.Connection, which
+subclasses ConnectionBase; the methods called here on the slow paths
+(_on_fragment, _on_control, _convert, _send_slow, _drain, close_exc,
+_maybe_resume_reading, _pause_reading) are defined there.
+
+Message queue items: str (TEXT), bytes (BINARY), or a _Fragments for a
+fragmented message (queued at its first frame, ``done`` at its last).
+"""
+import asyncio
+import collections
+from typing import Any, Optional, Union
+
+try:
+    import cython  # type: ignore[import-untyped]
+except ImportError:             # Cython is not installed: plain Python
+    from . import _cython_shim as cython
+
+from ... import WSMsgType
+from ..exceptions import ConcurrencyError, ConnectionClosedOK
+
+if not cython.compiled:
+    # Compiled, WSListener is the cimported type (see _fastpath.pxd).
+    from ... import WSListener
+
+__all__ = ["ConnectionBase", "MessageIterator", "Fragments"]
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_TEXT_OP = 1
+_BINARY_OP = 2
+_InvalidStateError = asyncio.InvalidStateError
+
+
+class Fragments:
+    """A fragmented message: its parts (bytes) as they arrive."""
+    __slots__ = ("text", "parts", "size", "done")
+    text: bool
+    parts: "list[bytes]"
+    size: int
+    done: bool
+
+    def __init__(self, text: bool, first: bytes) -> None:
+        self.text = text
+        self.parts = [first]
+        self.size = len(first)
+        self.done = False
+
+
+class ConnectionBase(WSListener):
+    """Hot attributes and methods of a websockets-style connection."""
+
+    __slots__ = ("loop", "_queue", "_waiter", "_recv_busy", "_frag", "_closed", "_qhigh",
+                 "_read_paused", "_send_ok", "_paused", "ws_transport")
+    loop: asyncio.AbstractEventLoop
+    _queue: "collections.deque[Any]"
+    _waiter: "Optional[asyncio.Future[None]]"
+    _recv_busy: bool
+    _frag: Optional[Fragments]
+    _closed: bool
+    _qhigh: int
+    _read_paused: bool
+    _send_ok: bool
+    _paused: bool
+    ws_transport: Any
+
+    # -- receiving -------------------------------------------------------------
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        if frame.fin and self._frag is None:
+            mt = frame.msg_type
+            if mt is _BINARY:
+                msg = frame.get_payload_as_bytes()
+            elif mt is _TEXT:
+                msg = frame.get_payload_as_utf8_text()
+            else:
+                self._on_control(frame, mt)
+                return
+            q = self._queue
+            q.append(msg)
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                try:
+                    waiter.set_result(None)
+                except _InvalidStateError:      # recv() was just cancelled
+                    pass
+            if len(q) > self._qhigh:
+                self._pause_reading()
+            return
+        self._on_fragment(frame, frame.msg_type)
+
+    async def recv(self, decode: Optional[bool] = None) -> Union[str, bytes]:
+        """Receive the next message: str for TEXT, bytes for BINARY.
+
+        ``decode=False`` returns TEXT as bytes, ``decode=True`` decodes
+        BINARY as UTF-8.  Raises ConnectionClosedOK / ConnectionClosedError
+        once the queued messages are consumed and the connection is closed.
+        Cancelling recv() is safe: the message stays queued.
+        """
+        if self._recv_busy:
+            raise ConcurrencyError("cannot call recv while another coroutine "
+                                   "is already running recv or recv_streaming")
+        q = self._queue
+        while True:
+            if q:
+                msg = q[0]
+                if type(msg) is not Fragments or msg.done:
+                    break
+            if self._closed:
+                raise self.close_exc
+            waiter = self.loop.create_future()
+            self._waiter = waiter
+            self._recv_busy = True
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                self._recv_busy = False
+        q.popleft()
+        if self._read_paused:
+            self._maybe_resume_reading()
+        if decode is None:
+            if type(msg) is Fragments:
+                data = b"".join(msg.parts)
+                return data.decode() if msg.text else data
+            return msg
+        return await self._convert(msg, decode)
+
+    def __aiter__(self) -> "MessageIterator":
+        """Iterate over messages; ends after a normal close (1000/1001/1005),
+        raises ConnectionClosedError after an abnormal one."""
+        return MessageIterator(self)
+
+    # -- sending ---------------------------------------------------------------
+
+    async def send(self, message: Any, text: Optional[bool] = None) -> None:
+        """Send a message: str as TEXT, bytes-like as BINARY (``text``
+        overrides), an iterable or async iterable of str/bytes as one
+        fragmented message.  Waits while the write buffer is above
+        write_limit.  Raises ConnectionClosed if the connection is closing
+        or closed."""
+        if self._send_ok:
+            t = type(message)
+            if t is bytes:
+                self.ws_transport.send(_TEXT_OP if text is True else _BINARY_OP, message)
+            elif t is str:
+                self.ws_transport.send(_BINARY_OP if text is False else _TEXT_OP, message)
+            else:
+                await self._send_slow(message, text)
+                return
+        else:
+            await self._send_slow(message, text)
+            return
+        if self._paused:
+            await self._drain()
+
+
+class MessageIterator:
+    """``async for message in connection`` (recv() inlined: one coroutine
+    per message instead of two)."""
+    __slots__ = ("_conn",)
+    _conn: ConnectionBase
+
+    def __init__(self, conn: ConnectionBase) -> None:
+        self._conn = conn
+
+    def __aiter__(self) -> "MessageIterator":
+        return self
+
+    async def __anext__(self) -> Union[str, bytes]:
+        conn = self._conn
+        if conn._recv_busy:
+            raise ConcurrencyError("cannot call recv while another coroutine "
+                                   "is already running recv or recv_streaming")
+        q = conn._queue
+        while True:
+            if q:
+                msg = q[0]
+                if type(msg) is not Fragments or msg.done:
+                    break
+            if conn._closed:
+                exc = conn.close_exc
+                if isinstance(exc, ConnectionClosedOK):
+                    raise StopAsyncIteration
+                raise exc
+            waiter = conn.loop.create_future()
+            conn._waiter = waiter
+            conn._recv_busy = True
+            try:
+                await waiter
+            finally:
+                conn._waiter = None
+                conn._recv_busy = False
+        q.popleft()
+        if conn._read_paused:
+            conn._maybe_resume_reading()
+        if type(msg) is Fragments:
+            data = b"".join(msg.parts)
+            return data.decode() if msg.text else data
+        return msg

@@ -1,0 +1,321 @@
+"""connect() / unix_connect() / ClientConnection, as in websockets.asyncio.client."""
+import asyncio
+import base64
+import os
+import socket
+import ssl as ssl_module
+import traceback
+from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional
+
+from ... import reconnect as _reconnect
+from ...client import ws_connect
+from ...exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
+                           WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL)
+from ...url import parse_url
+from ..exceptions import (InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus,
+                          InvalidUpgrade, InvalidURI, SecurityError)
+from ..http11 import USER_AGENT, Request, Response
+from .connection import Connection, core_limits
+
+__all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "backoff"]
+
+# Closes of a connection obtained from `async for ws in connect(...)` after
+# which the next connection attempt backs off instead of starting at once:
+# going away, no CLOSE at all (network failure), and the "come back later"
+# codes.
+RECONNECT_CLOSE_CODES = frozenset({1001, 1006, 1012, 1013, 1014})
+
+_DEFAULT = object()
+
+
+class ClientConnection(Connection):
+    """A client WebSocket connection: recv(), send(), ping(), close(), ..."""
+    __slots__ = ("__dict__",)
+
+
+def process_exception(exc: Exception) -> Optional[Exception]:
+    """Reconnect policy of ``async for ws in connect(...)``: None (retry) for
+    network errors (OSError, TimeoutError), a connection closed during the
+    handshake and HTTP 500/502/503/504; the exception itself (fatal) else."""
+    if isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError)):
+        return None
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
+        return None
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
+        return None
+    return exc
+
+
+def backoff(initial_delay: Optional[float] = None, min_delay: Optional[float] = None,
+            max_delay: Optional[float] = None,
+            factor: Optional[float] = None) -> Generator[float, None, None]:
+    """Delays between reconnection attempts: random jitter in [0, 5 s), then
+    3.1 s growing x1.618 up to 90 s (WEBSOCKETS_BACKOFF_* env vars override,
+    as in websockets)."""
+    env = os.environ.get
+    return _reconnect.backoff(
+        float(env("WEBSOCKETS_BACKOFF_INITIAL_DELAY", "5")) if initial_delay is None
+        else initial_delay,
+        float(env("WEBSOCKETS_BACKOFF_MIN_DELAY", "3.1")) if min_delay is None else min_delay,
+        float(env("WEBSOCKETS_BACKOFF_MAX_DELAY", "90.0")) if max_delay is None else max_delay,
+        float(env("WEBSOCKETS_BACKOFF_FACTOR", "1.618")) if factor is None else factor)
+
+
+def _unsupported(what: str) -> NotImplementedError:
+    return NotImplementedError(f"picows_like.websockets does not support {what} yet")
+
+
+def check_unsupported(extensions: Any, subprotocols: Any, compression: Any) -> None:
+    """NotImplementedError for the features the core does not offer yet."""
+    if extensions:
+        raise _unsupported("extensions= (custom WebSocket extensions)")
+    if subprotocols is not None:
+        raise _unsupported("subprotocols= (Sec-WebSocket-Protocol negotiation)")
+    if compression is not _DEFAULT and compression is not None:
+        if compression == "deflate":
+            raise _unsupported('compression="deflate" (permessage-deflate); '
+                               "pass compression=None")
+        raise ValueError(f"unsupported compression: {compression}")
+
+
+class connect:
+    """Connect to the WebSocket server at `uri`.
+
+    Same keywords as ``websockets.asyncio.client.connect``.  Await it, use
+    it as an async context manager, or iterate over it to reconnect
+    forever (``async for ws in connect(uri): ...``), with exponential
+    backoff and jitter after connection errors (see process_exception)
+    and after connections that ended with 1001, 1012-1014 or no CLOSE
+    (1006).  Other keyword arguments go to ``loop.create_connection``
+    (``ssl``, ``server_hostname``, ``sock``, ``host``/``port`` to connect
+    somewhere else than the URI says, ``local_addr``, ...).
+
+    Differences: ``compression`` defaults to None (no permessage-deflate
+    offer); "deflate", ``subprotocols``, ``extensions`` and an explicit
+    ``proxy`` raise NotImplementedError; ``create_connection`` must be a
+    ClientConnection subclass (it receives keyword arguments only).
+    """
+
+    def __init__(self, uri: str, *, origin: Optional[str] = None, extensions: Any = None,
+                 subprotocols: Any = None, compression: Any = _DEFAULT,
+                 additional_headers: Any = None, user_agent_header: Optional[str] = USER_AGENT,
+                 proxy: Any = True, process_exception: Callable = process_exception,
+                 open_timeout: Optional[float] = 10, ping_interval: Optional[float] = 20,
+                 ping_timeout: Optional[float] = 20, close_timeout: Optional[float] = 10,
+                 reconnect_delays: Callable[[], Iterator[float]] = backoff,
+                 max_size: Any = 2 ** 20, max_queue: Any = 16, write_limit: Any = 2 ** 15,
+                 logger: Any = None, create_connection: Optional[type] = None,
+                 **kwargs: Any) -> None:
+        self.uri = uri
+        try:
+            self.ws_uri = parse_url(uri)
+        except WSInvalidURL as exc:
+            raise InvalidURI(uri, str(exc).split(": ", 1)[-1]) from None
+        if not self.ws_uri.is_secure and kwargs.get("ssl") is not None:
+            raise ValueError("ssl argument is incompatible with a ws:// URI")
+        check_unsupported(extensions, subprotocols, compression)
+        if proxy is not True and proxy is not None:
+            raise _unsupported("proxy= (connecting through an HTTP or SOCKS proxy)")
+        self.max_message, self.max_frame_size = core_limits(max_size)
+        self.origin = origin
+        self.additional_headers = additional_headers
+        self.user_agent_header = user_agent_header
+        self.process_exception = process_exception
+        self.open_timeout = open_timeout
+        self.close_timeout = close_timeout
+        self.reconnect_delays = reconnect_delays
+        self.logger = logger
+        self.create_connection_kwargs = kwargs
+        self._connection_class = create_connection or ClientConnection
+        self._connection_options = dict(
+            ping_interval=ping_interval, ping_timeout=ping_timeout,
+            close_timeout=close_timeout, max_size=max_size, max_queue=max_queue,
+            write_limit=write_limit, logger=logger)
+        self.connection: Optional[ClientConnection] = None
+
+    # -- opening -------------------------------------------------------------
+
+    def _headers(self) -> list:
+        headers = []
+        if self.origin is not None:
+            headers.append(("Origin", self.origin))
+        if self.user_agent_header is not None:
+            headers.append(("User-Agent", self.user_agent_header))
+        user_info = self.ws_uri.user_info
+        if user_info is not None:
+            token = base64.b64encode(f"{user_info[0]}:{user_info[1]}".encode()).decode()
+            headers.append(("Authorization", f"Basic {token}"))
+        extra = self.additional_headers
+        if extra is not None:
+            items = extra.items() if hasattr(extra, "items") else extra
+            headers.extend((str(k), str(v)) for k, v in items)
+        return headers
+
+    def _socket_factory(self, kwargs: dict) -> Optional[Callable]:
+        """Map websockets' sock= / unix= path= / host= port= to the core's
+        socket_factory (the core connects to the URI's host and port)."""
+        sock = kwargs.pop("sock", None)
+        unix = kwargs.pop("unix", False)
+        path = kwargs.pop("path", None)
+        host = kwargs.pop("host", None)
+        port = kwargs.pop("port", None)
+        if sock is not None:
+            return lambda parsed_url: sock
+        loop = asyncio.get_running_loop()
+        if unix:
+            async def unix_socket(parsed_url: Any) -> socket.socket:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    s.setblocking(False)
+                    await loop.sock_connect(s, os.fspath(path))
+                except BaseException:
+                    s.close()
+                    raise
+                return s
+            return unix_socket
+        if host is not None or port is not None:
+            async def tcp_socket(parsed_url: Any) -> socket.socket:
+                infos = await loop.getaddrinfo(host or parsed_url.host, port or parsed_url.port,
+                                               type=socket.SOCK_STREAM)
+                error: Optional[BaseException] = None
+                for family, type_, proto, _, address in infos:
+                    s = socket.socket(family, type_, proto)
+                    try:
+                        s.setblocking(False)
+                        await loop.sock_connect(s, address)
+                        return s
+                    except OSError as exc:
+                        s.close()
+                        error = exc
+                    except BaseException:
+                        s.close()
+                        raise
+                raise error or OSError(f"cannot resolve {host}")
+            return tcp_socket
+        return None
+
+    async def _open(self) -> ClientConnection:
+        kwargs = dict(self.create_connection_kwargs)
+        socket_factory = self._socket_factory(kwargs)
+        ssl = kwargs.pop("ssl", None)
+        ssl_context = None
+        if self.ws_uri.is_secure:
+            if isinstance(ssl, ssl_module.SSLContext):
+                ssl_context = ssl
+            elif ssl is not None and ssl is not True:
+                kwargs["ssl"] = ssl
+        if "server_hostname" in kwargs and self.ws_uri.is_secure:
+            pass        # forwarded to create_connection, overrides the core's default
+        cls = self._connection_class
+        options = self._connection_options
+
+        def listener_factory(request: Any, response: Any) -> ClientConnection:
+            conn = cls(**options)
+            conn.request = Request.from_core(request)
+            conn.response = Response.from_core(response)
+            return conn
+
+        try:
+            _, conn = await ws_connect(
+                listener_factory, self.uri, ssl_context=ssl_context,
+                websocket_handshake_timeout=None, logger_name=self.logger,
+                max_frame_size=self.max_frame_size, extra_headers=self._headers(),
+                socket_factory=socket_factory, close_timeout=self.close_timeout,
+                validate_utf8=True, **kwargs)
+        except WSError as exc:
+            err = _handshake_error(exc)
+            if err.__cause__ is None:
+                err.__cause__ = exc
+            raise err
+        return conn
+
+    async def _connect(self) -> ClientConnection:
+        try:
+            return await asyncio.wait_for(self._open(), self.open_timeout)
+        except asyncio.TimeoutError as exc:
+            raise TimeoutError("timed out during opening handshake") from exc
+
+    def __await__(self) -> Generator[Any, None, ClientConnection]:
+        return self._connect().__await__()
+
+    async def __aenter__(self) -> ClientConnection:
+        if self.connection is not None:
+            raise RuntimeError("connect() isn't reentrant")
+        self.connection = await self
+        return self.connection
+
+    async def __aexit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        try:
+            if self.connection is not None:
+                await self.connection.__aexit__(exc_type, exc_value, tb)
+        finally:
+            self.connection = None
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        delays: Optional[Iterator[float]] = None
+        while True:
+            try:
+                async with self as connection:
+                    yield connection
+            except Exception as exc:
+                try:
+                    new_exc = self.process_exception(exc)
+                except Exception as raised:
+                    new_exc = raised
+                if new_exc is exc:
+                    raise
+                if new_exc is not None:
+                    raise new_exc from exc
+                if delays is None:
+                    delays = self.reconnect_delays()
+                delay = next(delays)
+                self._log_info("connect failed; reconnecting in %.1f seconds: %s", delay,
+                               traceback.format_exception_only(type(exc), exc)[0].strip())
+                await asyncio.sleep(delay)
+            else:
+                code = connection.close_code
+                if code in RECONNECT_CLOSE_CODES:
+                    # The server went away: back off before reconnecting.
+                    if delays is None:
+                        delays = self.reconnect_delays()
+                    delay = next(delays)
+                    self._log_info("connection closed with %d; reconnecting in %.1f seconds",
+                                   code, delay)
+                    await asyncio.sleep(delay)
+                else:
+                    delays = None
+
+    def _log_info(self, msg: str, *args: Any) -> None:
+        import logging
+        (self.logger or logging.getLogger("picows_like.websockets.client")).info(msg, *args)
+
+
+def unix_connect(path: Any = None, uri: Optional[str] = None, **kwargs: Any) -> connect:
+    """Connect to a WebSocket server listening on the Unix socket `path`."""
+    if uri is None:
+        uri = "ws://localhost/" if kwargs.get("ssl") is None else "wss://localhost/"
+    return connect(uri=uri, unix=True, path=path, **kwargs)
+
+
+def _handshake_error(exc: WSError) -> Exception:
+    """Translate a picows_like handshake error into the websockets one."""
+    if isinstance(exc, WSInvalidURL):
+        return InvalidURI(exc.url, str(exc))
+    if isinstance(exc, WSInvalidStatusError) and exc.response is not None:
+        return InvalidStatus(Response.from_core(exc.response))
+    if isinstance(exc, WSInvalidUpgradeError):
+        return InvalidUpgrade(exc.name, exc.value)
+    if isinstance(exc, WSInvalidHeaderError):
+        return InvalidHeader(exc.name, exc.value)
+    if isinstance(exc, WSInvalidMessageError):
+        if "closed before the handshake" in str(exc):
+            err = InvalidMessage("did not receive a valid HTTP response")
+            err.__cause__ = EOFError("connection closed while reading HTTP status line")
+            return err
+        return InvalidMessage(str(exc))
+    if isinstance(exc, WSHandshakeError):
+        text = str(exc)
+        if "redirect" in text:
+            return SecurityError(text)
+        return InvalidHandshake(text)
+    return InvalidHandshake(str(exc))

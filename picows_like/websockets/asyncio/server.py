@@ -1,0 +1,580 @@
+"""serve() / unix_serve() / Server / ServerConnection / basic_auth / broadcast,
+as in websockets.asyncio.server.
+
+How a connection starts: a small asyncio.Protocol reads the HTTP request
+head, runs the handshake hooks (process_request, the Origin check,
+process_response -- which may be coroutines), then switches the transport
+to picows_like's WSProtocol (``transport.set_protocol``) and replays the
+bytes read so far into it.  The core then answers with the response the
+hooks decided on and hands frames to the ServerConnection, which is its
+WSListener.  After the switch there is no Python between the socket and
+the core's frame parser.
+"""
+import asyncio
+import base64
+import binascii
+import email.utils
+import hmac
+import http
+import logging
+import re
+from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
+
+from ..._enums import WSAutoPingStrategy
+from ..._options import protocol_options
+from ..._protocol import WSProtocol
+from ...handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponseWithListener,
+                          parse_request, validate_request)
+from ..datastructures import Headers
+from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidOrigin
+from ..http11 import SERVER, Request, Response
+from ..protocol import CONNECTING, OPEN
+from .client import _DEFAULT, check_unsupported
+from .connection import Connection, broadcast, core_limits
+
+__all__ = ["serve", "unix_serve", "ServerConnection", "Server", "basic_auth", "broadcast",
+           "route", "unix_route"]
+
+
+class ServerConnection(Connection):
+    """A server-side WebSocket connection, handed to the connection handler."""
+    __slots__ = ("__dict__", "server", "username")
+
+    def __init__(self, server: "Server", **options: Any) -> None:
+        super().__init__(**options)
+        self.server = server
+        self.username: Optional[str] = None
+
+    def respond(self, status: Any, text: str) -> Response:
+        """A plain-text HTTP response, for process_request / process_response
+        to return instead of accepting the WebSocket upgrade."""
+        status = http.HTTPStatus(status)
+        body = text.encode()
+        headers = Headers([
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ])
+        return Response(status.value, status.phrase, headers, body)
+
+    def on_ws_connected(self, transport: Any) -> None:
+        super().on_ws_connected(transport)
+        server = self.server
+        server.all_connections.add(self)
+        task = self.loop.create_task(server._run_handler(self))
+        server.handler_tasks.add(task)
+
+
+class Server:
+    """The WebSocket server returned by serve(): await it or use it as an
+    async context manager; close() closes the connections with 1001."""
+
+    def __init__(self, handler: Callable[[ServerConnection], Awaitable[None]],
+                 create_server: Callable[["Server"], Awaitable[asyncio.AbstractServer]],
+                 logger: Any = None) -> None:
+        self.handler = handler
+        self._create_server = create_server
+        self.logger = logger if logger is not None else \
+            logging.getLogger("picows_like.websockets.server")
+        self.all_connections: set = set()
+        self.handler_tasks: set = set()
+        self.close_task: Optional[asyncio.Task] = None
+        self.closing = False
+        self.server: Any = None
+        self.handlers_waiter = asyncio.get_running_loop().create_future()
+
+    @property
+    def connections(self) -> set:
+        """The connections that are OPEN."""
+        return {c for c in self.all_connections if c.state is OPEN}
+
+    async def _run_handler(self, connection: ServerConnection) -> None:
+        try:
+            try:
+                await self.handler(connection)
+            except Exception:
+                connection.logger.error("connection handler failed", exc_info=True)
+                await connection.close(1011)
+            except BaseException:
+                await asyncio.shield(connection.close(1011))
+                raise
+            else:
+                await connection.close()
+        except Exception:
+            if connection.ws_transport is not None:
+                connection.ws_transport.disconnect(False)
+        finally:
+            self.all_connections.discard(connection)
+            self.handler_tasks.discard(asyncio.current_task())
+
+    def close(self, close_connections: bool = True, code: int = 1001,
+              reason: str = "") -> None:
+        """Stop accepting connections; answer pending handshakes with 503;
+        close OPEN connections with `code` (1001) unless close_connections
+        is False; then wait_closed() returns once every handler returned."""
+        if self.close_task is None:
+            self.close_task = asyncio.get_running_loop().create_task(
+                self._close(close_connections, code, reason))
+
+    async def _close(self, close_connections: bool, code: int, reason: str) -> None:
+        self.logger.info("server closing")
+        self.closing = True
+        if self.server is not None:
+            self.server.close()
+        if close_connections:
+            tasks = [asyncio.ensure_future(c.close(code, reason))
+                     for c in self.all_connections if c.state is OPEN]
+            if tasks:
+                await asyncio.wait(tasks)
+        if self.server is not None:
+            await self.server.wait_closed()
+        if self.handler_tasks:
+            await asyncio.wait(self.handler_tasks)
+        if not self.handlers_waiter.done():
+            self.handlers_waiter.set_result(None)
+        self.logger.info("server closed")
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every handler has returned."""
+        await asyncio.shield(self.handlers_waiter)
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self.server.get_loop()
+
+    def is_serving(self) -> bool:
+        return self.server is not None and self.server.is_serving()
+
+    async def start_serving(self) -> None:
+        await self.server.start_serving()
+
+    async def serve_forever(self) -> None:
+        """Serve until close() is called or this coroutine is cancelled."""
+        try:
+            if not self.is_serving():
+                await self.start_serving()
+            await self.wait_closed()
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+
+    @property
+    def sockets(self) -> Any:
+        return self.server.sockets
+
+    async def _start(self) -> "Server":
+        if self.server is None:
+            self.server = await self._create_server(self)
+        return self
+
+    def __await__(self) -> Any:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> "Server":
+        return await self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+class _Handshake(asyncio.Protocol):
+    """Reads the request head and runs the handshake hooks, then switches
+    the transport to the core's WSProtocol."""
+
+    def __init__(self, server: Server, config: "_Config") -> None:
+        self.server = server
+        self.config = config
+        self.loop = asyncio.get_running_loop()
+        self.transport: Any = None
+        self.buf = bytearray()
+        self.timer: Any = None
+        self.task: Optional[asyncio.Task] = None
+        self.conn: Optional[ServerConnection] = None
+        self.started = False
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        if self.config.open_timeout is not None:
+            self.timer = self.loop.call_later(self.config.open_timeout, self._timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.started:
+            self.buf += data
+            return
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buf) > MAX_HEADER_BYTES:
+                self.started = True
+                self._switch(None, None)        # the core answers 431
+            return
+        self.started = True
+        try:
+            core_request = parse_request(bytes(self.buf[:end]))
+        except HandshakeRejected:
+            self._switch(None, None)            # the core answers 400
+            return
+        config = self.config
+        conn = self.conn = config.connection_class(self.server, **config.connection_options)
+        conn.transport = self.transport
+        conn.request = Request.from_core(core_request)
+        if config.process_request is None and config.process_response is None:
+            self._switch(conn, config.accept(conn, core_request))
+            return
+        self.transport.pause_reading()
+        self.task = self.loop.create_task(self._run_hooks(conn, core_request))
+
+    async def _run_hooks(self, conn: ServerConnection, core_request: Any) -> None:
+        config = self.config
+        request = conn.request
+        response = None
+        if config.process_request is not None and not self.server.closing:
+            try:
+                response = config.process_request(conn, request)
+                if isinstance(response, Awaitable):
+                    response = await response
+            except Exception:
+                self.server.logger.error("process_request failed", exc_info=True)
+                response = _failed(conn)
+        if response is None:
+            response = config.accept(conn, core_request)
+        if config.process_response is not None:
+            try:
+                new = config.process_response(conn, request, response)
+                if isinstance(new, Awaitable):
+                    new = await new
+                if new is not None:
+                    response = new
+            except Exception:
+                self.server.logger.error("process_response failed", exc_info=True)
+                response = _failed(conn)
+        self.task = None
+        if self.transport is not None:
+            self._switch(conn, response)
+
+    def _switch(self, conn: Optional[ServerConnection], response: Optional[Response]) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            if conn is not None:
+                conn._abandon()
+            return
+        if conn is not None:
+            conn.response = response
+
+        def listener_factory(request: Any) -> Any:
+            if conn is None or response is None:
+                return None
+            core_response = response.to_core()
+            if response.status_code == 101:
+                return WSUpgradeResponseWithListener(core_response, conn)
+            return WSUpgradeResponseWithListener(core_response, None)
+
+        protocol = WSProtocol(False, listener_factory, self.loop, self.config.core_logger,
+                              **self.config.core_options)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        data = bytes(self.buf)
+        self.buf = bytearray()
+        self.transport = None
+        _feed(protocol, data)
+        if conn is not None and conn.state is CONNECTING:
+            conn._abandon()                 # rejected: never became a WebSocket
+        try:
+            transport.resume_reading()
+        except Exception:
+            pass
+
+    def _timeout(self) -> None:
+        self.timer = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.transport = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        if self.conn is not None:
+            self.conn._abandon()
+
+    def eof_received(self) -> bool:
+        return False
+
+
+def _feed(protocol: Any, data: bytes) -> None:
+    """Hand bytes already read to a BufferedProtocol the way the loop does."""
+    view = memoryview(data)
+    offset = 0
+    while offset < len(data):
+        with memoryview(protocol.get_buffer(len(data) - offset)) as buf:
+            n = min(len(buf), len(data) - offset)
+            if n <= 0:
+                return
+            buf[:n] = view[offset:offset + n]
+        protocol.buffer_updated(n)
+        offset += n
+
+
+def _failed(conn: ServerConnection) -> Response:
+    return conn.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                        "Failed to open a WebSocket connection.\n"
+                        "See server log for more information.\n")
+
+
+class _Config:
+    """Everything a connection needs from serve()'s arguments."""
+
+    def __init__(self, server: Server, *, origins: Optional[Sequence[Any]],
+                 process_request: Optional[Callable], process_response: Optional[Callable],
+                 server_header: Optional[str], open_timeout: Optional[float],
+                 core_options: dict, core_logger: Any, connection_class: type,
+                 connection_options: dict) -> None:
+        self.server = server
+        self.origins = origins
+        self.process_request = process_request
+        self.process_response = process_response
+        self.server_header = server_header
+        self.open_timeout = open_timeout
+        self.core_options = core_options
+        self.core_logger = core_logger
+        self.connection_class = connection_class
+        self.connection_options = connection_options
+
+    def accept(self, conn: ServerConnection, core_request: Any) -> Response:
+        """The default decision: 503 while closing, 403 for a bad Origin,
+        the core's error for an invalid upgrade request, else 101."""
+        if self.server.closing:
+            response = conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                    "Server is shutting down.\n")
+        else:
+            response = self._accept(conn, core_request)
+        if self.server_header is not None:
+            response.headers["Server"] = self.server_header
+        return response
+
+    def _accept(self, conn: ServerConnection, core_request: Any) -> Response:
+        if self.origins is not None:
+            try:
+                origins = conn.request.headers.get_all("Origin")
+                if len(origins) > 1:
+                    raise InvalidHeader("Origin", "multiple values")
+                origin = origins[0] if origins else None
+                for allowed in self.origins:
+                    if allowed == origin or (isinstance(allowed, re.Pattern)
+                                             and origin is not None and allowed.fullmatch(origin)):
+                        break
+                else:
+                    raise InvalidOrigin(origin)
+            except InvalidHeader as exc:
+                return conn.respond(http.HTTPStatus.FORBIDDEN,
+                                    f"Failed to open a WebSocket connection: {exc}.\n")
+        try:
+            accept = validate_request(core_request)
+        except HandshakeRejected as rejected:
+            return Response.from_core(rejected.response)
+        headers = Headers([
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept.decode()),
+        ])
+        return Response(101, "Switching Protocols", headers)
+
+
+def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = None,
+          port: Any = None, *, origins: Optional[Sequence[Any]] = None, extensions: Any = None,
+          subprotocols: Any = None, select_subprotocol: Any = None, compression: Any = _DEFAULT,
+          process_request: Optional[Callable] = None, process_response: Optional[Callable] = None,
+          server_header: Optional[str] = SERVER, open_timeout: Optional[float] = 10,
+          ping_interval: Optional[float] = 20, ping_timeout: Optional[float] = 20,
+          close_timeout: Optional[float] = 10, max_size: Any = 2 ** 20, max_queue: Any = 16,
+          write_limit: Any = 2 ** 15, logger: Any = None, create_connection: Optional[type] = None,
+          **kwargs: Any) -> Server:
+    """Create a WebSocket server on host:port running `handler(connection)`
+    for every connection.  Same keywords as websockets.asyncio.server.serve;
+    other keyword arguments go to ``loop.create_server`` (``ssl``, ``sock``,
+    ``reuse_port``, ``start_serving``, ...).
+
+    Differences: ``compression`` defaults to None; "deflate",
+    ``subprotocols``, ``select_subprotocol`` and ``extensions`` raise
+    NotImplementedError; ``create_connection`` must be a ServerConnection
+    subclass (called as ``cls(server, **options)``).
+    """
+    check_unsupported(extensions, subprotocols, compression)
+    if select_subprotocol is not None:
+        raise NotImplementedError("picows_like.websockets does not support "
+                                  "select_subprotocol= (subprotocol negotiation) yet")
+    if origins is not None:
+        if isinstance(origins, str):
+            raise TypeError("origins must be a sequence, not a str")
+    _, max_frame_size = core_limits(max_size)
+    if logger is None:
+        logger = logging.getLogger("picows_like.websockets.server")
+    if kwargs.get("ssl") is not None:
+        kwargs.setdefault("ssl_handshake_timeout", open_timeout)
+        if close_timeout is not None:
+            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
+    core_options = protocol_options(
+        disconnect_on_exception=True, websocket_handshake_timeout=None,
+        enable_auto_ping=False, auto_ping_idle_timeout=20, auto_ping_reply_timeout=20,
+        auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE, enable_auto_pong=True,
+        max_frame_size=max_frame_size, read_buffer_init_size=16 * 1024,
+        close_timeout=close_timeout, accept_rsv_bits=False, validate_utf8=True)
+
+    async def create_server(server: Server) -> Any:
+        config = _Config(
+            server, origins=origins, process_request=process_request,
+            process_response=process_response, server_header=server_header,
+            open_timeout=open_timeout, core_options=core_options, core_logger=logger,
+            connection_class=create_connection or ServerConnection,
+            connection_options=dict(ping_interval=ping_interval, ping_timeout=ping_timeout,
+                                    close_timeout=close_timeout, max_size=max_size,
+                                    max_queue=max_queue, write_limit=write_limit,
+                                    logger=logger))
+        loop = asyncio.get_running_loop()
+        options = dict(kwargs)
+        fastnet = _resolve_aiofastnet(options.pop("use_aiofastnet", None))
+
+        def factory() -> _Handshake:
+            return _Handshake(server, config)
+
+        if options.pop("unix", False):
+            if fastnet is not None:
+                return await fastnet.create_unix_server(loop, factory, **options)
+            return await loop.create_unix_server(factory, **options)
+        if fastnet is not None:
+            return await fastnet.create_server(loop, factory, host, port, **options)
+        return await loop.create_server(factory, host, port, **options)
+
+    return Server(handler, create_server, logger)
+
+
+def _resolve_aiofastnet(use_aiofastnet: Optional[bool]) -> Any:
+    """The aiofastnet module when the core would use it (same rule as
+    ws_create_server: None = when installed), else None."""
+    try:
+        from ...client import resolve_aiofastnet
+    except ImportError:             # a core without aiofastnet support
+        if use_aiofastnet:
+            raise ImportError("use_aiofastnet=True is not supported by this picows_like")
+        return None
+    return resolve_aiofastnet(use_aiofastnet)
+
+
+def unix_serve(handler: Callable[[ServerConnection], Awaitable[None]], path: Any = None,
+               **kwargs: Any) -> Server:
+    """serve() on the Unix socket `path` instead of host:port."""
+    return serve(handler, unix=True, path=path, **kwargs)
+
+
+# -- HTTP Basic Authentication ----------------------------------------------------
+
+def _is_credentials(value: Any) -> bool:
+    try:
+        username, password = value
+    except (TypeError, ValueError):
+        return False
+    return isinstance(username, str) and isinstance(password, str)
+
+
+def build_www_authenticate_basic(realm: str) -> str:
+    """The WWW-Authenticate header value asking for Basic credentials."""
+    quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
+    return f'Basic realm="{quoted}", charset="UTF-8"'
+
+
+def parse_authorization_basic(header: str) -> tuple:
+    """(username, password) from an ``Authorization: Basic ...`` value;
+    InvalidHeaderValue when it is something else."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidHeaderValue("Authorization", f"unsupported scheme: {scheme}")
+    try:
+        decoded = base64.b64decode(token.strip().encode(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidHeaderValue("Authorization", "expected base64-encoded credentials") \
+            from None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise InvalidHeaderValue("Authorization", "expected username:password credentials")
+    return username, password
+
+
+def basic_auth(realm: str = "", credentials: Any = None,
+               check_credentials: Optional[Callable[[str, str], Any]] = None) -> Callable:
+    """A process_request enforcing HTTP Basic Authentication: 401 with
+    WWW-Authenticate unless the credentials check out, in which case the
+    connection's ``username`` is set.  Give either ``credentials`` (a
+    (username, password) pair or a list of them) or ``check_credentials``
+    (a function or coroutine function)."""
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+    if credentials is not None:
+        if _is_credentials(credentials):
+            pairs = [credentials]
+        elif isinstance(credentials, Iterable):
+            pairs = list(credentials)
+            if not all(_is_credentials(item) for item in pairs):
+                raise TypeError(f"invalid credentials argument: {credentials}")
+        else:
+            raise TypeError(f"invalid credentials argument: {credentials}")
+        table = dict(pairs)
+
+        def check_table(username: str, password: str) -> bool:
+            expected = table.get(username)
+            if expected is None:
+                return False
+            return hmac.compare_digest(expected.encode(errors="surrogateescape"),
+                                       password.encode(errors="surrogateescape"))
+        check: Callable[[str, str], Any] = check_table
+    else:
+        assert check_credentials is not None
+        check = check_credentials
+
+    def unauthorized(conn: ServerConnection, text: str) -> Response:
+        response = conn.respond(http.HTTPStatus.UNAUTHORIZED, text)
+        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+        return response
+
+    async def process_request(connection: ServerConnection, request: Request) -> Optional[Response]:
+        try:
+            authorization = request.headers["Authorization"]
+        except KeyError:
+            return unauthorized(connection, "Missing credentials\n")
+        try:
+            username, password = parse_authorization_basic(authorization)
+        except InvalidHeader:
+            return unauthorized(connection, "Unsupported credentials\n")
+        valid = check(username, password)
+        if isinstance(valid, Awaitable):
+            valid = await valid
+        if not valid:
+            return unauthorized(connection, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request
+
+
+
+def route(*args: Any, **kwargs: Any) -> Server:
+    """Not supported: websockets' werkzeug-based URL routing."""
+    raise NotImplementedError("picows_like.websockets does not support route() (werkzeug URL "
+                              "routing) yet; dispatch on connection.request.path in the handler")
+
+
+def unix_route(*args: Any, **kwargs: Any) -> Server:
+    """Not supported: websockets' werkzeug-based URL routing on a Unix socket."""
+    raise NotImplementedError("picows_like.websockets does not support unix_route() (werkzeug "
+                              "URL routing) yet; dispatch on connection.request.path in the "
+                              "handler")
