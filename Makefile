@@ -8,7 +8,7 @@ DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<
           "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy \
           "sphinx>=7"
 
-.PHONY: all build debug test docs demo bench bench-quick clean
+.PHONY: all build debug test docs demo bench bench-quick clean fuzz
 
 all: build
 
@@ -50,3 +50,10 @@ bench-quick: build $(VENV)/.bench
 clean:
 	rm -rf build docs/_build picows_like/*.so picows_like/*.c picows_like/*.html \
 	  picows_like/websockets/asyncio/*.so picows_like/websockets/asyncio/*.c
+
+# Long fuzzing run (atheris, release and ASan builds): FUZZ_SECONDS per target and pass.
+FUZZ_SECONDS ?= 300
+
+fuzz: build
+	$(PIP) install atheris
+	ASAN=1 PY=$(PY) sh fuzz/run.sh $(FUZZ_SECONDS)

@@ -125,6 +125,7 @@ async def test_garbage_request_gets_http_error(data):
         assert not any(sl.connected.done() for sl in srv.listeners)
 
 
+@pytest.mark.stricter_than_picows
 @pytest.mark.parametrize("data", [
     pytest.param(bytes.fromhex("160301020001") + os.urandom(200), id="tls_client_hello"),
     pytest.param(b"\x00" * 1000, id="zeros"),

@@ -45,11 +45,16 @@ def _utf8_feature_missing() -> bool:
 
 
 UTF8_PENDING = _utf8_feature_missing()
-# Tests of the planned UTF-8 feature: expected to fail while the feature is
-# missing (strict: an unexpected pass is reported); they run normally once the
-# library has both `validate_utf8=` and `is_valid_utf8`.
-pending_utf8 = pytest.mark.xfail(UTF8_PENDING, strict=True,
-                                  reason="pending: validate_utf8 option")
+_pending_utf8 = pytest.mark.xfail(UTF8_PENDING, strict=True,
+                                   reason="pending: validate_utf8 option")
+
+
+def pending_utf8(test):
+    """Tests of the UTF-8 feature (validate_utf8= / is_valid_utf8): expected
+    to fail while the library lacks it (strict: an unexpected pass is
+    reported), run normally once it has both.  The reference picows has
+    neither, so they are also stricter_than_picows."""
+    return pytest.mark.stricter_than_picows(_pending_utf8(test))
 
 
 # The reference picows does not answer a CLOSE by itself; when the suite is
