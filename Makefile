@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 # Build and test dependencies (the `test` extra in pyproject.toml lists the same).
 DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" uvloop \
-          "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy \
+          "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy aiofastnet \
           "sphinx>=7"
 
 .PHONY: all build debug test docs demo bench bench-quick clean fuzz
