@@ -11,6 +11,7 @@ from ... import reconnect as _reconnect
 from ...client import ws_connect
 from ...exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
                            WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL)
+from ...proxy import connect_tcp
 from ...url import parse_url
 from ..exceptions import (InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus,
                           InvalidUpgrade, InvalidURI, SecurityError)
@@ -175,22 +176,7 @@ class connect:
             return unix_socket
         if host is not None or port is not None:
             async def tcp_socket(parsed_url: Any) -> socket.socket:
-                infos = await loop.getaddrinfo(host or parsed_url.host, port or parsed_url.port,
-                                               type=socket.SOCK_STREAM)
-                error: Optional[BaseException] = None
-                for family, type_, proto, _, address in infos:
-                    s = socket.socket(family, type_, proto)
-                    try:
-                        s.setblocking(False)
-                        await loop.sock_connect(s, address)
-                        return s
-                    except OSError as exc:
-                        s.close()
-                        error = exc
-                    except BaseException:
-                        s.close()
-                        raise
-                raise error or OSError(f"cannot resolve {host}")
+                return await connect_tcp(host or parsed_url.host, port or parsed_url.port)
             return tcp_socket
         return None
 
