@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from array import array
@@ -84,35 +83,33 @@ class EchoMismatch(Exception):
 
 
 class RoundTrips:
-    """Times strict request/response round trips: a warm-up, then a fixed measuring window.
+    """Times strict request/response round trips in measuring windows (Python clients).
 
-    Usage: start() once connected; sent() right before each send; received(...) as
-    soon as the full echo is in (it verifies size and type, and returns whether to
-    send again); when content_due is set, pass the echoed bytes to check_content().
-    Only round trips *sent* inside the window are counted and timed. The time this
-    process waited for a CPU from start() to the end is reported as cpu_wait_s.
+    One object per connection. begin(settle, duration) starts a window: round
+    trips go on for settle + duration seconds, and only those *sent* after the
+    settle time are timed (the first ones after an idle pause pay for waking
+    up). Usage inside a window: sent() right before each send; received(...)
+    as soon as the full echo is in (it verifies type and size and returns
+    whether to send again); when content_due is set, pass the echoed bytes to
+    check_content(). Latencies of all windows accumulate in latencies_ns.
+    benchmarks/cython/echo_listener.pxi does exactly the same in C.
     """
 
-    def __init__(self, size: int, warmup: float, duration: float):
+    def __init__(self, size: int):
         self.size = size
         self.payload = make_payload(size)
         self.latencies_ns = array("q")
-        self.echoes = 0            # all echoes received, warm-up included
+        self.echoes = 0            # all echoes received, settle time included
         self.content_checks = 0
         self.content_due = False
-        self._warmup_ns = int(warmup * 1e9)
-        self._duration_ns = int(duration * 1e9)
+        self.first_sent = self.last_received = 0    # of the current window's measured part
         self._measure_from = self._stop_at = 0
         self._t_sent = 0
-        self._first_sent = self._last_received = 0
-        self._t_start = self._t_end = 0
-        self._wait_start = self._wait_end = None
 
-    def start(self) -> None:
-        self._wait_start = runqueue_wait_ns()
-        now = self._t_start = perf_counter_ns()
-        self._measure_from = now + self._warmup_ns
-        self._stop_at = self._measure_from + self._duration_ns
+    def begin(self, settle: float, duration: float) -> None:
+        self.first_sent = self.last_received = 0
+        self._measure_from = perf_counter_ns() + int(settle * 1e9)
+        self._stop_at = self._measure_from + int(duration * 1e9)
 
     def sent(self) -> None:
         self._t_sent = perf_counter_ns()
@@ -120,33 +117,36 @@ class RoundTrips:
     def received(self, is_binary: bool, size: int) -> bool:
         now = perf_counter_ns()
         if not is_binary or size != self.size:
-            raise EchoMismatch(f"echo #{self.echoes + 1}: expected a binary message of "
+            raise EchoMismatch(f"echo #{self.echoes + 1}: expected a final binary message of "
                                f"{self.size} bytes, got binary={is_binary} size={size}")
         if self._t_sent >= self._measure_from:
-            if not self._first_sent:
-                self._first_sent = self._t_sent
+            if not self.first_sent:
+                self.first_sent = self._t_sent
             self.latencies_ns.append(now - self._t_sent)
-            self._last_received = now
+            self.last_received = now
         self.echoes += 1
         self.content_due = self.echoes % CHECK_EVERY == 1
-        if now < self._stop_at:
-            return True
-        self._t_end = now
-        self._wait_end = runqueue_wait_ns()
-        return False
+        return now < self._stop_at
 
     def check_content(self, data) -> None:
         self.content_checks += 1
         if data != self.payload:
             raise EchoMismatch(f"echo #{self.echoes}: payload content differs")
 
-    def result(self) -> dict:
-        count = len(self.latencies_ns)
-        if count == 0:
-            raise RuntimeError("no round trip completed inside the measuring window")
-        elapsed = (self._last_received - self._first_sent) / 1e9
-        cpu_wait = (None if self._wait_start is None or self._wait_end is None
-                    else (self._wait_end - self._wait_start) / 1e9)
-        return {"count": count, "elapsed": elapsed, "rps": count / elapsed,
-                "echoes": self.echoes, "content_checks": self.content_checks,
-                "cpu_wait_s": cpu_wait, "span_s": (self._t_end - self._t_start) / 1e9}
+
+def server_ssl_context(certfile: str | None):
+    """TLS context for the echo server (cert + key in one PEM file), or None for TCP."""
+    if not certfile:
+        return None
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certfile)
+    return ctx
+
+
+def client_ssl_context(cafile: str | None):
+    """TLS context trusting only the benchmark's CA (it verifies 127.0.0.1), or None for TCP."""
+    if not cafile:
+        return None
+    import ssl
+    return ssl.create_default_context(cafile=cafile)

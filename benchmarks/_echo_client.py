@@ -1,9 +1,21 @@
-"""Echo client process for benchmarks/echo.py (not meant to be run by hand).
+"""Persistent echo client process for benchmarks/echo.py (not meant to be run by hand).
 
-One run = connect one WebSocket, warm up, then do strict request/response echo
-round trips for a fixed duration. Prints one JSON line with the result and
-writes the measured round-trip latencies (int64 ns) to --lat-file.
-`--probe` instead prints library versions and whether picows_like imports.
+Started once per (server, transport, loop) group for one contender. It imports
+what it needs, prints one JSON line {"ready": ...}, then obeys JSON commands,
+one per stdin line, answering each with one JSON line on stdout:
+
+  {"cmd": "connect", "url": ..., "size": N, "warmup": s}
+        open a fresh connection (a cell starts), warm up for s seconds
+  {"cmd": "run", "settle": s, "seconds": s}
+        one measuring window: strict request/response echo for settle + seconds;
+        answer count, first-sent -> last-received span, cpu wait, span
+  {"cmd": "finish", "lat_file": path}
+        write every measured round-trip time of the cell (int64 ns) to the file,
+        close the connection
+  EOF on stdin: exit.
+
+Between windows the connection is idle and the process sleeps in its event loop.
+`--probe` instead prints library versions and where picows_like / picows live.
 """
 
 from __future__ import annotations
@@ -15,71 +27,162 @@ import json
 import os
 import sys
 import traceback
+from array import array
 from importlib import metadata
+from time import perf_counter_ns
 
 from _bench_common import (CHECK_EVERY, HOST, MAX_MESSAGE, EchoMismatch, RoundTrips,
-                           import_picows_like, loop_factory, pin_to_cpu)
+                           client_ssl_context, import_picows_like, loop_factory, make_payload,
+                           pin_to_cpu, runqueue_wait_ns)
 
-CONTENDERS = ("picows_like", "picows", "picows_afn", "picows_aa", "websockets", "aiohttp", "raw")
+CONTENDERS = ("picows_like", "picows_like_cy", "picows", "picows_cy", "picows_afn", "picows_aa",
+              "websockets", "aiohttp", "raw")
+
+
+class PythonClient:
+    """Common part of the clients whose bookkeeping is a Python RoundTrips."""
+
+    rt: RoundTrips
+
+    @property
+    def latency_count(self) -> int:
+        return len(self.rt.latencies_ns)
+
+    def window_span(self) -> tuple[int, int]:
+        return self.rt.first_sent, self.rt.last_received
+
+    def latencies(self) -> array:
+        return self.rt.latencies_ns
+
+    @property
+    def content_checks(self) -> int:
+        return self.rt.content_checks
 
 
 # --- picows and picows_like: a Python WSListener driving the round trips -----------------
 
-async def run_picows_api(ws, use_aiofastnet: bool, url: str, rt: RoundTrips) -> None:
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    binary = ws.WSMsgType.BINARY
-    payload = rt.payload
+class PicowsApiClient(PythonClient):
+    def __init__(self, ws, use_aiofastnet: bool):
+        self.ws = ws
+        self.use_aiofastnet = use_aiofastnet
+        self.transport = None
+        self.done = None          # future of the current window
 
-    def fail(exc: BaseException) -> None:
-        if not done.done():
-            done.set_exception(exc)
+    async def connect(self, url: str, ssl_ctx, size: int) -> None:
+        self.rt = rt = RoundTrips(size)
+        ws, client = self.ws, self
+        binary = ws.WSMsgType.BINARY
+        payload = rt.payload
 
-    class EchoClient(ws.WSListener):
-        def on_ws_connected(self, transport):
-            rt.start()
-            rt.sent()
-            transport.send(binary, payload)
+        def fail(exc: BaseException) -> None:
+            done, client.done = client.done, None
+            if done is not None and not done.done():
+                done.set_exception(exc)
 
-        def on_ws_frame(self, transport, frame):
-            try:
-                more = rt.received(frame.msg_type == binary and frame.fin, frame.payload_size)
-                if rt.content_due:
-                    rt.check_content(frame.get_payload_as_bytes())
-            except EchoMismatch as exc:
-                fail(exc)
-                return
-            if more:
-                rt.sent()
-                transport.send(binary, payload)
-            elif not done.done():
-                done.set_result(None)
+        class EchoClient(ws.WSListener):
+            def on_ws_frame(self, transport, frame):
+                if client.done is None:
+                    return
+                try:
+                    more = rt.received(frame.msg_type == binary and frame.fin, frame.payload_size)
+                    if rt.content_due:
+                        rt.check_content(frame.get_payload_as_bytes())
+                except EchoMismatch as exc:
+                    fail(exc)
+                    return
+                if more:
+                    rt.sent()
+                    transport.send(binary, payload)
+                else:
+                    done, client.done = client.done, None
+                    done.set_result(None)
 
-        def on_ws_disconnected(self, transport):
-            fail(ConnectionError("disconnected before the run finished"))
+            def on_ws_disconnected(self, transport):
+                fail(ConnectionError("disconnected during a measuring window"))
 
-    transport, _ = await ws.ws_connect(EchoClient, url, max_frame_size=MAX_MESSAGE,
-                                       use_aiofastnet=use_aiofastnet)
+        self.transport, _ = await ws.ws_connect(EchoClient, url, ssl_context=ssl_ctx,
+                                                max_frame_size=MAX_MESSAGE,
+                                                use_aiofastnet=self.use_aiofastnet)
+
+    async def window(self, settle: float, duration: float) -> None:
+        self.done = asyncio.get_running_loop().create_future()
+        self.rt.begin(settle, duration)
+        self.rt.sent()
+        self.transport.send(self.ws.WSMsgType.BINARY, self.rt.payload)
+        await self.done
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            await close_picows_api(self.ws, self.transport)
+
+
+async def close_picows_api(ws, transport) -> None:
+    transport.send_close(ws.WSCloseCode.OK)
+    transport.disconnect()
     try:
+        await asyncio.wait_for(transport.wait_disconnected(), 5)
+    except Exception:
+        pass
+
+
+# --- picows_cy and picows_like_cy: the cdef class listener of benchmarks/cython ---------
+
+class CythonClient:
+    """The listener, its timing and its checks are compiled (echo_listener.pxi)."""
+
+    def __init__(self, ws, module):
+        self.ws = ws
+        self.module = module
+        self.transport = self.listener = None
+
+    async def connect(self, url: str, ssl_ctx, size: int) -> None:
+        payload = make_payload(size)
+        self.transport, self.listener = await self.ws.ws_connect(
+            lambda: self.module.EchoClient(payload), url, ssl_context=ssl_ctx,
+            max_frame_size=MAX_MESSAGE, use_aiofastnet=False)
+
+    async def window(self, settle: float, duration: float) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.listener.begin(settle, duration, done)
         await done
-    finally:
-        transport.send_close(ws.WSCloseCode.OK)
-        transport.disconnect()
-        try:
-            await asyncio.wait_for(transport.wait_disconnected(), 5)
-        except Exception:
-            pass
+
+    @property
+    def latency_count(self) -> int:
+        return self.listener.latency_count
+
+    def window_span(self) -> tuple[int, int]:
+        return self.listener.first_sent, self.listener.last_received
+
+    def latencies(self) -> array:
+        out = array("q")
+        out.frombytes(self.listener.latencies_bytes(0))
+        return out
+
+    @property
+    def content_checks(self) -> int:
+        return self.listener.content_checks
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            await close_picows_api(self.ws, self.transport)
 
 
 # --- websockets (asyncio API) ------------------------------------------------------------
 
-async def run_websockets(url: str, rt: RoundTrips) -> None:
-    from websockets.asyncio.client import connect
+class WebsocketsClient(PythonClient):
+    conn = None
 
-    payload = rt.payload
-    async with connect(url, compression=None, max_size=MAX_MESSAGE, ping_interval=None,
-                       open_timeout=10, close_timeout=5) as conn:
-        rt.start()
+    async def connect(self, url: str, ssl_ctx, size: int) -> None:
+        from websockets.asyncio.client import connect
+        self.rt = RoundTrips(size)
+        kwargs = {"ssl": ssl_ctx} if ssl_ctx is not None else {}
+        self.conn = await connect(url, compression=None, max_size=MAX_MESSAGE, ping_interval=None,
+                                  open_timeout=10, close_timeout=5, **kwargs)
+
+    async def window(self, settle: float, duration: float) -> None:
+        rt, conn = self.rt, self.conn
+        payload = rt.payload
+        rt.begin(settle, duration)
         more = True
         while more:
             rt.sent()
@@ -89,26 +192,45 @@ async def run_websockets(url: str, rt: RoundTrips) -> None:
             if rt.content_due:
                 rt.check_content(data)
 
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
 
 # --- aiohttp client -----------------------------------------------------------------------
 
-async def run_aiohttp(url: str, rt: RoundTrips) -> None:
-    import aiohttp
+class AiohttpClient(PythonClient):
+    session = conn = None
 
-    payload = rt.payload
-    binary = aiohttp.WSMsgType.BINARY
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, max_msg_size=MAX_MESSAGE, compress=0) as conn:
-            rt.start()
-            more = True
-            while more:
-                rt.sent()
-                await conn.send_bytes(payload)
-                msg = await conn.receive()
-                is_binary = msg.type == binary
-                more = rt.received(is_binary, len(msg.data) if is_binary else -1)
-                if rt.content_due:
-                    rt.check_content(msg.data)
+    async def connect(self, url: str, ssl_ctx, size: int) -> None:
+        import aiohttp
+        self.rt = RoundTrips(size)
+        self.binary = aiohttp.WSMsgType.BINARY
+        self.session = aiohttp.ClientSession()
+        self.conn = await self.session.ws_connect(url, ssl=ssl_ctx if ssl_ctx is not None else True,
+                                                  max_msg_size=MAX_MESSAGE, compress=0)
+
+    async def window(self, settle: float, duration: float) -> None:
+        rt, conn, binary = self.rt, self.conn, self.binary
+        payload = rt.payload
+        rt.begin(settle, duration)
+        more = True
+        while more:
+            rt.sent()
+            await conn.send_bytes(payload)
+            msg = await conn.receive()
+            is_binary = msg.type == binary
+            more = rt.received(is_binary, len(msg.data) if is_binary else -1)
+            if rt.content_due:
+                rt.check_content(msg.data)
+
+    async def close(self) -> None:
+        try:
+            if self.conn is not None:
+                await self.conn.close()
+        finally:
+            if self.session is not None:
+                await self.session.close()
 
 
 # --- raw TCP floor: pre-framed bytes, count echoed bytes, no parsing ----------------------
@@ -136,9 +258,10 @@ class RawEchoProtocol(asyncio.BufferedProtocol):
 
     CLOSE_FRAME = bytes((0x88, 0x80)) + os.urandom(4)   # masked, empty payload
 
-    def __init__(self, rt: RoundTrips, host: str, port: int, done: asyncio.Future):
+    def __init__(self, rt: RoundTrips, host: str, port: int, ready: asyncio.Future):
         self.rt = rt
-        self.done = done
+        self.ready = ready
+        self.done: asyncio.Future | None = None
         self.request = (f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                         f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                         f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n"
@@ -151,6 +274,7 @@ class RawEchoProtocol(asyncio.BufferedProtocol):
         self.got = 0
         self.capture: bytearray | None = None   # echoed bytes, kept only for content checks
         self.transport = None
+        self.error: BaseException | None = None
 
     def connection_made(self, transport):
         self.transport = transport
@@ -177,7 +301,12 @@ class RawEchoProtocol(asyncio.BufferedProtocol):
         if b" 101 " not in status_line or end + 4 != len(self.handshake):
             raise ConnectionError(f"unexpected handshake response: {status_line!r}")
         self.handshake = None
-        self.rt.start()
+        self.ready.set_result(None)
+
+    def begin(self, done: asyncio.Future) -> None:
+        if self.error is not None:
+            raise self.error
+        self.done = done
         self._send()
 
     def _send(self):
@@ -187,6 +316,8 @@ class RawEchoProtocol(asyncio.BufferedProtocol):
         self.transport.write(self.frame)
 
     def _echo_data(self, nbytes):
+        if self.done is None:
+            raise EchoMismatch("data received outside a measuring window")
         if self.got == 0 and self.buffer[0] != 0x82:    # the one byte we look at: FIN + BINARY
             raise EchoMismatch(f"echo #{self.rt.echoes + 1}: not a final binary frame")
         self.got += nbytes
@@ -201,58 +332,161 @@ class RawEchoProtocol(asyncio.BufferedProtocol):
             self.rt.check_content(self.capture[len(self.echo_header):])
         if more:
             self._send()
-        elif not self.done.done():
-            self.done.set_result(None)
+        else:
+            done, self.done = self.done, None
+            done.set_result(None)
 
     def _fail(self, exc):
-        if not self.done.done():
-            self.done.set_exception(exc)
+        self.error = self.error or exc
+        for fut in (self.ready, self.done):
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+        self.done = None
         self.transport.close()
 
     def connection_lost(self, exc):
-        if not self.done.done():
-            self.done.set_exception(exc or ConnectionError("connection closed before the run finished"))
+        self._fail(exc or ConnectionError("connection closed"))
 
 
-async def run_raw(host: str, port: int, rt: RoundTrips) -> None:
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    transport, protocol = await loop.create_connection(
-        lambda: RawEchoProtocol(rt, host, port, done), host, port)
-    try:
+class RawClient(PythonClient):
+    transport = protocol = None
+
+    async def connect(self, url: str, ssl_ctx, size: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.rt = RoundTrips(size)
+        port = int(url.rsplit(":", 1)[1].rstrip("/"))
+        ready = loop.create_future()
+        kwargs = {"ssl": ssl_ctx, "server_hostname": HOST} if ssl_ctx is not None else {}
+        self.transport, self.protocol = await loop.create_connection(
+            lambda: RawEchoProtocol(self.rt, HOST, port, ready), HOST, port, **kwargs)
+        await ready
+
+    async def window(self, settle: float, duration: float) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.rt.begin(settle, duration)
+        self.protocol.begin(done)
         await done
-    finally:
-        if not transport.is_closing():
-            transport.write(RawEchoProtocol.CLOSE_FRAME)
-        transport.close()
+
+    async def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(RawEchoProtocol.CLOSE_FRAME)
+            self.transport.close()
 
 
 # --- entry points -------------------------------------------------------------------------
 
-async def run_contender(name: str, port: int, rt: RoundTrips) -> None:
-    url = f"ws://{HOST}:{port}/"
-    if name == "picows_like":
-        await run_picows_api(import_picows_like(), False, url, rt)
-    elif name in ("picows", "picows_aa"):          # A/A: the very same client, twice
-        import picows
-        await run_picows_api(picows, False, url, rt)
-    elif name == "picows_afn":
-        import picows
-        await run_picows_api(picows, True, url, rt)
-    elif name == "websockets":
-        await run_websockets(url, rt)
-    elif name == "aiohttp":
-        await run_aiohttp(url, rt)
-    elif name == "raw":
-        await run_raw(HOST, port, rt)
-    else:
-        raise ValueError(f"unknown contender {name!r}")
+def make_client(name: str, cy_dir: str | None):
+    """A fresh client object (not connected) for contender `name`."""
+    if name in ("picows_like", "picows_like_cy"):
+        ws = import_picows_like()
+    elif name in ("picows", "picows_aa", "picows_afn", "picows_cy"):
+        import picows as ws
+    if name.endswith("_cy"):
+        if not cy_dir:
+            raise RuntimeError(f"{name}: no --cy-dir (module not built)")
+        sys.path.insert(0, cy_dir)
+        import importlib
+        return lambda: CythonClient(ws, importlib.import_module(name))
+    if name in ("picows_like", "picows", "picows_aa"):       # A/A: the very same client, twice
+        return lambda: PicowsApiClient(ws, False)
+    if name == "picows_afn":
+        return lambda: PicowsApiClient(ws, True)
+    if name == "websockets":
+        import websockets.asyncio.client  # noqa: F401  (import cost outside the windows)
+        return WebsocketsClient
+    if name == "aiohttp":
+        import aiohttp  # noqa: F401
+        return AiohttpClient
+    if name == "raw":
+        return RawClient
+    raise ValueError(f"unknown contender {name!r}")
+
+
+class CommandPipe:
+    """JSON commands, one per line, from stdin, read through the running event loop."""
+
+    def __init__(self):
+        self.buf = b""
+
+    async def next(self) -> dict | None:
+        loop = asyncio.get_running_loop()
+        while b"\n" not in self.buf:
+            readable = loop.create_future()
+            loop.add_reader(0, lambda: readable.done() or readable.set_result(None))
+            try:
+                await readable
+            finally:
+                loop.remove_reader(0)     # not watched while measuring
+            chunk = os.read(0, 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def reply(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+async def measure_window(client, settle: float, seconds: float) -> dict:
+    wait0, t0, start = runqueue_wait_ns(), perf_counter_ns(), client.latency_count
+    async with asyncio.timeout(settle + seconds + 10):
+        await client.window(settle, seconds)
+    t1, wait1 = perf_counter_ns(), runqueue_wait_ns()
+    count = client.latency_count - start
+    if count == 0:
+        raise RuntimeError("no round trip completed inside the measuring window")
+    first, last = client.window_span()
+    return {"ok": True, "count": count, "elapsed": (last - first) / 1e9,
+            "rps": count / ((last - first) / 1e9) if last > first else None,
+            "cpu_wait_s": None if None in (wait0, wait1) else (wait1 - wait0) / 1e9,
+            "span_s": (t1 - t0) / 1e9}
+
+
+async def serve_commands(factory, ssl_ctx) -> None:
+    commands, client = CommandPipe(), None
+    while True:
+        cmd = await commands.next()
+        if cmd is None:
+            break
+        try:
+            if cmd["cmd"] == "connect":
+                client = factory()
+                async with asyncio.timeout(20):
+                    await client.connect(cmd["url"], ssl_ctx, cmd["size"])
+                async with asyncio.timeout(cmd["warmup"] + 10):
+                    await client.window(cmd["warmup"], 0.0)     # warm-up: nothing is recorded
+                out = {"ok": True}
+            elif cmd["cmd"] == "run":
+                out = await measure_window(client, cmd["settle"], cmd["seconds"])
+            elif cmd["cmd"] == "finish":
+                lat = client.latencies()
+                with open(cmd["lat_file"], "wb") as f:
+                    lat.tofile(f)
+                out = {"ok": True, "content_checks": client.content_checks, "latencies": len(lat)}
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+        except Exception as exc:
+            if not isinstance(exc, (EchoMismatch, TimeoutError)):
+                traceback.print_exc()
+            out = {"ok": False, "error": f"{type(exc).__name__}: {exc}" if str(exc)
+                   else f"{type(exc).__name__} (no progress within the time limit?)"}
+        if client is not None and (cmd["cmd"] == "finish" or not out["ok"]):
+            try:
+                async with asyncio.timeout(5):
+                    await client.close()
+            except Exception:
+                pass
+            client = None
+        reply(out)
 
 
 def probe() -> dict:
-    """Versions of everything involved, and whether picows_like can be imported."""
-    versions = {}
-    for dist in ("picows", "aiofastnet", "websockets", "aiohttp", "uvloop"):
+    """Versions of everything involved, and where picows_like and picows are imported from."""
+    versions, dirs = {}, {}
+    for dist in ("picows", "aiofastnet", "websockets", "aiohttp", "uvloop", "Cython"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -260,6 +494,7 @@ def probe() -> dict:
     picows_like_error = None
     try:
         module = import_picows_like()
+        dirs["picows_like"] = os.path.dirname(os.path.abspath(module.__file__))
         try:
             versions["picows_like"] = metadata.version("picows_like")
         except metadata.PackageNotFoundError:
@@ -267,8 +502,13 @@ def probe() -> dict:
     except Exception as exc:
         versions["picows_like"] = None
         picows_like_error = f"{type(exc).__name__}: {exc}"
+    try:
+        import picows
+        dirs["picows"] = os.path.dirname(os.path.abspath(picows.__file__))
+    except ImportError:
+        pass
     return {"python": sys.version.split()[0], "executable": sys.executable,
-            "versions": versions, "picows_like_error": picows_like_error}
+            "versions": versions, "picows_like_error": picows_like_error, "package_dirs": dirs}
 
 
 def main() -> None:
@@ -276,12 +516,10 @@ def main() -> None:
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--contender", choices=CONTENDERS)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--size", type=int)
-    parser.add_argument("--warmup", type=float, default=0.3)
-    parser.add_argument("--duration", type=float, default=1.0)
     parser.add_argument("--cpu", type=int, default=None)
-    parser.add_argument("--lat-file")
+    parser.add_argument("--cafile", help="CA to trust: the server speaks TLS")
+    parser.add_argument("--cy-dir", help="directory holding the built Cython client module")
+    parser.add_argument("--max-lifetime", type=float, default=3600.0)
     args = parser.parse_args()
 
     if args.probe:
@@ -289,26 +527,23 @@ def main() -> None:
         return
 
     pin_to_cpu(args.cpu)
-    rt = RoundTrips(args.size, args.warmup, args.duration)
-    deadline = 15 + 3 * (args.warmup + args.duration)   # handshake + run + close, generously
+    try:
+        factory = make_client(args.contender, args.cy_dir)
+        ssl_ctx = client_ssl_context(args.cafile)
+    except Exception as exc:
+        reply({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        return
+    reply({"ready": True})
 
     async def bounded():
-        async with asyncio.timeout(deadline):
-            await run_contender(args.contender, args.port, rt)
+        async with asyncio.timeout(args.max_lifetime):
+            await serve_commands(factory, ssl_ctx)
 
     try:
         with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
             runner.run(bounded())
-        result = {"ok": True, **rt.result()}
-        if args.lat_file:
-            with open(args.lat_file, "wb") as f:
-                rt.latencies_ns.tofile(f)
     except TimeoutError:
-        result = {"ok": False, "error": f"no progress within {deadline:.0f} s (stalled or short echo?)"}
-    except Exception as exc:
-        traceback.print_exc()
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(result), flush=True)
+        print("echo client: max lifetime reached, exiting", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Echo server process for benchmarks/echo.py (not meant to be run by hand).
 
 Serves WebSocket echo on 127.0.0.1 with picows or picows_like (aiofastnet off),
-prints "PORT <n>" once listening, and exits when its stdin reaches EOF (the
-parent closed it or died) or after --max-lifetime seconds, whichever is first.
-Every data frame is echoed back as received: same opcode, payload, fin and rsv bits.
+over TCP or, with --certfile, TLS; prints "PORT <n>" once listening, and exits
+when its stdin reaches EOF (the parent closed it or died) or after
+--max-lifetime seconds, whichever is first. Every data frame is echoed back as
+received: same opcode, payload, fin and rsv bits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import asyncio
 import os
 import sys
 
-from _bench_common import HOST, MAX_MESSAGE, import_ws_library, loop_factory, pin_to_cpu
+from _bench_common import (HOST, MAX_MESSAGE, import_ws_library, loop_factory, pin_to_cpu,
+                           server_ssl_context)
 
 
 def make_listener_class(ws):
@@ -29,10 +31,11 @@ def make_listener_class(ws):
     return EchoListener
 
 
-async def serve(ws, max_lifetime: float) -> None:
+async def serve(ws, max_lifetime: float, certfile: str | None) -> None:
     listener_class = make_listener_class(ws)
+    kwargs = {"ssl": server_ssl_context(certfile)} if certfile else {}
     server = await ws.ws_create_server(lambda request: listener_class(), HOST, 0,
-                                       max_frame_size=MAX_MESSAGE, use_aiofastnet=False)
+                                       max_frame_size=MAX_MESSAGE, use_aiofastnet=False, **kwargs)
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
 
@@ -56,13 +59,14 @@ def main() -> None:
     parser.add_argument("--impl", choices=("picows", "picows_like"), default="picows")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--cpu", type=int, default=None)
+    parser.add_argument("--certfile", help="PEM with the server certificate and key: serve TLS")
     parser.add_argument("--max-lifetime", type=float, default=3600.0)
     args = parser.parse_args()
 
     pin_to_cpu(args.cpu)
     ws = import_ws_library(args.impl)
     with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
-        runner.run(serve(ws, args.max_lifetime))
+        runner.run(serve(ws, args.max_lifetime, args.certfile))
 
 
 if __name__ == "__main__":
