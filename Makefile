@@ -38,12 +38,15 @@ demo: build
 	$(PY) examples/echo_demo.py
 
 $(VENV)/.bench: $(VENV)/.deps
-	$(PIP) install "picows==2.3.1"
+	$(PIP) install "picows==2.3.1" matplotlib
 	touch $@
 
+# Echo benchmark (benchmarks/README.md): full run < 15 min, then the README chart.
 bench: build $(VENV)/.bench
 	$(PY) benchmarks/echo.py
+	$(PY) benchmarks/chart.py
 
+# < 3 min; tables in benchmarks/results/echo-quick-*.md.
 bench-quick: build $(VENV)/.bench
 	$(PY) benchmarks/echo.py --quick
 

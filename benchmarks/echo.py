@@ -72,7 +72,7 @@ HEAD_TO_HEAD = (("picows_like_cy", "picows_cy"),)
 SHORT = {"picows_aa": "A/A", "picows_afn": "picows afn", "picows_cy": "picows cy",
          "picows_like": "picows_like", "picows_like_cy": "picows_like cy",
          "websockets": "websockets", "aiohttp": "aiohttp", "raw": "raw floor",
-         "picows_like_cy/picows_cy": "pl cy / picows cy"}
+         "picows_like_cy/picows_cy": "picows_like cy / picows cy"}
 
 FULL = {"sizes": [64, 256, 8192, 102400, 1048576], "tls_sizes": [64, 256, 8192, 102400, 1048576],
         "rounds": 15, "window": 0.2, "settle": 0.02, "warmup": 0.3}
@@ -503,7 +503,7 @@ def cell_rows(cell: dict) -> list[list[str]]:
                      f"{s['windows_used']}/{s['windows_done']}"])
     for name, h in summary["head_to_head"].items():
         num, den = name.split("/")
-        rows.append([f"{LABELS[num]} / {LABELS[den]}", "", fmt_ratio(h["ratio"]), h["verdict"]]
+        rows.append([f"{SHORT[name]} (head to head)", "", fmt_ratio(h["ratio"]), h["verdict"]]
                     + [""] * (len(COLUMNS) - 4))
     return rows
 
@@ -709,7 +709,7 @@ def main() -> int:
     groups = [{"server": s, "transport": t, "loop": lo}
               for s in args.servers for t in args.transports for lo in args.loops]
     n_cells = sum(len(args.sizes if g["transport"] == "tcp" else args.tls_sizes) for g in groups)
-    per_cell = len(keys) * (args.warmup + 2 + args.rounds * (args.settle + args.window + 0.05))
+    per_cell = len(keys) * (args.warmup + 0.3 + args.rounds * (args.settle + args.window + 0.01))
     max_lifetime = 300 + 3 * per_cell * n_cells      # safety net for children we fail to stop
     print(f"{n_cells} cells x {len(keys)} contenders, about {per_cell * n_cells / 60:.1f} min",
           file=sys.stderr)
