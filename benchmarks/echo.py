@@ -227,7 +227,10 @@ class ClientProc(Child):
             self.stop()
             self.error = (f"client process died: {self.stderr_tail()}" if dead else why)
             return {"ok": False, "error": self.error}
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {"ok": False, "error": f"unexpected output from the client: {line[:200]!r}"}
 
 
 def start_clients(keys, loop, cafile, cy_dirs, cfg, max_lifetime, workdir) -> dict[str, ClientProc]:
@@ -562,9 +565,11 @@ def notes_for(report: dict) -> list[str]:
                              f"{errs.count(error)}x: {error}")
     noisy = [cell_name(c, c["size"]) for c in report["cells"] if c["summary"]["noisy"]]
     if noisy:
+        which = (f"all {len(noisy)} cells" if len(noisy) == len(report["cells"])
+                 else "; ".join(noisy))
         notes.append(f"* = fewer than half of the rounds were clean (some window waited > "
                      f"{cfg['max_cpu_wait']:g}% of its time for a CPU busy with others), so all "
-                     f"rounds were used: {'; '.join(noisy)}")
+                     f"rounds were used: {which}")
     gaps = [c["summary"]["aa_deviation"] for c in report["cells"]
             if c["summary"]["aa_deviation"] is not None]
     if gaps:
