@@ -696,7 +696,8 @@ def main() -> int:
             if module not in keys:
                 continue
             if path is None:
-                notes.append(f"{module} skipped: {message}")
+                notes.append(f"{module} skipped: {message[-600:]}")
+                print(f"{module} skipped: {message}", file=sys.stderr)
                 keys.remove(module)
             else:
                 cy_dirs[module] = path
