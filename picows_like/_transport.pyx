@@ -41,6 +41,9 @@ cdef extern from "ws_random.h":
 ws_key_pool_init()
 
 # Transports whose socket we may write to directly while their buffer is empty.
+# How long a graceful close waits for the peer's EOF when close_timeout is None.
+cdef double LINGER_TIMEOUT = 5.0
+
 cdef frozenset _DIRECT_TRANSPORTS = frozenset({
     "_SelectorSocketTransport",     # asyncio, plain TCP
     "TCPTransport",                 # uvloop
@@ -231,8 +234,8 @@ cdef class WSTransport:
 
     cpdef send_close(self, close_code=WSCloseCode.NO_INFO, close_message=None):
         """Send a CLOSE with an optional code and message, once.  Does not
-        disconnect: the connection closes when the peer answers, or after
-        the close timeout."""
+        disconnect: the connection closes when the peer answers (and then
+        closes its side), or after the close timeout."""
         if self.is_close_frame_sent or self._closing or self.is_disconnected:
             return
         cdef int code = int(close_code)
@@ -302,6 +305,16 @@ cdef class WSTransport:
         return 0
 
     # -- closing ---------------------------------------------------------------
+    #
+    # Closing a socket that still has unread input makes the kernel send RST
+    # instead of FIN, and a peer whose stack drops buffered data on RST can
+    # then lose our CLOSE frame (and everything before it).  So a graceful
+    # close "lingers": it shuts down our write side (FIN after all queued
+    # data), keeps reading and discarding input until the peer's EOF, and
+    # only then closes the socket.  RFC 6455 7.1.1: the server closes the
+    # TCP connection first; a client waits for the server to do it.  The
+    # linger is bounded by close_timeout (LINGER_TIMEOUT when that is None)
+    # and by the protocol's CLOSE_DRAIN_MAX_BYTES; past either, we abort.
 
     cdef int _after_close_sent(self, int code, str reason) except -1:
         self.is_close_frame_sent = True
@@ -311,16 +324,24 @@ cdef class WSTransport:
             self.close_handshake.sent = WSCloseInfo(close_code_to_py(code), reason)
         if self._close_received:
             self.close_handshake.recv_then_sent = True
-        elif self._close_timeout >= 0 and not self.is_disconnected:
+        elif self._close_timeout >= 0 and not self.is_disconnected and not self._closing:
             self._close_timer = self._loop.call_later(self._close_timeout, self._on_close_timeout)
         return 0
 
     def _on_close_timeout(self):
         self._close_timer = None
-        if not self.is_disconnected:
+        if self.is_disconnected:
+            return
+        if self._closing:
+            self._logger.info("the peer did not close the connection within %.3gs "
+                              "after the closing handshake, aborting", self._linger_timeout())
+        else:
             self._logger.info("no CLOSE from the peer within %.3gs, disconnecting",
                               self._close_timeout)
-            self.disconnect(False)
+        self.disconnect(False)
+
+    cdef double _linger_timeout(self):
+        return self._close_timeout if self._close_timeout >= 0 else LINGER_TIMEOUT
 
     cdef int _set_close_received(self, object code, str reason) except -1:
         self._close_received = True
@@ -330,17 +351,58 @@ cdef class WSTransport:
         return 0
 
     cpdef disconnect(self, bint graceful=True):
-        """Close the connection (after flushing queued data if graceful).
-        Safe to call more than once."""
-        if self.is_disconnected or self._closing:
-            if not graceful and not self.is_disconnected:
-                self.underlying_transport.abort()
+        """Close the connection.  graceful=True: queued data is sent, then
+        our side is shut down (FIN) and input is read and discarded until
+        the peer closes its side, at most close_timeout seconds (so the
+        peer reliably gets everything we sent, CLOSE included); then the
+        socket is closed.  graceful=False aborts at once.  Safe to call
+        more than once."""
+        if self.is_disconnected:
             return
-        self._closing = True
-        if graceful:
-            self.underlying_transport.close()
-        else:
+        if not graceful:
+            self._closing = True
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+                self._close_timer = None
             self.underlying_transport.abort()
+            return
+        self._linger(True)
+
+    cdef int _linger(self, bint shut_write) except -1:
+        """Start a graceful close (see above).  shut_write=False (a client
+        ending the closing handshake): keep our side open and wait for the
+        server to close first."""
+        if self.is_disconnected:
+            return 0
+        if self._closing:
+            if shut_write and not self._write_shut:
+                self._shut_write()
+            return 0
+        self._closing = True
+        if self._protocol is not None:
+            self._protocol._halt_reading()
+        if shut_write:
+            self._shut_write()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        self._close_timer = self._loop.call_later(self._linger_timeout(),
+                                                  self._on_close_timeout)
+        return 0
+
+    cdef int _shut_write(self) except -1:
+        """FIN after the queued data where the transport can half-close.
+        TLS cannot: there close() sends close_notify and asyncio/uvloop keep
+        reading until the peer's close_notify (or ssl_shutdown_timeout)."""
+        tr = self.underlying_transport
+        self._write_shut = True
+        try:
+            if tr.can_write_eof():
+                tr.write_eof()
+                return 0
+        except (AttributeError, NotImplementedError, RuntimeError, OSError):
+            pass
+        tr.close()
+        return 0
 
     cdef int _connection_lost(self) except -1:
         self.is_disconnected = True

@@ -283,8 +283,26 @@ class RawConn:
         _, close = await self.read_until_close(timeout)
         return close.close_code
 
+    def shut_write(self):
+        """Half-close (FIN), keep reading: what a server does first after the
+        closing handshake (RFC 6455 7.1.1)."""
+        if not self.writer.is_closing() and self.writer.can_write_eof():
+            try:
+                self.writer.write_eof()
+            except (OSError, RuntimeError):
+                pass
+
     async def read_to_eof(self, timeout: float = T) -> bytes:
-        """Read everything until EOF; a connection reset counts as EOF."""
+        """Read everything until EOF (a connection reset counts as EOF), then
+        close our side too, as a real peer does: picows_like keeps reading
+        after its CLOSE until the peer closes (so its CLOSE is never lost to
+        an RST)."""
+        try:
+            return await self._read_to_eof(timeout)
+        finally:
+            self.close()
+
+    async def _read_to_eof(self, timeout: float = T) -> bytes:
         async def _read():
             chunks = []
             while True:

@@ -262,6 +262,7 @@ async def _check_violation_against_client(data, code, client_kwargs):
         assert before == []
         assert close.masked, "client CLOSE must be masked"
         assert close.close_code == code, f"expected close code {code}, got {close.close_code}"
+        conn.shut_write()         # the server closes first; the client waits for it
         with pytest.raises(picows.WSProtocolError) as ei:
             await wf(client.wait_disconnected())
         assert int(ei.value.code) == code

@@ -213,8 +213,9 @@ class Peer:
         return await self.expect(OP_PONG, payload)
 
     async def expect_close(self, code, *, error: bool, reason=None, timeout: float = T):
-        """The next frame is a CLOSE with `code` (None: empty payload); the
-        testee then closes TCP and reports the disconnect.  `error`: the
+        """The next frame is a CLOSE with `code` (None: empty payload); then
+        the TCP connection is closed the way real peers do it (see
+        expect_eof) and the testee reports the disconnect.  `error`: the
         close is a protocol failure of the testee's peer (wait_disconnected
         raises WSProtocolError with that code)."""
         f = await self.read_frame(timeout)
@@ -238,8 +239,27 @@ class Peer:
         return f
 
     async def expect_eof(self, timeout: float = T):
+        """Close TCP like a real peer after the closing handshake (RFC 6455
+        7.1.1): a server peer (testee is the client) shuts down its side
+        first and then reads the client's EOF; a client peer reads the
+        server's EOF and then closes.  No bytes may follow the CLOSE."""
+        if self.role == "client":
+            self.shut_write()
         data = await self.conn.read_to_eof(timeout)
         assert data == b"", f"bytes after CLOSE: {data[:80]!r}"
+        self.conn.close()
+
+    async def read_eof_only(self, timeout: float = T):
+        """Read to EOF without closing our side (a peer that never closes)."""
+        data = await self.conn.read_to_eof(timeout)
+        assert data == b"", f"bytes after CLOSE: {data[:80]!r}"
+
+    def shut_write(self):
+        """Half-close: FIN to the testee, keep reading."""
+        w = self.conn.writer
+        if not w.is_closing() and w.can_write_eof():
+            with contextlib.suppress(OSError, RuntimeError):
+                w.write_eof()
 
     async def close_normally(self):
         """Peer-initiated clean close: CLOSE 1000 answered with CLOSE 1000."""
