@@ -325,7 +325,12 @@ class RawConn:
             self.writer.close()
 
     def abort(self):
-        self.writer.transport.abort()
+        try:
+            self.writer.transport.abort()
+        except AttributeError:
+            # asyncio (3.11): abort() after a close() that had to flush first
+            # and has since completed finds no loop; it is closed already.
+            pass
 
     # --- HTTP client side ----------------------------------------------------
     async def read_response(self, timeout: float = T) -> HttpResponse:

@@ -118,8 +118,11 @@ class ResetAsEofReader(asyncio.StreamReader):
     out what it has buffered; this one keeps the buffered bytes readable.
     """
 
+    was_reset = False        # the testee closed with RST instead of FIN
+
     def set_exception(self, exc):
         if isinstance(exc, ConnectionError):     # reset, broken pipe (uvloop), aborted
+            self.was_reset = True
             self.feed_eof()
         else:
             super().set_exception(exc)
