@@ -11,6 +11,7 @@ directly: the peer must see a clean EOF, never a reset.
 """
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -76,9 +77,10 @@ async def test_silent_peer_is_disconnected_after_close_timeout(role):
         await peer.read_eof_only()
 
 
-async def test_peer_flooding_after_close_is_cut_off_by_bytes(role):
+async def test_peer_flooding_after_close_is_cut_off_by_bytes(role, caplog):
     # (c) The peer keeps sending after our CLOSE: the drain stops at
     # CLOSE_DRAIN_MAX_BYTES long before the (large) close_timeout.
+    caplog.set_level(logging.INFO)
     async with open_peer(role, close_timeout=60) as peer:
         await peer.send(bad_frame(peer))
         chunk = junk(peer, 256 * 1024)
@@ -96,6 +98,8 @@ async def test_peer_flooding_after_close_is_cut_off_by_bytes(role):
             await peer.transport.wait_disconnected()
         f = await peer.read_frame()
         assert f.opcode == OP_CLOSE and f.close_code == 1002
+        assert any("while the connection was closing" in r.getMessage()
+                   for r in caplog.records), [r.getMessage() for r in caplog.records]
 
 
 async def test_peer_flooding_after_close_is_cut_off_by_time(role):
