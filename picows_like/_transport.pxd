@@ -66,10 +66,13 @@ cdef class WSTransport:
     cpdef disconnect(self, bint graceful=*)
     cpdef notify_user_specific_pong_received(self)
 
-    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size) except -1
+    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size,
+                         bytes owner=*) except -1
     cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
-                        object compress) except -1
+                        object compress, bytes owner=*) except -1
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
+    cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1
+    cdef int _write_owned(self, bytes frame) except -1
     cdef bint _direct_ok(self) except -1
     cdef int _after_close_sent(self, int code, str reason) except -1
     cdef int _set_close_received(self, object code, str reason) except -1

@@ -5,8 +5,14 @@ client, masks the payload while copying it.  While the asyncio transport's
 own buffer is empty the frame goes straight to the socket with one
 sendmsg() (header and payload as two iovecs on the server, so a large
 payload is never copied); anything the socket does not take, and everything
-on TLS or unknown transports, goes through transport.write() as one bytes
-object.
+on TLS or unknown transports, goes through transport.write().
+
+Transports keep references to what they are given (uvloop, TLS, Python
+3.12+), and the caller may reuse its buffer as soon as send() returns, so
+only immutable objects are queued: a large `bytes` payload itself (the
+server does not mask, so it is queued by reference, no copy), a client's
+large frame masked straight into a new bytes object (the one copy masking
+needs anyway), and otherwise one bytes copy of what is left.
 """
 import asyncio
 import os
@@ -41,6 +47,10 @@ cdef extern from "ws_random.h":
 ws_key_pool_init()
 
 # Transports whose socket we may write to directly while their buffer is empty.
+# Frames at least this large are queued without an extra copy (see above);
+# below it one small copy beats a second transport.write() call.
+cdef Py_ssize_t ZERO_COPY_MIN = 16 * 1024
+
 # How long a graceful close waits for the peer's EOF when close_timeout is None.
 cdef double LINGER_TIMEOUT = 5.0
 
@@ -173,7 +183,8 @@ cdef class WSTransport:
         cdef Py_ssize_t size
         cdef const char* ptr
         if type(message) is bytes:
-            self._send_data(b0, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message), compress)
+            self._send_data(b0, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message), compress,
+                            message)
         elif type(message) is bytearray:
             self._send_data(b0, PyByteArray_AS_STRING(message), PyByteArray_GET_SIZE(message),
                             compress)
@@ -192,16 +203,17 @@ cdef class WSTransport:
             self._after_close_sent(-1, None)
 
     cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
-                        object compress) except -1:
-        """Compress data frames when permessage-deflate says so, then send."""
+                        object compress, bytes owner=None) except -1:
+        """Compress data frames when permessage-deflate says so, then send.
+        `owner`: the bytes object that is exactly payload[:size], if any."""
         cdef int opcode = b0 & 0x0F
         if self._deflater is None or opcode > WSMsgType.BINARY:
-            return self._send_frame(b0, payload, size)
+            return self._send_frame(b0, payload, size, owner)
         if opcode != WSMsgType.CONTINUATION:
             self._compressing = size >= self._compress_min if compress is None \
                 else bool(compress)
         if not self._compressing:
-            return self._send_frame(b0, payload, size)
+            return self._send_frame(b0, payload, size, owner)
         cdef Deflater deflater = <Deflater>self._deflater
         deflater.deflate(payload, size, (b0 & 0x80) != 0)
         if opcode != WSMsgType.CONTINUATION:
@@ -251,24 +263,40 @@ cdef class WSTransport:
         self._send_frame(0x88, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
         self._after_close_sent(code, payload[2:].decode("utf-8", "replace"))
 
-    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size) except -1:
+    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size,
+                         bytes owner=None) except -1:
+        """Send one frame.  `owner`: the immutable bytes object that is
+        exactly payload[:size] (None if the payload lives in a reusable or
+        mutable buffer)."""
         cdef uint8_t key[4]
         cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
         cdef char hdr[14]
         cdef char* p
+        cdef bytes frame
         if (b0 & 0x08) and size > 125:
             raise ValueError("control frame payloads are limited to 125 bytes")
         if self.is_client_side:
+            next_mask_key(key)
+            if size >= ZERO_COPY_MIN:
+                # Mask straight into the bytes object that may get queued.
+                frame = PyBytes_FromStringAndSize(NULL, hlen + size)
+                p = PyBytes_AS_STRING(frame)
+                write_frame_header(p, b0, size, key)
+                ws_mask_copy(p + hlen, payload, <size_t>size, key)
+                self._write_owned(frame)
+                return 0
             # Header and masked payload side by side in the reused write buffer.
             self._wbuf.reserve(hlen + size, 0)
             p = self._wbuf.data
-            next_mask_key(key)
             write_frame_header(p, b0, size, key)
             ws_mask_copy(p + hlen, payload, <size_t>size, key)
             self._write(p, hlen + size, NULL, 0)
         else:
             write_frame_header(hdr, b0, size, NULL)
-            self._write(hdr, hlen, payload, size)
+            if owner is not None and size >= ZERO_COPY_MIN:
+                self._write_by_ref(hdr, hlen, owner)
+            else:
+                self._write(hdr, hlen, payload, size)
         return 0
 
     cdef bint _direct_ok(self) except -1:
@@ -281,7 +309,8 @@ cdef class WSTransport:
         return True
 
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1:
-        """Write p1[:n1] + p2[:n2], directly when nothing is queued."""
+        """Write p1[:n1] + p2[:n2], directly when nothing is queued; what is
+        left is queued as one bytes copy (the buffers may be reused)."""
         cdef long sent = 0
         cdef bytes rest
         cdef char* r
@@ -291,7 +320,6 @@ cdef class WSTransport:
                 return 0
             if sent < 0:
                 sent = 0      # let the transport hit the error and report it
-        # Queue what is left as one bytes object.
         rest = PyBytes_FromStringAndSize(NULL, n1 + n2 - sent)
         r = PyBytes_AS_STRING(rest)
         if sent < n1:
@@ -302,6 +330,39 @@ cdef class WSTransport:
             memcpy(r, p2 + (sent - n1), n1 + n2 - sent)
         self._maybe_queued = True
         self._tr_write(rest)
+        return 0
+
+    cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1:
+        """Write hdr[:hlen] + payload; the part of `payload` that must be
+        queued is queued by reference (bytes are immutable), not copied."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
+        cdef long sent = 0
+        if self._direct_ok():
+            sent = ws_send2(self._fd, hdr, <size_t>hlen, PyBytes_AS_STRING(payload), <size_t>n)
+            if sent == hlen + n:
+                return 0
+            if sent < 0:
+                sent = 0
+        self._maybe_queued = True
+        if sent < hlen:
+            self._tr_write(PyBytes_FromStringAndSize(hdr + sent, hlen - sent))
+            self._tr_write(payload)
+        else:
+            self._tr_write(memoryview(payload)[sent - hlen:])
+        return 0
+
+    cdef int _write_owned(self, bytes frame) except -1:
+        """Write a whole frame we own; the unsent part is queued by reference."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(frame)
+        cdef long sent = 0
+        if self._direct_ok():
+            sent = ws_send2(self._fd, PyBytes_AS_STRING(frame), <size_t>n, NULL, 0)
+            if sent == n:
+                return 0
+            if sent < 0:
+                sent = 0
+        self._maybe_queued = True
+        self._tr_write(frame if sent == 0 else memoryview(frame)[sent:])
         return 0
 
     # -- closing ---------------------------------------------------------------
