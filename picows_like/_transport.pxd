@@ -72,7 +72,6 @@ cdef class WSTransport:
                         object compress, bytes owner=*) except -1
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
     cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1
-    cdef int _write_owned(self, bytes frame) except -1
     cdef bint _direct_ok(self) except -1
     cdef int _after_close_sent(self, int code, str reason) except -1
     cdef int _set_close_received(self, object code, str reason) except -1

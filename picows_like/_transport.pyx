@@ -10,9 +10,11 @@ on TLS or unknown transports, goes through transport.write().
 Transports keep references to what they are given (uvloop, TLS, Python
 3.12+), and the caller may reuse its buffer as soon as send() returns, so
 only immutable objects are queued: a large `bytes` payload itself (the
-server does not mask, so it is queued by reference, no copy), a client's
-large frame masked straight into a new bytes object (the one copy masking
-needs anyway), and otherwise one bytes copy of what is left.
+server does not mask, so it is queued by reference, no copy); a client's
+large frame that must be queued (TLS, or data already queued) masked
+straight into a new bytes object (the one copy masking needs anyway); and
+otherwise one bytes copy of what is left (a partial direct send from the
+reused buffer, small frames, mutable or reused payloads).
 """
 import asyncio
 import os
@@ -277,13 +279,15 @@ cdef class WSTransport:
             raise ValueError("control frame payloads are limited to 125 bytes")
         if self.is_client_side:
             next_mask_key(key)
-            if size >= ZERO_COPY_MIN:
-                # Mask straight into the bytes object that may get queued.
+            if size >= ZERO_COPY_MIN and not self._direct_ok():
+                # It will be queued: mask straight into the bytes object the
+                # transport keeps (a direct send uses the reused buffer below).
                 frame = PyBytes_FromStringAndSize(NULL, hlen + size)
                 p = PyBytes_AS_STRING(frame)
                 write_frame_header(p, b0, size, key)
                 ws_mask_copy(p + hlen, payload, <size_t>size, key)
-                self._write_owned(frame)
+                self._maybe_queued = True
+                self._tr_write(frame)
                 return 0
             # Header and masked payload side by side in the reused write buffer.
             self._wbuf.reserve(hlen + size, 0)
@@ -349,20 +353,6 @@ cdef class WSTransport:
             self._tr_write(payload)
         else:
             self._tr_write(memoryview(payload)[sent - hlen:])
-        return 0
-
-    cdef int _write_owned(self, bytes frame) except -1:
-        """Write a whole frame we own; the unsent part is queued by reference."""
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(frame)
-        cdef long sent = 0
-        if self._direct_ok():
-            sent = ws_send2(self._fd, PyBytes_AS_STRING(frame), <size_t>n, NULL, 0)
-            if sent == n:
-                return 0
-            if sent < 0:
-                sent = 0
-        self._maybe_queued = True
-        self._tr_write(frame if sent == 0 else memoryview(frame)[sent:])
         return 0
 
     # -- closing ---------------------------------------------------------------
