@@ -254,15 +254,12 @@ class Peer:
 
     async def read_eof_only(self, timeout: float = T):
         """Read to EOF without closing our side (a peer that never closes)."""
-        data = await self.conn.read_to_eof(timeout)
+        data = await self.conn._read_to_eof(timeout)
         assert data == b"", f"bytes after CLOSE: {data[:80]!r}"
 
     def shut_write(self):
         """Half-close: FIN to the testee, keep reading."""
-        w = self.conn.writer
-        if not w.is_closing() and w.can_write_eof():
-            with contextlib.suppress(OSError, RuntimeError):
-                w.write_eof()
+        self.conn.shut_write()
 
     async def close_normally(self):
         """Peer-initiated clean close: CLOSE 1000 answered with CLOSE 1000."""
