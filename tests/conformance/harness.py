@@ -109,13 +109,14 @@ class EchoListener(picows.WSListener):
 
 
 class ResetAsEofReader(asyncio.StreamReader):
-    """A StreamReader that treats ECONNRESET (EPIPE on uvloop) as EOF.
+    """A StreamReader that treats ECONNRESET (EPIPE on uvloop) as EOF and
+    records it in `was_reset`.
 
-    A testee that fails the connection while the peer is still sending closes
-    its socket with unread input, so the kernel answers with RST.  The bytes
-    sent before (including the CLOSE frame) are still readable from the
-    socket, but a plain StreamReader raises the stored error before handing
-    out what it has buffered; this one keeps the buffered bytes readable.
+    A testee that closed its socket with unread input would make the kernel
+    answer with RST; on Linux the bytes sent before (the CLOSE frame
+    included) stay readable, but a plain StreamReader raises the stored
+    error before handing them out.  This one keeps them readable, and tests
+    assert `was_reset` is False where the testee must close cleanly (FIN).
     """
 
     was_reset = False        # the testee closed with RST instead of FIN
