@@ -28,7 +28,8 @@ cdef class WSProtocolCore:
 
         bint _is_client
         bint _upgraded
-        bint _stop_reading             # CLOSE received or connection failed
+        bint _stop_reading             # CLOSE received, connection failed or closing
+        Py_ssize_t _drained            # bytes discarded since _stop_reading
         object _loop
         object _logger
         object _handshake_timeout      # seconds or None

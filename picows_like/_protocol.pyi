@@ -5,6 +5,10 @@ from typing import Any, Optional
 from ._listener import WSListener
 from ._transport import WSTransport
 
+# Input discarded while a connection is closing (after our CLOSE, waiting for
+# the peer's EOF) beyond which the connection is aborted.
+CLOSE_DRAIN_MAX_BYTES: int
+
 class WSProtocolCore:
     @property
     def transport(self) -> WSTransport: ...

@@ -42,6 +42,12 @@ cdef extern from "string.h":
 cdef enum:
     SHRINK_AFTER_CALM_READS = 64
 
+# While a closing connection waits for the peer's EOF it reads and discards
+# input (so closing the socket sends FIN, not RST); a peer that sends more
+# than this after we stopped reading frames is cut off (aborted).
+CLOSE_DRAIN_MAX_BYTES = 16 * 1024 * 1024
+cdef Py_ssize_t _drain_max = CLOSE_DRAIN_MAX_BYTES
+
 
 cdef inline double _now() noexcept nogil:
     # Same clock as loop.time() (time.monotonic) without a Python call.
@@ -120,6 +126,9 @@ cdef class WSProtocolCore:
         self._wpos += nbytes
         if self._stop_reading:
             self._rpos = self._wpos = 0
+            self._drained += nbytes
+            if self._drained > _drain_max:
+                self._drain_overflow()
             return
         if self._auto_ping:
             self._last_read = _now()
@@ -127,10 +136,24 @@ cdef class WSProtocolCore:
             self._process_frames()
         else:
             self._handshake_data()
+        if self._stop_reading:
+            self._rpos = self._wpos = 0     # closing: nothing left worth keeping
+            return
         self._compact()
 
     def eof_received(self):
-        return False            # let the transport close
+        return False            # let the transport close (also ends a graceful close)
+
+    def _halt_reading(self):
+        """The transport started closing: discard all further input."""
+        self._stop_reading = True
+
+    def _drain_overflow(self):
+        cdef WSTransport transport = self.transport
+        if transport is not None and transport._closing and not transport.is_disconnected:
+            self._logger.info("the peer sent more than %d bytes while the connection was "
+                              "closing, aborting", _drain_max)
+            transport.disconnect(False)
 
     def connection_lost(self, exc):
         cdef WSTransport transport = self.transport
@@ -218,6 +241,8 @@ cdef class WSProtocolCore:
             return self._call_on_frame(frame)
         if op == WSMsgType.PING:
             if self._enable_auto_pong:
+                if self.transport.is_close_frame_sent:
+                    return 0            # nothing may follow our CLOSE
                 self.transport._send_frame(0x8A, frame.payload_ptr, frame.payload_size)
                 return 0
         elif op == WSMsgType.CLOSE:
@@ -270,7 +295,7 @@ cdef class WSProtocolCore:
         if not transport.is_close_frame_sent:
             # Echo the peer's code (RFC 6455 5.5.1), or an empty CLOSE for an empty one.
             transport.send_close(code)
-        transport.disconnect()
+        transport._linger(not self._is_client)
         return 0
 
     cdef int _compact(self) except -1:
@@ -313,7 +338,7 @@ cdef class WSProtocolCore:
             transport._exception = WSProtocolError(code, message)
         self._stop_reading = True
         transport.send_close(code, message.encode()[:123])
-        transport.disconnect()
+        transport._linger(not self._is_client)
         return 0
 
     cdef int _callback_failed(self, exc, str where) except -1:
@@ -331,7 +356,7 @@ cdef class WSProtocolCore:
         self._stop_reading = True
         transport.send_close(code, (str(exc) if isinstance(exc, WSProtocolError) else "")
                              .encode()[:123])
-        transport.disconnect()
+        transport._linger(not self._is_client)
         return 0
 
     # -- handshake -----------------------------------------------------------

@@ -38,7 +38,8 @@ cdef class WSTransport:
         object _tr_get_write_buffer_size
         int _fd                     # socket for direct writes; -1 = never
         bint _maybe_queued          # the transport's buffer may hold data
-        bint _closing               # disconnect() was called
+        bint _closing               # a graceful close (linger) or an abort has started
+        bint _write_shut            # write_eof() (or TLS close()) was called
         bint _close_received
         double _close_timeout
         object _close_timer
@@ -65,14 +66,19 @@ cdef class WSTransport:
     cpdef disconnect(self, bint graceful=*)
     cpdef notify_user_specific_pong_received(self)
 
-    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size) except -1
+    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size,
+                         bytes owner=*) except -1
     cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
-                        object compress) except -1
+                        object compress, bytes owner=*) except -1
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
+    cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1
     cdef bint _direct_ok(self) except -1
     cdef int _after_close_sent(self, int code, str reason) except -1
     cdef int _set_close_received(self, object code, str reason) except -1
     cdef int _connection_lost(self) except -1
+    cdef int _linger(self, bint shut_write) except -1
+    cdef int _shut_write(self) except -1
+    cdef double _linger_timeout(self)
 
 
 cdef Py_ssize_t write_frame_header(char* dst, uint8_t b0, Py_ssize_t size,

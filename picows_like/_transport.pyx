@@ -5,8 +5,16 @@ client, masks the payload while copying it.  While the asyncio transport's
 own buffer is empty the frame goes straight to the socket with one
 sendmsg() (header and payload as two iovecs on the server, so a large
 payload is never copied); anything the socket does not take, and everything
-on TLS or unknown transports, goes through transport.write() as one bytes
-object.
+on TLS or unknown transports, goes through transport.write().
+
+Transports keep references to what they are given (uvloop, TLS, Python
+3.12+), and the caller may reuse its buffer as soon as send() returns, so
+only immutable objects are queued: a large `bytes` payload itself (the
+server does not mask, so it is queued by reference, no copy); a client's
+large frame that must be queued (TLS, or data already queued) masked
+straight into a new bytes object (the one copy masking needs anyway); and
+otherwise one bytes copy of what is left (a partial direct send from the
+reused buffer, small frames, mutable or reused payloads).
 """
 import asyncio
 import os
@@ -41,6 +49,13 @@ cdef extern from "ws_random.h":
 ws_key_pool_init()
 
 # Transports whose socket we may write to directly while their buffer is empty.
+# Frames at least this large are queued without an extra copy (see above);
+# below it one small copy beats a second transport.write() call.
+cdef Py_ssize_t ZERO_COPY_MIN = 16 * 1024
+
+# How long a graceful close waits for the peer's EOF when close_timeout is None.
+cdef double LINGER_TIMEOUT = 5.0
+
 cdef frozenset _DIRECT_TRANSPORTS = frozenset({
     "_SelectorSocketTransport",     # asyncio, plain TCP
     "TCPTransport",                 # uvloop
@@ -170,7 +185,8 @@ cdef class WSTransport:
         cdef Py_ssize_t size
         cdef const char* ptr
         if type(message) is bytes:
-            self._send_data(b0, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message), compress)
+            self._send_data(b0, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message), compress,
+                            message)
         elif type(message) is bytearray:
             self._send_data(b0, PyByteArray_AS_STRING(message), PyByteArray_GET_SIZE(message),
                             compress)
@@ -189,16 +205,17 @@ cdef class WSTransport:
             self._after_close_sent(-1, None)
 
     cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
-                        object compress) except -1:
-        """Compress data frames when permessage-deflate says so, then send."""
+                        object compress, bytes owner=None) except -1:
+        """Compress data frames when permessage-deflate says so, then send.
+        `owner`: the bytes object that is exactly payload[:size], if any."""
         cdef int opcode = b0 & 0x0F
         if self._deflater is None or opcode > WSMsgType.BINARY:
-            return self._send_frame(b0, payload, size)
+            return self._send_frame(b0, payload, size, owner)
         if opcode != WSMsgType.CONTINUATION:
             self._compressing = size >= self._compress_min if compress is None \
                 else bool(compress)
         if not self._compressing:
-            return self._send_frame(b0, payload, size)
+            return self._send_frame(b0, payload, size, owner)
         cdef Deflater deflater = <Deflater>self._deflater
         deflater.deflate(payload, size, (b0 & 0x80) != 0)
         if opcode != WSMsgType.CONTINUATION:
@@ -231,8 +248,8 @@ cdef class WSTransport:
 
     cpdef send_close(self, close_code=WSCloseCode.NO_INFO, close_message=None):
         """Send a CLOSE with an optional code and message, once.  Does not
-        disconnect: the connection closes when the peer answers, or after
-        the close timeout."""
+        disconnect: the connection closes when the peer answers (and then
+        closes its side), or after the close timeout."""
         if self.is_close_frame_sent or self._closing or self.is_disconnected:
             return
         cdef int code = int(close_code)
@@ -248,24 +265,42 @@ cdef class WSTransport:
         self._send_frame(0x88, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
         self._after_close_sent(code, payload[2:].decode("utf-8", "replace"))
 
-    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size) except -1:
+    cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size,
+                         bytes owner=None) except -1:
+        """Send one frame.  `owner`: the immutable bytes object that is
+        exactly payload[:size] (None if the payload lives in a reusable or
+        mutable buffer)."""
         cdef uint8_t key[4]
         cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
         cdef char hdr[14]
         cdef char* p
+        cdef bytes frame
         if (b0 & 0x08) and size > 125:
             raise ValueError("control frame payloads are limited to 125 bytes")
         if self.is_client_side:
+            next_mask_key(key)
+            if size >= ZERO_COPY_MIN and not self._direct_ok():
+                # It will be queued: mask straight into the bytes object the
+                # transport keeps (a direct send uses the reused buffer below).
+                frame = PyBytes_FromStringAndSize(NULL, hlen + size)
+                p = PyBytes_AS_STRING(frame)
+                write_frame_header(p, b0, size, key)
+                ws_mask_copy(p + hlen, payload, <size_t>size, key)
+                self._maybe_queued = True
+                self._tr_write(frame)
+                return 0
             # Header and masked payload side by side in the reused write buffer.
             self._wbuf.reserve(hlen + size, 0)
             p = self._wbuf.data
-            next_mask_key(key)
             write_frame_header(p, b0, size, key)
             ws_mask_copy(p + hlen, payload, <size_t>size, key)
             self._write(p, hlen + size, NULL, 0)
         else:
             write_frame_header(hdr, b0, size, NULL)
-            self._write(hdr, hlen, payload, size)
+            if owner is not None and size >= ZERO_COPY_MIN:
+                self._write_by_ref(hdr, hlen, owner)
+            else:
+                self._write(hdr, hlen, payload, size)
         return 0
 
     cdef bint _direct_ok(self) except -1:
@@ -278,7 +313,8 @@ cdef class WSTransport:
         return True
 
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1:
-        """Write p1[:n1] + p2[:n2], directly when nothing is queued."""
+        """Write p1[:n1] + p2[:n2], directly when nothing is queued; what is
+        left is queued as one bytes copy (the buffers may be reused)."""
         cdef long sent = 0
         cdef bytes rest
         cdef char* r
@@ -288,7 +324,6 @@ cdef class WSTransport:
                 return 0
             if sent < 0:
                 sent = 0      # let the transport hit the error and report it
-        # Queue what is left as one bytes object.
         rest = PyBytes_FromStringAndSize(NULL, n1 + n2 - sent)
         r = PyBytes_AS_STRING(rest)
         if sent < n1:
@@ -301,7 +336,36 @@ cdef class WSTransport:
         self._tr_write(rest)
         return 0
 
+    cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1:
+        """Write hdr[:hlen] + payload; the part of `payload` that must be
+        queued is queued by reference (bytes are immutable), not copied."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
+        cdef long sent = 0
+        if self._direct_ok():
+            sent = ws_send2(self._fd, hdr, <size_t>hlen, PyBytes_AS_STRING(payload), <size_t>n)
+            if sent == hlen + n:
+                return 0
+            if sent < 0:
+                sent = 0
+        self._maybe_queued = True
+        if sent < hlen:
+            self._tr_write(PyBytes_FromStringAndSize(hdr + sent, hlen - sent))
+            self._tr_write(payload)
+        else:
+            self._tr_write(memoryview(payload)[sent - hlen:])
+        return 0
+
     # -- closing ---------------------------------------------------------------
+    #
+    # Closing a socket that still has unread input makes the kernel send RST
+    # instead of FIN, and a peer whose stack drops buffered data on RST can
+    # then lose our CLOSE frame (and everything before it).  So a graceful
+    # close "lingers": it shuts down our write side (FIN after all queued
+    # data), keeps reading and discarding input until the peer's EOF, and
+    # only then closes the socket.  RFC 6455 7.1.1: the server closes the
+    # TCP connection first; a client waits for the server to do it.  The
+    # linger is bounded by close_timeout (LINGER_TIMEOUT when that is None)
+    # and by the protocol's CLOSE_DRAIN_MAX_BYTES; past either, we abort.
 
     cdef int _after_close_sent(self, int code, str reason) except -1:
         self.is_close_frame_sent = True
@@ -311,16 +375,24 @@ cdef class WSTransport:
             self.close_handshake.sent = WSCloseInfo(close_code_to_py(code), reason)
         if self._close_received:
             self.close_handshake.recv_then_sent = True
-        elif self._close_timeout >= 0 and not self.is_disconnected:
+        elif self._close_timeout >= 0 and not self.is_disconnected and not self._closing:
             self._close_timer = self._loop.call_later(self._close_timeout, self._on_close_timeout)
         return 0
 
     def _on_close_timeout(self):
         self._close_timer = None
-        if not self.is_disconnected:
+        if self.is_disconnected:
+            return
+        if self._closing:
+            self._logger.info("the peer did not close the connection within %.3gs "
+                              "after the closing handshake, aborting", self._linger_timeout())
+        else:
             self._logger.info("no CLOSE from the peer within %.3gs, disconnecting",
                               self._close_timeout)
-            self.disconnect(False)
+        self.disconnect(False)
+
+    cdef double _linger_timeout(self):
+        return self._close_timeout if self._close_timeout >= 0 else LINGER_TIMEOUT
 
     cdef int _set_close_received(self, object code, str reason) except -1:
         self._close_received = True
@@ -330,17 +402,58 @@ cdef class WSTransport:
         return 0
 
     cpdef disconnect(self, bint graceful=True):
-        """Close the connection (after flushing queued data if graceful).
-        Safe to call more than once."""
-        if self.is_disconnected or self._closing:
-            if not graceful and not self.is_disconnected:
-                self.underlying_transport.abort()
+        """Close the connection.  graceful=True: queued data is sent, then
+        our side is shut down (FIN) and input is read and discarded until
+        the peer closes its side, at most close_timeout seconds (so the
+        peer reliably gets everything we sent, CLOSE included); then the
+        socket is closed.  graceful=False aborts at once.  Safe to call
+        more than once."""
+        if self.is_disconnected:
             return
-        self._closing = True
-        if graceful:
-            self.underlying_transport.close()
-        else:
+        if not graceful:
+            self._closing = True
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+                self._close_timer = None
             self.underlying_transport.abort()
+            return
+        self._linger(True)
+
+    cdef int _linger(self, bint shut_write) except -1:
+        """Start a graceful close (see above).  shut_write=False (a client
+        ending the closing handshake): keep our side open and wait for the
+        server to close first."""
+        if self.is_disconnected:
+            return 0
+        if self._closing:
+            if shut_write and not self._write_shut:
+                self._shut_write()
+            return 0
+        self._closing = True
+        if self._protocol is not None:
+            self._protocol._halt_reading()
+        if shut_write:
+            self._shut_write()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        self._close_timer = self._loop.call_later(self._linger_timeout(),
+                                                  self._on_close_timeout)
+        return 0
+
+    cdef int _shut_write(self) except -1:
+        """FIN after the queued data where the transport can half-close.
+        TLS cannot: there close() sends close_notify and asyncio/uvloop keep
+        reading until the peer's close_notify (or ssl_shutdown_timeout)."""
+        tr = self.underlying_transport
+        self._write_shut = True
+        try:
+            if tr.can_write_eof():
+                tr.write_eof()
+                return 0
+        except (AttributeError, NotImplementedError, RuntimeError, OSError):
+            pass
+        tr.close()
+        return 0
 
     cdef int _connection_lost(self) except -1:
         self.is_disconnected = True

@@ -283,8 +283,35 @@ class RawConn:
         _, close = await self.read_until_close(timeout)
         return close.close_code
 
+    def shut_write(self):
+        """Half-close (FIN), keep reading: what a server does first after the
+        closing handshake (RFC 6455 7.1.1)."""
+        if getattr(self, "_eof_sent", False):
+            return
+        self._eof_sent = True
+        if not self.writer.is_closing() and self.writer.can_write_eof():
+            try:
+                self.writer.write_eof()
+            except (OSError, RuntimeError):
+                pass
+
+    server_side = False      # accepted by RawServer (the peer is a client)
+
     async def read_to_eof(self, timeout: float = T) -> bytes:
-        """Read everything until EOF; a connection reset counts as EOF."""
+        """Wait for the end of the connection the way a real peer does:
+        picows_like keeps reading after its CLOSE until the peer closes (so
+        its CLOSE is never lost to an RST), and a client waits for the
+        server to close first (RFC 6455 7.1.1).  So as a server, shut down
+        our side first; read everything until EOF (a connection reset counts
+        as EOF); then close."""
+        if self.server_side:
+            self.shut_write()
+        try:
+            return await self._read_to_eof(timeout)
+        finally:
+            self.close()
+
+    async def _read_to_eof(self, timeout: float = T) -> bytes:
         async def _read():
             chunks = []
             while True:
@@ -307,7 +334,12 @@ class RawConn:
             self.writer.close()
 
     def abort(self):
-        self.writer.transport.abort()
+        try:
+            self.writer.transport.abort()
+        except AttributeError:
+            # asyncio (3.11): abort() after a close() that had to flush first
+            # and has since completed finds no loop; it is closed already.
+            pass
 
     # --- HTTP client side ----------------------------------------------------
     async def read_response(self, timeout: float = T) -> HttpResponse:
@@ -373,6 +405,7 @@ class RawServer:
 
     async def _on_conn(self, reader, writer):
         conn = RawConn(reader, writer)
+        conn.server_side = True
         conn.set_nodelay()
         self._all.append(conn)
         self._conns.put_nowait(conn)

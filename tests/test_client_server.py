@@ -797,3 +797,56 @@ async def test_many_concurrent_clients():
         assert sorted(r.path for r in srv.requests) == sorted(f"/{i}".encode() for i in range(20))
         for client, cl in conns:
             await close_client(client)
+
+
+# -----------------------------------------------------------------------------
+# Closing: prompt on TCP and TLS, whichever side closes or fails
+# -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("secure", [False, True], ids=["tcp", "tls"])
+@pytest.mark.parametrize("who", ["server_closes", "client_closes", "server_fails",
+                                 "client_fails"])
+async def test_close_completes_without_waiting_for_timeouts(who, secure):
+    # Both ends are picows_like: the server half-closes (TLS: close_notify)
+    # and the client waits for it, so with close_timeout=10 both report the
+    # disconnect well before any timeout could have fired.
+    import time
+    from reach_servers import tls_pair
+
+    def quiet(*_):
+        return RecordingListener(reply_close=False, disconnect_on_close=False)
+
+    skw, ckw, scheme = {}, {}, "ws"
+    if secure:
+        pytest.importorskip("trustme")
+        server_ctx, client_ctx = tls_pair()
+        skw, ckw, scheme = {"ssl": server_ctx}, {"ssl_context": client_ctx}, "wss"
+    async with ws_server(quiet, close_timeout=10, **skw) as srv:
+        client, cl = await connect(f"{scheme}://127.0.0.1:{srv.port}/", quiet,
+                                   close_timeout=10, **ckw)
+        sl = await srv.next_listener()
+        t0 = time.monotonic()
+        if who == "server_closes":
+            sl.transport.send_close(picows.WSCloseCode.GOING_AWAY, b"bye")
+        elif who == "client_closes":
+            client.send_close(picows.WSCloseCode.GOING_AWAY, b"bye")
+        elif who == "server_fails":
+            client.send(WSMsgType.BINARY, b"x", rsv2=True)     # the server fails: 1002
+        else:
+            sl.transport.send(WSMsgType.BINARY, b"x", rsv2=True)
+        await wf(asyncio.shield(cl.disconnected), 5)
+        await wf(asyncio.shield(sl.disconnected), 5)
+        assert time.monotonic() - t0 < 3, "a close timeout was needed"
+        failing = {"server_fails": sl.transport, "client_fails": client}.get(who)
+        for tr in (client, sl.transport):
+            if tr is failing:
+                with pytest.raises(picows.WSProtocolError) as info:
+                    await wf(tr.wait_disconnected())
+                assert int(info.value.code) == 1002
+            else:
+                await wf(tr.wait_disconnected())
+            hs = tr.close_handshake
+            expected = 1002 if failing is not None else 1001
+            assert int(hs.sent.code) == expected, hs
+            if tr is not failing:       # a failed side no longer reads the answer
+                assert int(hs.recv.code) == expected, hs

@@ -158,6 +158,9 @@ class RawPeer:
         if self.conn.writer.is_closing():
             return
         self.conn.write(build_frame(opcode, payload, mask=self.mask))
+        if opcode == OP_CLOSE and self.mask is None and self.closed.done():
+            # A server closes TCP first once both CLOSEs are exchanged (RFC 6455 7.1.1).
+            self.conn.shut_write()
 
     def of_type(self, opcode):
         return [f for _, f in self.frames if f.opcode == opcode]
@@ -199,15 +202,16 @@ class RawPeer:
                       and frame.payload == PING_JSON):
                     self.send(OP_TEXT, PONG_JSON)
                 elif frame.opcode == OP_CLOSE:
-                    if self.answer_close:
-                        self.send(OP_CLOSE, frame.payload)
                     if not self.closed.done():
                         self.closed.set_result((now, frame))
+                    if self.answer_close:
+                        self.send(OP_CLOSE, frame.payload)
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, OSError):
             pass
         finally:
             if not self.eof.done():
                 self.eof.set_result(time.monotonic())
+            self.conn.close()           # EOF seen: close our side, like a real peer
 
     async def aclose(self):
         self._task.cancel()

@@ -192,6 +192,7 @@ async def test_fragmented_message_over_max_size_closes_1009():
         conn.write(build_frame(OP_CONT, b"789012", fin=True))
         await conn.drain()
         assert await conn.read_close_code() == 1009
+        conn.shut_write()       # a server closes TCP first; the client waits for it
         with pytest.raises(pws.ConnectionClosedError) as info:
             await wf(ws.recv())
         assert info.value.sent.code == 1009

@@ -262,6 +262,7 @@ async def _check_violation_against_client(data, code, client_kwargs):
         assert before == []
         assert close.masked, "client CLOSE must be masked"
         assert close.close_code == code, f"expected close code {code}, got {close.close_code}"
+        conn.shut_write()         # the server closes first; the client waits for it
         with pytest.raises(picows.WSProtocolError) as ei:
             await wf(client.wait_disconnected())
         assert int(ei.value.code) == code
@@ -456,3 +457,47 @@ async def test_server_receives_request_and_frame_in_one_segment():
         f = await conn.read_frame()
         assert (f.opcode, f.payload) == (OP_TEXT, b"eager")
         conn.abort()
+
+
+# -----------------------------------------------------------------------------
+# Queued sends: what the peer gets is what was passed at send() time
+# -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "reuse_external"])
+@pytest.mark.parametrize("role", ["server", "client"])
+async def test_queued_large_sends_are_snapshots(role, kind):
+    # The peer reads nothing until everything was sent, so most frames are
+    # queued in the transport; the sender overwrites its buffer right after
+    # each send.  Large bytes payloads are queued by reference (immutable),
+    # everything else must have been copied: each frame arrives as it was.
+    from conformance.harness import open_peer
+    size = 200 * 1024
+    n = 40
+    async with open_peer(role) as peer:
+        tr = peer.transport
+        buf = bytearray(14 + size)
+        expected = []
+        for i in range(n):
+            fill = bytes([65 + i % 26]) * size
+            if kind == "bytes":
+                tr.send(WSMsgType.BINARY, fill)
+            elif kind == "bytearray":
+                buf[14:] = fill
+                tr.send(WSMsgType.BINARY, buf)
+                fill = bytes(buf)
+                buf[:] = b"\0" * len(buf)           # reuse the buffer at once
+            elif kind == "memoryview":
+                buf[14:] = fill
+                tr.send(WSMsgType.BINARY, memoryview(buf)[14:])
+                buf[14:] = b"\xff" * size
+            else:
+                buf[14:] = fill
+                tr.send_reuse_external_bytearray(WSMsgType.BINARY, buf, 14)
+                buf[14:] = b"\xee" * size
+            expected.append(fill)
+        assert tr.underlying_transport.get_write_buffer_size() > 0, "nothing was queued"
+        for i, fill in enumerate(expected):
+            f = await peer.read_frame(timeout=10)
+            assert f.opcode == OP_BINARY and len(f.payload) == len(fill), i
+            assert f.payload == fill, f"frame {i} changed after send()"
+        await peer.close_normally()

@@ -109,17 +109,21 @@ class EchoListener(picows.WSListener):
 
 
 class ResetAsEofReader(asyncio.StreamReader):
-    """A StreamReader that treats ECONNRESET (EPIPE on uvloop) as EOF.
+    """A StreamReader that treats ECONNRESET (EPIPE on uvloop) as EOF and
+    records it in `was_reset`.
 
-    A testee that fails the connection while the peer is still sending closes
-    its socket with unread input, so the kernel answers with RST.  The bytes
-    sent before (including the CLOSE frame) are still readable from the
-    socket, but a plain StreamReader raises the stored error before handing
-    out what it has buffered; this one keeps the buffered bytes readable.
+    A testee that closed its socket with unread input would make the kernel
+    answer with RST; on Linux the bytes sent before (the CLOSE frame
+    included) stay readable, but a plain StreamReader raises the stored
+    error before handing them out.  This one keeps them readable, and tests
+    assert `was_reset` is False where the testee must close cleanly (FIN).
     """
+
+    was_reset = False        # the testee closed with RST instead of FIN
 
     def set_exception(self, exc):
         if isinstance(exc, ConnectionError):     # reset, broken pipe (uvloop), aborted
+            self.was_reset = True
             self.feed_eof()
         else:
             super().set_exception(exc)
@@ -213,8 +217,9 @@ class Peer:
         return await self.expect(OP_PONG, payload)
 
     async def expect_close(self, code, *, error: bool, reason=None, timeout: float = T):
-        """The next frame is a CLOSE with `code` (None: empty payload); the
-        testee then closes TCP and reports the disconnect.  `error`: the
+        """The next frame is a CLOSE with `code` (None: empty payload); then
+        the TCP connection is closed the way real peers do it (see
+        expect_eof) and the testee reports the disconnect.  `error`: the
         close is a protocol failure of the testee's peer (wait_disconnected
         raises WSProtocolError with that code)."""
         f = await self.read_frame(timeout)
@@ -238,8 +243,24 @@ class Peer:
         return f
 
     async def expect_eof(self, timeout: float = T):
+        """Close TCP like a real peer after the closing handshake (RFC 6455
+        7.1.1): a server peer (testee is the client) shuts down its side
+        first and then reads the client's EOF; a client peer reads the
+        server's EOF and then closes.  No bytes may follow the CLOSE."""
+        if self.role == "client":
+            self.shut_write()
         data = await self.conn.read_to_eof(timeout)
         assert data == b"", f"bytes after CLOSE: {data[:80]!r}"
+        self.conn.close()
+
+    async def read_eof_only(self, timeout: float = T):
+        """Read to EOF without closing our side (a peer that never closes)."""
+        data = await self.conn._read_to_eof(timeout)
+        assert data == b"", f"bytes after CLOSE: {data[:80]!r}"
+
+    def shut_write(self):
+        """Half-close: FIN to the testee, keep reading."""
+        self.conn.shut_write()
 
     async def close_normally(self):
         """Peer-initiated clean close: CLOSE 1000 answered with CLOSE 1000."""
