@@ -72,6 +72,6 @@ cdef class WSProtocolCore:
     cdef int _on_close_frame(self, WSFrame frame) except -1
     cdef int _fail(self, int code, str message) except -1
     cdef int _callback_failed(self, exc, str where) except -1
-    cdef int _compact(self) except -1
+    cdef int _compact(self, bint filled) except -1
     cdef int _handshake_data(self) except -1
     cdef int _upgraded_to(self, listener, request, response, compression, subprotocol) except -1

@@ -41,6 +41,10 @@ cdef extern from "string.h":
 # buffer that grew for a large frame is shrunk back to its initial size.
 cdef enum:
     SHRINK_AFTER_CALM_READS = 64
+    # A read that fills all the space we offered means more is waiting in the
+    # socket: offer twice as much next time, up to this, so a busy stream
+    # costs fewer reads (an idle connection keeps its small initial buffer).
+    READ_GROW_LIMIT = 256 * 1024
 
 # While a closing connection waits for the peer's EOF it reads and discards
 # input (so closing the socket sends FIN, not RST); a peer that sends more
@@ -124,6 +128,7 @@ cdef class WSProtocolCore:
 
     def buffer_updated(self, Py_ssize_t nbytes):
         self._wpos += nbytes
+        cdef bint filled = self._wpos == self._rbuf.capacity
         if self._stop_reading:
             self._rpos = self._wpos = 0
             self._drained += nbytes
@@ -139,7 +144,7 @@ cdef class WSProtocolCore:
         if self._stop_reading:
             self._rpos = self._wpos = 0     # closing: nothing left worth keeping
             return
-        self._compact()
+        self._compact(filled)
 
     def eof_received(self):
         return False            # let the transport close (also ends a graceful close)
@@ -298,15 +303,22 @@ cdef class WSProtocolCore:
         transport._linger(not self._is_client)
         return 0
 
-    cdef int _compact(self) except -1:
-        """Make room for the rest of a partial frame; reset or shrink an
-        empty buffer."""
+    cdef int _compact(self, bint filled) except -1:
+        """Make room for the rest of a partial frame; grow after a read
+        that filled the buffer; reset or shrink an empty buffer."""
         cdef MemoryBuffer buf = self._rbuf
         cdef Py_ssize_t unread = self._wpos - self._rpos
         cdef Py_ssize_t target
+        cdef Py_ssize_t grow = 0
+        if filled and buf.capacity < READ_GROW_LIMIT:
+            grow = min(buf.capacity * 2, <Py_ssize_t>READ_GROW_LIMIT)
         if unread == 0:
             self._rpos = self._wpos = 0
-            if buf.capacity > self._init_size:
+            if filled:
+                self._calm_reads = 0
+                if grow:
+                    buf.reserve(grow, 0)
+            elif buf.capacity > self._init_size:
                 self._calm_reads += 1
                 if self._calm_reads >= SHRINK_AFTER_CALM_READS:
                     buf.shrink(self._init_size)
@@ -315,6 +327,8 @@ cdef class WSProtocolCore:
         target = self._parser.need if self._upgraded else 0
         if target <= unread:
             target = unread + 1
+        if target < grow:
+            target = grow
         if target > self._init_size:
             self._calm_reads = 0
         if self._rpos + target <= buf.capacity and self._wpos < buf.capacity:
