@@ -310,12 +310,13 @@ cdef class WSProtocolCore:
         cdef Py_ssize_t unread = self._wpos - self._rpos
         cdef Py_ssize_t target
         cdef Py_ssize_t grow = 0
-        if filled and buf.capacity < READ_GROW_LIMIT:
-            grow = min(buf.capacity * 2, <Py_ssize_t>READ_GROW_LIMIT)
+        if filled:
+            self._calm_reads = 0
+            if buf.capacity < READ_GROW_LIMIT:
+                grow = min(buf.capacity * 2, <Py_ssize_t>READ_GROW_LIMIT)
         if unread == 0:
             self._rpos = self._wpos = 0
             if filled:
-                self._calm_reads = 0
                 if grow:
                     buf.reserve(grow, 0)
             elif buf.capacity > self._init_size:

@@ -1,0 +1,137 @@
+"""The read buffer the event loop reads into (WSProtocol.get_buffer).
+
+Driven in process, the way asyncio drives a BufferedProtocol: get_buffer(),
+copy one "read" into it, buffer_updated().  A read that fills all the offered
+space means the socket has more: the next offer doubles, up to 256 KiB; after
+64 calm reads the buffer is back at its initial size, so an idle connection
+holds only read_buffer_init_size.
+"""
+import asyncio
+import base64
+import logging
+import os
+import socket
+import struct
+
+import pytest
+
+import picows_like as picows
+from picows_like._protocol import WSProtocol
+
+INIT = 16 * 1024
+LIMIT = 256 * 1024
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self, sock):
+        super().__init__()
+        self._sock = sock
+        self.written = bytearray()
+
+    def get_extra_info(self, name, default=None):
+        return self._sock if name == "socket" else default
+
+    def write(self, data):
+        self.written += data
+
+    def writelines(self, chunks):
+        for chunk in chunks:
+            self.written += chunk
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def is_closing(self):
+        return False
+
+    def close(self):
+        pass
+
+    def abort(self):
+        pass
+
+
+class Counter(picows.WSListener):
+    def __init__(self):
+        self.frames = 0
+        self.bytes = 0
+
+    def on_ws_frame(self, transport, frame):
+        self.frames += 1
+        self.bytes += frame.payload_size
+
+
+def masked_frame(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return struct.pack("!BB", 0x82, 0x80 | len(payload)) + mask + body
+
+
+def feed(protocol, data: bytes) -> int:
+    """One read of at most len(get_buffer()) bytes; returns bytes taken."""
+    buf = protocol.get_buffer(-1)
+    n = min(len(buf), len(data))
+    memoryview(buf)[:n] = data[:n]
+    protocol.buffer_updated(n)
+    return n
+
+
+@pytest.fixture
+def server():
+    loop = asyncio.new_event_loop()
+    a, b = socket.socketpair()
+    listener = Counter()
+    protocol = WSProtocol(False, lambda *args: listener, loop, logging.getLogger("test"))
+    transport = FakeTransport(a)
+    protocol.connection_made(transport)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = ("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    assert feed(protocol, request) == len(request)
+    assert transport.written.startswith(b"HTTP/1.1 101")
+    yield protocol, transport, listener
+    loop.close()
+    a.close()
+    b.close()
+
+
+def test_full_reads_grow_the_offer_then_calm_reads_shrink_it(server):
+    protocol, transport, listener = server
+    frame = masked_frame(os.urandom(60))
+    stream = frame * (4 * LIMIT // len(frame))
+    assert len(protocol.get_buffer(-1)) == INIT
+
+    offers, pos, n = [], 0, 0
+    while pos < len(stream):
+        offers.append(len(protocol.get_buffer(-1)))
+        n = feed(protocol, stream[pos:])
+        pos += n
+    calm = 0 if n == offers[-1] else 1     # the last read may not have filled the offer
+    # Every read filled the offer, so the buffer doubled each time until the
+    # limit (the offer is the capacity minus the partial frame kept at its start).
+    for offer, capacity in zip(offers, [INIT, 2 * INIT, 4 * INIT, 8 * INIT] + [LIMIT] * 8):
+        assert capacity - len(frame) < offer <= capacity
+    assert max(offers) <= LIMIT
+    assert listener.frames == len(stream) // len(frame)
+    assert listener.bytes == 60 * listener.frames
+
+    # Reads that do not fill the buffer: back to the initial size after 64.
+    fed = 0
+    while calm < 64:
+        assert len(protocol.get_buffer(-1)) >= LIMIT - len(frame)
+        feed(protocol, frame)
+        calm += 1
+        fed += 1
+    assert len(protocol.get_buffer(-1)) == INIT
+    assert listener.frames == len(stream) // len(frame) + fed
+    # Nothing but the 101 was written: no protocol error on the way.
+    assert transport.written.count(b"\r\n\r\n") == 1 and transport.written.endswith(b"\r\n\r\n")
+
+
+def test_idle_reads_keep_the_initial_buffer(server):
+    protocol, transport, listener = server
+    frame = masked_frame(b"x" * 100)
+    for _ in range(500):
+        feed(protocol, frame)
+        assert len(protocol.get_buffer(-1)) == INIT
+    assert listener.frames == 500
