@@ -144,6 +144,22 @@ async def test_send_fragments_from_iterables(server_lib, client_lib):
             assert await wf(ws.recv()) == "after"
 
 
+async def test_send_awaitable_works_with_asyncio_helpers(server_lib, client_lib):
+    async with running(server_lib, echo) as (_, url):
+        async with client_lib.connect(url) as ws:
+            await asyncio.create_task(ws.send("task"))
+            assert await wf(ws.recv()) == "task"
+            await asyncio.wait_for(ws.send(b"wait_for"), 5)
+            assert await wf(ws.recv()) == b"wait_for"
+            await asyncio.gather(ws.send("g1"), ws.send("g2"))
+            assert sorted([await wf(ws.recv()), await wf(ws.recv())]) == ["g1", "g2"]
+            await ws.close()
+            with pytest.raises(client_lib.ConnectionClosedOK):
+                await ws.send("after close")
+            with pytest.raises(client_lib.ConnectionClosedOK):
+                await asyncio.create_task(ws.send("after close"))
+
+
 async def test_send_rejects_bad_types(lib):
     async with running(lib, echo) as (_, url):
         async with lib.connect(url) as ws:

@@ -2,6 +2,8 @@
 # cythonize compiles _fastpath.py into cdef classes whose hot attributes are
 # C fields, and the core calls ConnectionBase.on_ws_frame through the
 # WSListener vtable.  Without compilation _fastpath.py runs as plain Python.
+cimport cython
+
 from picows_like._listener cimport WSListener
 from picows_like._frame cimport WSFrame
 from picows_like._transport cimport WSTransport
@@ -27,7 +29,12 @@ cdef class ConnectionBase(WSListener):
     cdef public bint _paused
     cdef public WSTransport ws_transport
 
+    @cython.locals(op=int)
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
+
+
+cdef class Done:
+    pass
 
 
 cdef class MessageIterator:

@@ -17,6 +17,7 @@ fragmented message (queued at its first frame, ``done`` at its last).
 """
 import asyncio
 import collections
+import collections.abc
 from typing import Any, Optional, Union
 
 try:
@@ -31,12 +32,14 @@ if not cython.compiled:
     # Compiled, WSListener is the cimported type (see _fastpath.pxd).
     from ... import WSListener
 
-__all__ = ["ConnectionBase", "MessageIterator", "Fragments"]
+__all__ = ["ConnectionBase", "MessageIterator", "Fragments", "Done"]
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
-_TEXT_OP = 1
+_TEXT_OP = 1             # opcodes for WSTransport.send
 _BINARY_OP = 2
+_TEXT_C = cython.declare(cython.int, 1)      # the same as C constants, to compare with
+_BINARY_C = cython.declare(cython.int, 2)
 _InvalidStateError = asyncio.InvalidStateError
 
 
@@ -76,13 +79,15 @@ class ConnectionBase(WSListener):
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
         if frame.fin and self._frag is None:
-            mt = frame.msg_type
-            if mt is _BINARY:
+            # Compiled, `op` is a C int (see the .pxd): comparing opcodes
+            # costs nothing, where the WSMsgType object would cost a lookup.
+            op = frame.msg_type
+            if op == _BINARY_C:
                 msg = frame.get_payload_as_bytes()
-            elif mt is _TEXT:
+            elif op == _TEXT_C:
                 msg = frame.get_payload_as_utf8_text()
             else:
-                self._on_control(frame, mt)
+                self._on_control(frame, frame.msg_type)
                 return
             q = self._queue
             q.append(msg)
@@ -142,12 +147,19 @@ class ConnectionBase(WSListener):
 
     # -- sending ---------------------------------------------------------------
 
-    async def send(self, message: Any, text: Optional[bool] = None) -> None:
+    def send(self, message: Any, text: Optional[bool] = None) -> Any:
         """Send a message: str as TEXT, bytes-like as BINARY (``text``
         overrides), an iterable or async iterable of str/bytes as one
         fragmented message.  Waits while the write buffer is above
         write_limit.  Raises ConnectionClosed if the connection is closing
-        or closed."""
+        or closed.
+
+        Returns an awaitable, as ``async def send`` would.  A str or bytes
+        message on an OPEN connection is written at once, when send() is
+        called, and the awaitable returned is an already finished one
+        (no coroutine object per message); every other case (closing,
+        fragments, other types, a full write buffer) returns a coroutine
+        that does the work when awaited, exactly as before."""
         if self._send_ok:
             t = type(message)
             if t is bytes:
@@ -155,13 +167,43 @@ class ConnectionBase(WSListener):
             elif t is str:
                 self.ws_transport.send(_BINARY_OP if text is False else _TEXT_OP, message)
             else:
-                await self._send_slow(message, text)
-                return
-        else:
-            await self._send_slow(message, text)
-            return
-        if self._paused:
-            await self._drain()
+                return self._send_slow(message, text)
+            if self._paused:
+                return self._drain()
+            return _DONE
+        return self._send_slow(message, text)
+
+
+class Done:
+    """An awaitable (and coroutine-like, so that asyncio.create_task and
+    ensure_future take it) that is already finished with the result None:
+    what send() returns when it has sent the message already.  Stateless,
+    so one instance serves every send()."""
+    __slots__ = ()
+
+    def __await__(self) -> "Done":
+        return self
+
+    def __iter__(self) -> "Done":
+        return self
+
+    def __next__(self) -> None:
+        raise StopIteration
+
+    def send(self, value: Any) -> None:
+        raise StopIteration
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> None:
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val
+
+    def close(self) -> None:
+        pass
+
+
+collections.abc.Coroutine.register(Done)
+_DONE = Done()
 
 
 class MessageIterator:
