@@ -37,5 +37,24 @@ cdef class Done:
     pass
 
 
+cdef class Receive:
+    cdef ConnectionBase _conn
+    cdef bint _stop_on_ok
+    cdef object _waiter
+
+    cdef object _step(self, int* done)
+    cdef _stop_waiting(self)
+
+
+cdef extern from "_am_send.h":
+    ctypedef object (*ws_step_fn)(object, int*)
+    int ws_install_am_send(object type, ws_step_fn step) except -1
+
+
+cdef object _receive_step(object self, int* done)
+@cython.locals(r=Receive)
+cdef Receive _receive(ConnectionBase conn, bint stop_on_ok)
+
+
 cdef class MessageIterator:
     cdef ConnectionBase _conn

@@ -32,7 +32,7 @@ if not cython.compiled:
     # Compiled, WSListener is the cimported type (see _fastpath.pxd).
     from ... import WSListener
 
-__all__ = ["ConnectionBase", "MessageIterator", "Fragments", "Done"]
+__all__ = ["ConnectionBase", "MessageIterator", "Fragments", "Done", "Receive"]
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -103,14 +103,23 @@ class ConnectionBase(WSListener):
             return
         self._on_fragment(frame, frame.msg_type)
 
-    async def recv(self, decode: Optional[bool] = None) -> Union[str, bytes]:
+    def recv(self, decode: Optional[bool] = None) -> Any:
         """Receive the next message: str for TEXT, bytes for BINARY.
 
         ``decode=False`` returns TEXT as bytes, ``decode=True`` decodes
         BINARY as UTF-8.  Raises ConnectionClosedOK / ConnectionClosedError
         once the queued messages are consumed and the connection is closed.
         Cancelling recv() is safe: the message stays queued.
+
+        Returns an awaitable (coroutine-like: create_task and wait_for take
+        it), as ``async def recv`` would: a small Receive object rather than
+        a coroutine, which costs less per message.
         """
+        if decode is None:
+            return _receive(self, False)
+        return self._recv_decode(decode)
+
+    async def _recv_decode(self, decode: Optional[bool]) -> Union[str, bytes]:
         if self._recv_busy:
             raise ConcurrencyError("cannot call recv while another coroutine "
                                    "is already running recv or recv_streaming")
@@ -218,34 +227,119 @@ class MessageIterator:
     def __aiter__(self) -> "MessageIterator":
         return self
 
-    async def __anext__(self) -> Union[str, bytes]:
+    def __anext__(self) -> "Receive":
+        return _receive(self._conn, True)
+
+
+def _receive(conn: ConnectionBase, stop_on_ok: bool) -> "Receive":
+    # Compiled: tp_new and two stores, without a call of Receive(...).
+    r = Receive.__new__(Receive)
+    r._conn = conn
+    r._stop_on_ok = stop_on_ok
+    r._waiter = None
+    return r
+
+
+class Receive:
+    """The awaitable of one recv() (or one step of ``async for``).
+
+    A hand-written coroutine: awaiting it calls send(None), which returns
+    the next complete message (as StopIteration's value) when one is
+    queued, else parks a future in the connection for on_ws_frame to
+    resolve and yields it to the Task, exactly as ``await future`` would.
+    A message leaves the queue only when it is returned, so cancelling
+    (throw) loses nothing.  ``stop_on_ok``: end ``async for`` with
+    StopAsyncIteration after a normal close instead of raising."""
+    __slots__ = ("_conn", "_stop_on_ok", "_waiter")
+    _conn: ConnectionBase
+    _stop_on_ok: bool
+    _waiter: "Optional[asyncio.Future[None]]"
+
+    def __init__(self, conn: ConnectionBase, stop_on_ok: bool) -> None:
+        self._conn = conn
+        self._stop_on_ok = stop_on_ok
+        self._waiter = None
+
+    def __await__(self) -> "Receive":
+        return self
+
+    def __iter__(self) -> "Receive":
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def send(self, value: Any) -> Any:
+        if cython.compiled:
+            flag = cython.declare(cython.int, 0)
+            result = self._step(cython.address(flag))
+            finished = flag
+        else:
+            box = [0]
+            result = self._step(box)
+            finished = box[0]
+        if finished:
+            raise StopIteration(result)
+        return result
+
+    def _step(self, done: Any) -> Any:
+        """The message (done[0] = 1), or a future to yield (done[0] stays
+        0); raises ConnectionClosed / StopAsyncIteration at the end."""
         conn = self._conn
-        if conn._recv_busy:
+        if self._waiter is not None:
+            self._stop_waiting()
+        elif conn._recv_busy:
             raise ConcurrencyError("cannot call recv while another coroutine "
                                    "is already running recv or recv_streaming")
         q = conn._queue
-        while True:
-            if q:
-                msg = q[0]
-                if type(msg) is not Fragments or msg.done:
-                    break
-            if conn._closed:
-                exc = conn.close_exc
-                if isinstance(exc, ConnectionClosedOK):
-                    raise StopAsyncIteration
-                raise exc
-            waiter = conn.loop.create_future()
-            conn._waiter = waiter
-            conn._recv_busy = True
-            try:
-                await waiter
-            finally:
-                conn._waiter = None
-                conn._recv_busy = False
-        q.popleft()
-        if conn._read_paused:
-            conn._maybe_resume_reading()
-        if type(msg) is Fragments:
-            data = b"".join(msg.parts)
-            return data.decode() if msg.text else data
-        return msg
+        if q:
+            msg = q[0]
+            if type(msg) is not Fragments or msg.done:
+                q.popleft()
+                if conn._read_paused:
+                    conn._maybe_resume_reading()
+                if type(msg) is Fragments:
+                    data = b"".join(msg.parts)
+                    msg = data.decode() if msg.text else data
+                done[0] = 1
+                return msg
+        if conn._closed:
+            exc = conn.close_exc
+            if self._stop_on_ok and isinstance(exc, ConnectionClosedOK):
+                raise StopAsyncIteration
+            raise exc
+        waiter = conn.loop.create_future()
+        waiter._asyncio_future_blocking = True      # what Future.__await__ sets
+        conn._waiter = waiter
+        conn._recv_busy = True
+        self._waiter = waiter
+        return waiter
+
+    def _stop_waiting(self) -> None:
+        self._waiter = None
+        conn = self._conn
+        conn._waiter = None
+        conn._recv_busy = False
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._waiter is not None:
+            self._stop_waiting()
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val
+
+    def close(self) -> None:
+        if self._waiter is not None:
+            self._stop_waiting()
+
+
+collections.abc.Coroutine.register(Receive)
+
+
+def _receive_step(self: Any, done: Any) -> Any:
+    return cython.cast(Receive, self)._step(done)
+
+
+if cython.compiled:
+    # await takes Receive's result through am_send, without StopIteration.
+    ws_install_am_send(Receive, _receive_step)
