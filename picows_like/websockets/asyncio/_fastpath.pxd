@@ -18,6 +18,7 @@ cdef class Fragments:
 
 cdef class ConnectionBase(WSListener):
     cdef public object loop
+    cdef public object _new_future
     cdef public object _queue
     cdef public object _waiter
     cdef public bint _recv_busy

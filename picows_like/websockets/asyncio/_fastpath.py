@@ -61,9 +61,11 @@ class Fragments:
 class ConnectionBase(WSListener):
     """Hot attributes and methods of a websockets-style connection."""
 
-    __slots__ = ("loop", "_queue", "_waiter", "_recv_busy", "_frag", "_closed", "_qhigh",
+    __slots__ = ("loop", "_new_future", "_queue", "_waiter", "_recv_busy", "_frag", "_closed",
+                 "_qhigh",
                  "_read_paused", "_send_ok", "_paused", "ws_transport")
     loop: asyncio.AbstractEventLoop
+    _new_future: Any            # loop.create_future, looked up once
     _queue: "collections.deque[Any]"
     _waiter: "Optional[asyncio.Future[None]]"
     _recv_busy: bool
@@ -308,7 +310,7 @@ class Receive:
             if self._stop_on_ok and isinstance(exc, ConnectionClosedOK):
                 raise StopAsyncIteration
             raise exc
-        waiter = conn.loop.create_future()
+        waiter = conn._new_future()
         waiter._asyncio_future_blocking = True      # what Future.__await__ sets
         conn._waiter = waiter
         conn._recv_busy = True

@@ -94,6 +94,7 @@ class Connection(ConnectionBase):
                  max_size: Any = 2 ** 20, max_queue: Any = 16,
                  write_limit: Any = 2 ** 15, logger: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
+        self._new_future = self.loop.create_future
         self.id = uuid.uuid4()
         self.logger = logger if logger is not None else logging.getLogger("picows_like.websockets")
         self.debug = False
