@@ -241,29 +241,7 @@ class _Handshake(asyncio.Protocol):
         self.task = self.loop.create_task(self._run_hooks(conn, core_request))
 
     async def _run_hooks(self, conn: ServerConnection, core_request: Any) -> None:
-        config = self.config
-        request = conn.request
-        response = None
-        if config.process_request is not None and not self.server.closing:
-            try:
-                response = config.process_request(conn, request)
-                if isinstance(response, Awaitable):
-                    response = await response
-            except Exception:
-                self.server.logger.error("process_request failed", exc_info=True)
-                response = _failed(conn)
-        if response is None:
-            response = config.accept(conn, core_request)
-        if config.process_response is not None:
-            try:
-                new = config.process_response(conn, request, response)
-                if isinstance(new, Awaitable):
-                    new = await new
-                if new is not None:
-                    response = new
-            except Exception:
-                self.server.logger.error("process_response failed", exc_info=True)
-                response = _failed(conn)
+        response = await self.config.run_hooks(conn, core_request)
         self.task = None
         if self.transport is not None:
             self._switch(conn, response)
@@ -383,6 +361,33 @@ class _Config:
             return WSUpgradeResponseWithListener(response.to_core(), conn)
         conn._abandon()
         return WSUpgradeResponseWithListener(response.to_core(), None)
+
+    async def run_hooks(self, conn: ServerConnection, core_request: Any) -> Response:
+        """The handshake decision with process_request / process_response
+        (either may be a coroutine function), as websockets takes it."""
+        request = conn.request
+        response = None
+        if self.process_request is not None and not self.server.closing:
+            try:
+                response = self.process_request(conn, request)
+                if isinstance(response, Awaitable):
+                    response = await response
+            except Exception:
+                self.server.logger.error("process_request failed", exc_info=True)
+                response = _failed(conn)
+        if response is None:
+            response = self.accept(conn, core_request)
+        if self.process_response is not None:
+            try:
+                new = self.process_response(conn, request, response)
+                if isinstance(new, Awaitable):
+                    new = await new
+                if new is not None:
+                    response = new
+            except Exception:
+                self.server.logger.error("process_response failed", exc_info=True)
+                response = _failed(conn)
+        return response
 
     def _subprotocol(self, conn: ServerConnection) -> Optional[str]:
         """websockets' rule: the first of the server's subprotocols that the
