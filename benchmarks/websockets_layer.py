@@ -352,7 +352,9 @@ def orchestrate(args) -> int:
                  "round's window of the other layer (rounds run the contenders back to back "
                  "in shuffled order), then the median and its order-statistics ~95% "
                  "interval over the rounds.  cpu wait: runnable-but-not-running time of "
-                 "client + server, a share of the window (a busy machine shows here).")
+                 "client + server, a share of the window (a busy machine shows here"
+                 + ("; with --same-cpu the two ends also wait for each other, so "
+                    "a large share is expected" if args.same_cpu else "") + ").")
     table = "\n".join(lines)
     print()
     print(table)
