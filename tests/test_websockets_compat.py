@@ -488,6 +488,36 @@ async def test_recv_cancellation_loses_nothing(server_lib, client_lib):
             assert received == [str(i) for i in range(200)]
 
 
+async def test_recv_cancelled_inside_a_coroutine_loses_nothing(server_lib, client_lib):
+    """As above, but recv() is awaited inside the user's coroutine (so the
+    cancellation is thrown through that coroutine into recv's awaitable)."""
+    async def handler(ws):
+        await ws.recv()
+        for i in range(100):
+            await ws.send(str(i))
+            if i % 5 == 0:
+                await asyncio.sleep(0.001)
+        await ws.wait_closed()
+
+    async def get(ws):
+        return await ws.recv()
+
+    async with running(server_lib, handler) as (_, url):
+        async with client_lib.connect(url) as ws:
+            await ws.send("start")
+            received = []
+            while len(received) < 100:
+                task = asyncio.ensure_future(get(ws))
+                await asyncio.sleep(0)
+                if len(received) % 3 == 0:
+                    task.cancel()
+                try:
+                    received.append(await wf(task))
+                except asyncio.CancelledError:
+                    pass
+            assert received == [str(i) for i in range(100)]
+
+
 async def test_recv_timeout_then_message(server_lib, client_lib):
     async def handler(ws):
         await ws.recv()
