@@ -754,6 +754,24 @@ async def test_select_subprotocol(server_lib, client_lib):
     assert offers == [["a", "b"], []]
 
 
+@pytest.mark.parametrize("with_hook", [False, True])
+async def test_select_subprotocol_errors(server_lib, client_lib, with_hook):
+    def select_subprotocol(connection, subprotocols):
+        if "bug" in subprotocols:
+            raise RuntimeError("bug in select_subprotocol")
+        raise server_lib.NegotiationError("no thanks")
+
+    hooks = {"process_request": lambda connection, request: None} if with_hook else {}
+    async with running(server_lib, echo, select_subprotocol=select_subprotocol,
+                       **hooks) as (_, url):
+        with pytest.raises(client_lib.InvalidStatus) as info:
+            await wf(client_lib.connect(url, subprotocols=["chat"]))
+        assert info.value.response.status_code == 400
+        with pytest.raises(client_lib.InvalidStatus) as info:
+            await wf(client_lib.connect(url, subprotocols=["bug"]))
+        assert info.value.response.status_code == 500
+
+
 async def test_client_rejects_subprotocol_it_did_not_offer(server_lib, client_lib):
     async with running(server_lib, echo, select_subprotocol=lambda c, s: "rogue") as (_, url):
         with pytest.raises(client_lib.InvalidHandshake):
@@ -861,6 +879,21 @@ async def test_compression_none_on_either_side_disables_it(server_lib, client_li
                 await ws.send(payload)
                 assert await wf(ws.recv()) == payload
     assert counts["up"] > 100_000 and counts["down"] > 100_000, counts
+
+
+async def test_process_response_sees_negotiated_headers(server_lib, client_lib):
+    seen = {}
+
+    def process_response(connection, request, response):
+        seen["extensions"] = response.headers.get("Sec-WebSocket-Extensions")
+        seen["protocol"] = response.headers.get("Sec-WebSocket-Protocol")
+
+    async with running(server_lib, echo, subprotocols=["v2"],
+                       process_response=process_response) as (_, url):
+        async with client_lib.connect(url, subprotocols=["v2"]) as ws:
+            assert seen["protocol"] == "v2" == ws.subprotocol
+            assert seen["extensions"] == ws.response.headers["Sec-WebSocket-Extensions"]
+            assert seen["extensions"].startswith("permessage-deflate")
 
 
 def test_unsupported_compression_value(lib):

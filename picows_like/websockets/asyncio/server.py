@@ -376,7 +376,11 @@ class _Config:
                 self.server.logger.error("process_request failed", exc_info=True)
                 response = _failed(conn)
         if response is None:
-            response = self.accept(conn, core_request)
+            try:
+                response = self.accept(conn, core_request)
+            except Exception:
+                self.server.logger.error("opening handshake failed", exc_info=True)
+                response = _failed(conn)
         if self.process_response is not None:
             try:
                 new = self.process_response(conn, request, response)
