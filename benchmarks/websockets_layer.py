@@ -1,7 +1,8 @@
 """Echo benchmark of the websockets-style awaitable layers.
 
-    python benchmarks/websockets_layer.py --quick      # 3 rounds x 1.2 s per cell, < 2 minutes
-    python benchmarks/websockets_layer.py              # 5 rounds x 3 s per cell, ~5 minutes
+    python benchmarks/websockets_layer.py --quick      # 7 windows x 0.3 s per cell, ~1 minute
+    python benchmarks/websockets_layer.py              # 15 windows x 0.5 s per cell, ~3 minutes
+    python benchmarks/websockets_layer.py --same-cpu   # both ends on one CPU (see below)
     python benchmarks/websockets_layer.py --help
 
 Contenders, each used on *both* ends (server handler ``async for msg in ws:
@@ -13,20 +14,31 @@ so a cell measures what porting a websockets application to the layer gives:
 * ``websockets``:  websockets.asyncio (the reference)
 
 All with compression=None, ping_interval=None and a 16 MiB max_size.
-Method: one server process per contender, pinned to --server-cpu; every
-client run is a fresh process pinned to --client-cpu that opens one
-connection, warms up, then does strict request/response with one binary
-message for --duration seconds, checking every echo's size and every 64th
-echo's content.  Per size, contenders run round by round (first round in
-listed order, later rounds shuffled) so machine drift hits all alike.
-Reported: median round trips/s over the rounds, and the median over the
-rounds of each run's p50 / p99 round-trip latency (us).  ``cpu wait`` is
-how long the client and server were runnable but not running
-(/proc/PID/schedstat) as a share of the run: a busy shared machine shows
-up there: a run above --max-cpu-wait (5%) is retried (quick: once, full:
-twice) and medians use the clean runs when there are any (else all, marked
-with *).  --picows-like-root DIR benchmarks another picows_like build, e.g.
-one with the compiled fast path.
+
+Method: every contender gets one persistent server process and one
+persistent client process holding one connection, all started up front.
+For each size, rounds run one short window per contender back to back, in
+a fresh random order each round, so machine drift hits all alike; a window
+is a short warm-up then strict request/response with one binary message
+for --duration seconds, checking every echo's size and every 64th echo's
+content.  Reported per cell: the median round trips/s over the windows,
+the medians of the windows' p50 / p99 latencies, and the *paired* ratios:
+picows_like's window divided by the other contender's window of the same
+round, as a median with a distribution-free ~95% interval.  ``cpu wait``
+is how long client and server were runnable but not running
+(/proc/PID/schedstat), as a share of the window: a busy machine shows
+there.
+
+Two modes, to be reported side by side:
+
+* default: server on --server-cpu, client on --client-cpu.  On an idle
+  VM much of a small message's round trip is the wake-up of the other,
+  idle vCPU, which hides the per-message CPU cost of the libraries;
+* ``--same-cpu``: both on --server-cpu, so a round trip costs the CPU
+  time of both ends plus the kernel's loopback work -- the CPU cost a
+  busy server would see.
+
+--picows-like-root DIR benchmarks another picows_like build.
 
     python benchmarks/websockets_layer.py --instructions   # callgrind, ~3 minutes
 
@@ -39,6 +51,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import math
 import os
 import random
 import statistics
@@ -99,31 +112,46 @@ async def server_main(impl: str) -> None:
         await asyncio.get_running_loop().create_future()    # until killed
 
 
-async def client_main(impl: str, port: int, size: int, duration: float, warmup: float) -> dict:
+async def client_main(impl: str, port: int) -> None:
+    """A persistent client: one connection, then one measurement window per
+    command line on stdin (``SIZE SECONDS WARMUP``), one JSON line out each."""
     connect, _ = layer(impl)
+    loop = asyncio.get_running_loop()
+    async with connect(f"ws://127.0.0.1:{port}/", **OPTIONS) as ws:
+        print(json.dumps({"ready": True}), flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line.strip():
+                return
+            size, duration, warmup = line.split()
+            result = await window(ws, impl, int(size), float(duration), float(warmup))
+            print(json.dumps(result), flush=True)
+
+
+async def window(ws, impl: str, size: int, duration: float, warmup: float) -> dict:
+    """Strict request/response for `duration` seconds after `warmup`."""
     payload = make_payload(size)
     latencies = array("q")
-    async with connect(f"ws://127.0.0.1:{port}/", **OPTIONS) as ws:
-        end = time.perf_counter() + warmup
-        while time.perf_counter() < end:
-            await ws.send(payload)
-            await ws.recv()
-        wait0 = runqueue_wait_ns() or 0
-        count = 0
-        start = perf_counter_ns()
-        stop_at = start + int(duration * 1e9)
-        t1 = start
-        while t1 < stop_at:
-            t0 = perf_counter_ns()
-            await ws.send(payload)
-            echo = await ws.recv()
-            t1 = perf_counter_ns()
-            latencies.append(t1 - t0)
-            if len(echo) != size or (count % 64 == 0 and echo != payload):
-                raise SystemExit(f"bad echo from {impl}: {len(echo)} bytes")
-            count += 1
-        elapsed = (t1 - start) / 1e9
-        wait = (runqueue_wait_ns() or 0) - wait0
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:
+        await ws.send(payload)
+        await ws.recv()
+    wait0 = runqueue_wait_ns() or 0
+    count = 0
+    start = perf_counter_ns()
+    stop_at = start + int(duration * 1e9)
+    t1 = start
+    while t1 < stop_at:
+        t0 = perf_counter_ns()
+        await ws.send(payload)
+        echo = await ws.recv()
+        t1 = perf_counter_ns()
+        latencies.append(t1 - t0)
+        if len(echo) != size or (count % 64 == 0 and echo != payload):
+            raise SystemExit(f"bad echo from {impl}: {len(echo)} bytes")
+        count += 1
+    elapsed = (t1 - start) / 1e9
+    wait = (runqueue_wait_ns() or 0) - wait0
     lat = sorted(latencies)
     return {"rps": count / elapsed, "count": count, "elapsed": elapsed,
             "p50_us": lat[len(lat) // 2] / 1e3,
@@ -187,34 +215,48 @@ def instructions(args) -> int:
 
 # -- orchestration --------------------------------------------------------------
 
-def start_server(impl: str, args) -> tuple:
-    cmd = [sys.executable, __file__, "--role", "server", "--impl", impl, "--loop", args.loop,
-           "--cpu", str(args.server_cpu)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise SystemExit(f"{impl} server did not start")
-    return proc, json.loads(line)["port"]
+class Contender:
+    """A persistent server process and a persistent client process (with
+    its one connection) for one library."""
 
+    def __init__(self, impl: str, args) -> None:
+        self.impl = impl
+        server_cpu = args.server_cpu
+        client_cpu = args.server_cpu if args.same_cpu else args.client_cpu
+        self.server = subprocess.Popen(
+            [sys.executable, __file__, "--role", "server", "--impl", impl, "--loop", args.loop,
+             "--cpu", str(server_cpu)], stdout=subprocess.PIPE, text=True)
+        line = self.server.stdout.readline()
+        if not line:
+            self.close()
+            raise SystemExit(f"{impl} server did not start")
+        port = json.loads(line)["port"]
+        self.client = subprocess.Popen(
+            [sys.executable, __file__, "--role", "client", "--impl", impl, "--loop", args.loop,
+             "--cpu", str(client_cpu), "--port", str(port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if not self.client.stdout.readline():
+            self.close()
+            raise SystemExit(f"{impl} client did not connect")
 
-def run_client(impl: str, port: int, size: int, args, server_pid: int) -> dict:
-    cmd = [sys.executable, __file__, "--role", "client", "--impl", impl, "--loop", args.loop,
-           "--cpu", str(args.client_cpu), "--port", str(port), "--size", str(size),
-           "--duration", str(args.duration), "--warmup", str(args.warmup)]
-    swait0 = runqueue_wait_ns(server_pid) or 0
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True,
-                         timeout=args.duration + args.warmup + 30)
-    wall = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise SystemExit(f"{impl} client failed: {out.stderr[-2000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    swait = (runqueue_wait_ns(server_pid) or 0) - swait0
-    result["cpu_wait_pct"] = 100.0 * (result["client_wait_ns"] + max(0, swait)) / 1e9 \
-        / max(result["elapsed"], 1e-9) / 2
-    result["wall"] = wall
-    return result
+    def run(self, size: int, duration: float, warmup: float) -> dict:
+        swait0 = runqueue_wait_ns(self.server.pid) or 0
+        self.client.stdin.write(f"{size} {duration} {warmup}\n")
+        self.client.stdin.flush()
+        line = self.client.stdout.readline()
+        if not line:
+            raise SystemExit(f"{self.impl} client died")
+        result = json.loads(line)
+        swait = (runqueue_wait_ns(self.server.pid) or 0) - swait0
+        result["cpu_wait_pct"] = 100.0 * (result["client_wait_ns"] + max(0, swait)) / 1e9 \
+            / max(result["elapsed"], 1e-9) / 2
+        return result
+
+    def close(self) -> None:
+        for proc in (getattr(self, "client", None), self.server):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def fmt_size(size: int) -> str:
@@ -225,81 +267,101 @@ def fmt_size(size: int) -> str:
     return f"{size} B"
 
 
+def median_interval(values: list) -> tuple:
+    """(median, low, high): a distribution-free ~95% confidence interval of
+    the median from order statistics (binomial); (median, min, max) when
+    there are too few values for that."""
+    xs = sorted(values)
+    n = len(xs)
+    med = statistics.median(xs)
+    # Largest k with P(Binomial(n, 1/2) < k) <= 2.5%: [x_k, x_(n-k+1)] (1-based).
+    k, cum = 0, 0.0
+    while True:
+        cum += math.comb(n, k) / 2 ** n
+        if cum > 0.025:
+            break
+        k += 1
+    if k == 0:
+        return med, xs[0], xs[-1]
+    return med, xs[k - 1], xs[n - k]
+
+
 def orchestrate(args) -> int:
     impls = [i for i in args.impls.split(",") if i]
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(SIZES)
-    servers = {}
+    contenders = {}
+    results = {size: {impl: [] for impl in impls} for size in sizes}
+    started = time.perf_counter()
     try:
         for impl in impls:
-            servers[impl] = start_server(impl, args)
-        results = {size: {impl: [] for impl in impls} for size in sizes}
-        started = time.perf_counter()
+            contenders[impl] = Contender(impl, args)
         for size in sizes:
             for rnd in range(args.rounds):
                 order = list(impls)
-                if rnd:
-                    random.shuffle(order)
+                random.shuffle(order)
+                line = []
                 for impl in order:
-                    proc, port = servers[impl]
-                    for attempt in range(args.retries + 1):
-                        r = run_client(impl, port, size, args, proc.pid)
-                        r["clean"] = r["cpu_wait_pct"] <= args.max_cpu_wait
-                        results[size][impl].append(r)
-                        print(f"  {fmt_size(size):>8} round {rnd + 1}/{args.rounds} {impl:<12} "
-                              f"{r['rps']:>9.0f} rps  p50 {r['p50_us']:7.1f} us  "
-                              f"cpu wait {r['cpu_wait_pct']:4.1f}%"
-                              f"{'' if r['clean'] else '  (disturbed)'}", flush=True)
-                        if r["clean"]:
-                            break
-        total = time.perf_counter() - started
+                    r = contenders[impl].run(size, args.duration, args.warmup)
+                    results[size][impl].append(r)
+                    line.append(f"{impl} {r['rps']:.0f}")
+                print(f"  {fmt_size(size):>8} round {rnd + 1:2}/{args.rounds}: "
+                      + ", ".join(line), flush=True)
     finally:
-        for proc, _ in servers.values():
-            proc.kill()
-            proc.wait()
+        for contender in contenders.values():
+            contender.close()
+    total = time.perf_counter() - started
 
     fastpath = subprocess.run(
         [sys.executable, "-c", "import sys, os; sys.path.insert(0, os.environ.get("
          "'PICOWS_LIKE_ROOT', sys.argv[1])); import picows_like.websockets.asyncio._fastpath as f;"
          " print('compiled' if f.__file__.endswith('.so') else 'pure Python')", str(REPO_ROOT)],
         capture_output=True, text=True).stdout.strip()
-    lines = [f"websockets-layer echo (picows_like fast path: {fastpath}), "
-             f"{args.loop}, {args.rounds} rounds x {args.duration:g} s, "
-             f"server cpu {args.server_cpu}, client cpu {args.client_cpu} "
-             f"({datetime.datetime.now():%Y-%m-%d %H:%M}, {total:.0f} s)", "",
-             "| size | layer | median RPS | p50 us | p99 us | vs websockets | vs picows.websockets "
-             "| cpu wait |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    mode = (f"same cpu ({args.server_cpu}) for server and client" if args.same_cpu else
+            f"server cpu {args.server_cpu}, client cpu {args.client_cpu}")
+    others = [i for i in ("websockets", "picows") if i in impls and "picows_like" in impls]
+    names = {"picows": "picows.websockets", "picows_like": "picows_like.websockets"}
+    lines = [f"websockets-layer echo (picows_like fast path: {fastpath}), {args.loop}, "
+             f"{mode}; {args.rounds} interleaved windows x {args.duration:g} s per contender "
+             f"and size ({datetime.datetime.now():%Y-%m-%d %H:%M}, {total:.0f} s)", "",
+             "| size | layer | median RPS | p50 us | p99 us | cpu wait |"
+             + "".join(f" picows_like / {names.get(o, o)} [95% CI] |" for o in others),
+             "|---|---|---:|---:|---:|---:|" + "---:|" * len(others)]
     summary = {}
-    used = {}
     for size in sizes:
+        ratios = {}
+        for other in others:
+            paired = [a["rps"] / b["rps"] for a, b in
+                      zip(results[size]["picows_like"], results[size][other])]
+            ratios[other] = median_interval(paired)
         for impl in impls:
-            clean = [r for r in results[size][impl] if r["clean"]]
-            used[size, impl] = (clean or results[size][impl], bool(clean))
-        med = {impl: statistics.median(r["rps"] for r in used[size, impl][0]) for impl in impls}
-        for impl in impls:
-            runs, all_clean = used[size, impl]
+            runs = results[size][impl]
+            med = statistics.median(r["rps"] for r in runs)
             p50 = statistics.median(r["p50_us"] for r in runs)
             p99 = statistics.median(r["p99_us"] for r in runs)
             wait = statistics.median(r["cpu_wait_pct"] for r in runs)
-            vs_ws = f"{med[impl] / med['websockets']:.2f}x" if "websockets" in med else "-"
-            vs_pw = f"{med[impl] / med['picows']:.2f}x" if "picows" in med else "-"
-            name = {"picows": "picows.websockets", "picows_like": "picows_like.websockets"}.get(
-                impl, impl)
-            mark = "" if all_clean else "*"
-            lines.append(f"| {fmt_size(size)} | {name} | {med[impl]:.0f}{mark} | {p50:.1f} | "
-                         f"{p99:.1f} | {vs_ws} | {vs_pw} | {wait:.1f}% |")
-            summary.setdefault(str(size), {})[impl] = {"median_rps": med[impl], "p50_us": p50,
-                                                       "p99_us": p99, "runs": runs}
+            cells = "".join(
+                (f" {ratios[o][0]:.2f}x [{ratios[o][1]:.2f}-{ratios[o][2]:.2f}] |"
+                 if impl == "picows_like" else " |") for o in others)
+            lines.append(f"| {fmt_size(size)} | {names.get(impl, impl)} | {med:.0f} | "
+                         f"{p50:.1f} | {p99:.1f} | {wait:.1f}% |{cells}")
+            summary.setdefault(str(size), {})[impl] = {
+                "median_rps": med, "p50_us": p50, "p99_us": p99, "runs": runs}
+        summary[str(size)]["ratios"] = {o: ratios[o] for o in others}
     lines.append("")
-    lines.append(f"Medians over the rounds whose cpu wait was <= {args.max_cpu_wait:g}% "
-                 "(disturbed runs are retried); * = no clean run, all runs used.")
+    lines.append("Ratios are paired: each window of picows_like is divided by the same "
+                 "round's window of the other layer (rounds run the contenders back to back "
+                 "in shuffled order), then the median and its order-statistics ~95% "
+                 "interval over the rounds.  cpu wait: runnable-but-not-running time of "
+                 "client + server, a share of the window (a busy machine shows here"
+                 + ("; with --same-cpu the two ends also wait for each other, so "
+                    "a large share is expected" if args.same_cpu else "") + ").")
     table = "\n".join(lines)
     print()
     print(table)
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    kind = "quick" if args.quick else "full"
+    kind = ("quick" if args.quick else "full") + ("-samecpu" if args.same_cpu else "")
     (out_dir / f"websockets_layer-{kind}-{stamp}.md").write_text(table + "\n")
     (out_dir / f"websockets_layer-{kind}-{stamp}.json").write_text(
         json.dumps({"args": vars(args), "results": summary}, indent=1))
@@ -309,7 +371,8 @@ def orchestrate(args) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3 rounds x 1.2 s (under 2 minutes)")
+    ap.add_argument("--quick", action="store_true",
+                    help="7 rounds x 0.3 s windows (about a minute)")
     ap.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--sizes", default="", help="comma-separated byte sizes")
@@ -319,12 +382,12 @@ def main() -> int:
     ap.add_argument("--picows-like-root", default=None,
                     help="import picows_like from this directory (e.g. a build with the "
                          "compiled fast path); default: the repository")
-    ap.add_argument("--max-cpu-wait", type=float, default=5.0,
-                    help="a run with more cpu wait (%%) is disturbed and retried")
-    ap.add_argument("--retries", type=int, default=None,
-                    help="retries of a disturbed run (quick: 1, full: 2)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--same-cpu", action="store_true",
+                    help="pin server and client to --server-cpu: a round trip then costs "
+                         "the CPU time of both ends plus the kernel, without idle-CPU "
+                         "wake-ups")
     # child process options
     ap.add_argument("--instructions", action="store_true",
                     help="instead of the echo rates: CPU instructions per round trip under "
@@ -337,13 +400,11 @@ def main() -> int:
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rounds is None:
-        args.rounds = 3 if args.quick else 5
+        args.rounds = 7 if args.quick else 15
     if args.duration is None:
-        args.duration = 1.2 if args.quick else 3.0
-    if args.retries is None:
-        args.retries = 1 if args.quick else 2
+        args.duration = 0.3 if args.quick else 0.5
     if args.warmup is None:
-        args.warmup = 0.2 if args.quick else 0.5
+        args.warmup = 0.05 if args.quick else 0.1
 
     if args.picows_like_root:
         os.environ["PICOWS_LIKE_ROOT"] = os.path.abspath(args.picows_like_root)
@@ -353,9 +414,7 @@ def main() -> int:
         return 0
     if args.role == "client":
         pin_to_cpu(args.cpu)
-        result = run_loop(args.loop, client_main(args.impl, args.port, args.size,
-                                                 args.duration, args.warmup))
-        print(json.dumps(result))
+        run_loop(args.loop, client_main(args.impl, args.port))
         return 0
     if args.role == "inproc":
         run_loop(args.loop, inproc_main(args.impl, args.size, args.count))

@@ -19,9 +19,12 @@ async def echo(ws: websockets.ServerConnection) -> None:
 
 
 async def client(url: str) -> None:
-    async with websockets.connect(url, ping_interval=5) as ws:
+    # permessage-deflate is offered by default, as in websockets.
+    async with websockets.connect(url, ping_interval=5, subprotocols=["echo.v1"]) as ws:
         print(f"connected to {url}: HTTP {ws.response.status_code}, "
               f"server {ws.response.headers.get('Server', '?')!r}")
+        print(f"subprotocol {ws.subprotocol!r}, extensions "
+              f"{ws.response.headers.get('Sec-WebSocket-Extensions')!r}")
 
         await ws.send("hello, world")                   # TEXT
         print("text   ->", await ws.recv())
@@ -53,7 +56,7 @@ async def main() -> None:
     if len(sys.argv) > 1:
         await client(sys.argv[1])
         return
-    async with websockets.serve(echo, "127.0.0.1", 0) as server:
+    async with websockets.serve(echo, "127.0.0.1", 0, subprotocols=["echo.v1"]) as server:
         port = server.sockets[0].getsockname()[1]
         await client(f"ws://127.0.0.1:{port}/demo")
 

@@ -144,6 +144,22 @@ async def test_send_fragments_from_iterables(server_lib, client_lib):
             assert await wf(ws.recv()) == "after"
 
 
+async def test_send_awaitable_works_with_asyncio_helpers(server_lib, client_lib):
+    async with running(server_lib, echo) as (_, url):
+        async with client_lib.connect(url) as ws:
+            await asyncio.create_task(ws.send("task"))
+            assert await wf(ws.recv()) == "task"
+            await asyncio.wait_for(ws.send(b"wait_for"), 5)
+            assert await wf(ws.recv()) == b"wait_for"
+            await asyncio.gather(ws.send("g1"), ws.send("g2"))
+            assert sorted([await wf(ws.recv()), await wf(ws.recv())]) == ["g1", "g2"]
+            await ws.close()
+            with pytest.raises(client_lib.ConnectionClosedOK):
+                await ws.send("after close")
+            with pytest.raises(client_lib.ConnectionClosedOK):
+                await asyncio.create_task(ws.send("after close"))
+
+
 async def test_send_rejects_bad_types(lib):
     async with running(lib, echo) as (_, url):
         async with lib.connect(url) as ws:
@@ -472,6 +488,36 @@ async def test_recv_cancellation_loses_nothing(server_lib, client_lib):
             assert received == [str(i) for i in range(200)]
 
 
+async def test_recv_cancelled_inside_a_coroutine_loses_nothing(server_lib, client_lib):
+    """As above, but recv() is awaited inside the user's coroutine (so the
+    cancellation is thrown through that coroutine into recv's awaitable)."""
+    async def handler(ws):
+        await ws.recv()
+        for i in range(100):
+            await ws.send(str(i))
+            if i % 5 == 0:
+                await asyncio.sleep(0.001)
+        await ws.wait_closed()
+
+    async def get(ws):
+        return await ws.recv()
+
+    async with running(server_lib, handler) as (_, url):
+        async with client_lib.connect(url) as ws:
+            await ws.send("start")
+            received = []
+            while len(received) < 100:
+                task = asyncio.ensure_future(get(ws))
+                await asyncio.sleep(0)
+                if len(received) % 3 == 0:
+                    task.cancel()
+                try:
+                    received.append(await wf(task))
+                except asyncio.CancelledError:
+                    pass
+            assert received == [str(i) for i in range(100)]
+
+
 async def test_recv_timeout_then_message(server_lib, client_lib):
     async def handler(ws):
         await ws.recv()
@@ -654,6 +700,220 @@ async def test_request_and_response_objects(server_lib, client_lib):
             assert ws.subprotocol is None
             assert ws.local_address[0] == "127.0.0.1"
             assert ws.remote_address[1] == int(url.rsplit(":", 1)[1])
+
+
+# -- subprotocols -------------------------------------------------------------------
+
+async def test_subprotocol_negotiated_server_order_wins(server_lib, client_lib):
+    seen = asyncio.get_running_loop().create_future()
+
+    async def handler(ws):
+        seen.set_result(ws.subprotocol)
+        await echo(ws)
+
+    async with running(server_lib, handler, subprotocols=["chat.v2", "chat"]) as (_, url):
+        async with client_lib.connect(url, subprotocols=["chat", "chat.v2"]) as ws:
+            assert ws.subprotocol == "chat.v2"
+            assert ws.response.headers["Sec-WebSocket-Protocol"] == "chat.v2"
+            assert await wf(seen) == "chat.v2"
+            await ws.send("over chat.v2")
+            assert await wf(ws.recv()) == "over chat.v2"
+        async with client_lib.connect(url, subprotocols=["chat"]) as ws:
+            assert ws.subprotocol == "chat"
+
+
+async def test_subprotocol_ignored_when_server_has_none(server_lib, client_lib):
+    async with running(server_lib, echo) as (_, url):
+        async with client_lib.connect(url, subprotocols=["chat"]) as ws:
+            assert ws.subprotocol is None
+            assert "Sec-WebSocket-Protocol" not in ws.response.headers
+
+
+async def test_subprotocol_mismatch_is_400(server_lib, client_lib):
+    async with running(server_lib, echo, subprotocols=["chat"]) as (_, url):
+        for offer in (None, ["other"]):
+            with pytest.raises(client_lib.InvalidStatus) as info:
+                await wf(client_lib.connect(url, subprotocols=offer))
+            assert info.value.response.status_code == 400
+
+
+async def test_select_subprotocol(server_lib, client_lib):
+    offers = []
+
+    def select_subprotocol(connection, subprotocols):
+        offers.append(list(subprotocols))
+        return "b" if "b" in subprotocols else None
+
+    async with running(server_lib, echo, select_subprotocol=select_subprotocol) as (_, url):
+        async with client_lib.connect(url, subprotocols=["a", "b"]) as ws:
+            assert ws.subprotocol == "b"
+        async with client_lib.connect(url) as ws:
+            assert ws.subprotocol is None
+            await ws.send("no subprotocol")
+            assert await wf(ws.recv()) == "no subprotocol"
+    assert offers == [["a", "b"], []]
+
+
+@pytest.mark.parametrize("with_hook", [False, True])
+async def test_select_subprotocol_errors(server_lib, client_lib, with_hook):
+    def select_subprotocol(connection, subprotocols):
+        if "bug" in subprotocols:
+            raise RuntimeError("bug in select_subprotocol")
+        raise server_lib.NegotiationError("no thanks")
+
+    hooks = {"process_request": lambda connection, request: None} if with_hook else {}
+    async with running(server_lib, echo, select_subprotocol=select_subprotocol,
+                       **hooks) as (_, url):
+        with pytest.raises(client_lib.InvalidStatus) as info:
+            await wf(client_lib.connect(url, subprotocols=["chat"]))
+        assert info.value.response.status_code == 400
+        with pytest.raises(client_lib.InvalidStatus) as info:
+            await wf(client_lib.connect(url, subprotocols=["bug"]))
+        assert info.value.response.status_code == 500
+
+
+async def test_client_rejects_subprotocol_it_did_not_offer(server_lib, client_lib):
+    async with running(server_lib, echo, select_subprotocol=lambda c, s: "rogue") as (_, url):
+        with pytest.raises(client_lib.InvalidHandshake):
+            await wf(client_lib.connect(url, subprotocols=["chat"]))
+
+
+# -- compression (permessage-deflate) -------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def counting_relay(url):
+    """A TCP relay in front of `url`; yields (relay url, byte counts per
+    direction) so that tests can see what went over the wire."""
+    host, port = url.rsplit("/", 1)[-1].rsplit(":", 1)
+    counts = {"up": 0, "down": 0}
+
+    async def pipe(reader, writer, key):
+        try:
+            while data := await reader.read(65536):
+                counts[key] += len(data)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    tasks = set()
+
+    async def on_client(reader, writer):
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        tasks.add(asyncio.ensure_future(pipe(reader, up_writer, "up")))
+        tasks.add(asyncio.ensure_future(pipe(up_reader, writer, "down")))
+
+    relay = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    try:
+        yield f"ws://127.0.0.1:{relay.sockets[0].getsockname()[1]}", counts
+    finally:
+        relay.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def compressible(size):
+    words = [b"alpha", b"beta", b"gamma", b"delta", b"epsilon", b"zeta", b"eta"]
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += words[(i * 7 + i // 3) % len(words)] + b" "
+        i += 1
+    return bytes(out[:size])
+
+
+async def test_compression_is_negotiated_by_default(server_lib, client_lib):
+    seen = asyncio.get_running_loop().create_future()
+
+    async def handler(ws):
+        seen.set_result(ws.response.headers.get("Sec-WebSocket-Extensions"))
+        await echo(ws)
+
+    async with running(server_lib, handler) as (_, url):
+        async with client_lib.connect(url) as ws:
+            offer = ws.request.headers["Sec-WebSocket-Extensions"]
+            assert offer.startswith("permessage-deflate")
+            answer = ws.response.headers["Sec-WebSocket-Extensions"]
+            assert answer.startswith("permessage-deflate")
+            assert await wf(seen) == answer
+
+
+async def test_compressed_messages_round_trip(server_lib, client_lib):
+    async with running(server_lib, echo, max_size=2 ** 21) as (_, url):
+        async with counting_relay(url) as (relay_url, counts):
+            async with client_lib.connect(relay_url, max_size=2 ** 21) as ws:
+                assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+                text = compressible(200_000).decode()
+                binary = compressible(300_000)
+                for _ in range(3):      # context takeover across messages
+                    await ws.send(text)
+                    assert await wf(ws.recv()) == text
+                    await ws.send(binary)
+                    assert await wf(ws.recv()) == binary
+                await ws.send(["frag", "mented ", "téxt"])
+                assert await wf(ws.recv()) == "fragmented téxt"
+                await ws.send([binary[:1000], binary[1000:5000]])
+                assert await wf(ws.recv()) == binary[:5000]
+                random_bytes = os.urandom(10_000)
+                await ws.send(random_bytes)
+                assert await wf(ws.recv()) == random_bytes
+                await ws.send("")
+                assert await wf(ws.recv()) == ""
+    # 1.5 MB of payload each way; compressed it is a small fraction of that.
+    assert counts["up"] < 200_000, counts
+    assert counts["down"] < 200_000, counts
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+async def test_compression_none_on_either_side_disables_it(server_lib, client_lib, side):
+    server_kwargs = {"compression": None} if side == "server" else {}
+    client_kwargs = {"compression": None} if side == "client" else {}
+    async with running(server_lib, echo, **server_kwargs) as (_, url):
+        async with counting_relay(url) as (relay_url, counts):
+            async with client_lib.connect(relay_url, **client_kwargs) as ws:
+                assert "Sec-WebSocket-Extensions" not in ws.response.headers
+                payload = compressible(100_000)
+                await ws.send(payload)
+                assert await wf(ws.recv()) == payload
+    assert counts["up"] > 100_000 and counts["down"] > 100_000, counts
+
+
+async def test_process_response_sees_negotiated_headers(server_lib, client_lib):
+    seen = {}
+
+    def process_response(connection, request, response):
+        seen["extensions"] = response.headers.get("Sec-WebSocket-Extensions")
+        seen["protocol"] = response.headers.get("Sec-WebSocket-Protocol")
+
+    async with running(server_lib, echo, subprotocols=["v2"],
+                       process_response=process_response) as (_, url):
+        async with client_lib.connect(url, subprotocols=["v2"]) as ws:
+            assert seen["protocol"] == "v2" == ws.subprotocol
+            assert seen["extensions"] == ws.response.headers["Sec-WebSocket-Extensions"]
+            assert seen["extensions"].startswith("permessage-deflate")
+
+
+def test_unsupported_compression_value(lib):
+    with pytest.raises(ValueError):
+        lib.connect("ws://127.0.0.1:1/", compression="brotli")
+
+
+async def test_compression_with_subprotocol_and_hooks(server_lib, client_lib):
+    async def process_request(connection, request):
+        await asyncio.sleep(0)
+        return None
+
+    async with running(server_lib, echo, subprotocols=["json"],
+                       process_request=process_request) as (_, url):
+        async with client_lib.connect(url, subprotocols=["json"]) as ws:
+            assert ws.subprotocol == "json"
+            assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+            payload = compressible(50_000).decode()
+            await ws.send(payload)
+            assert await wf(ws.recv()) == payload
 
 
 async def test_additional_headers_as_pairs(server_lib, client_lib):

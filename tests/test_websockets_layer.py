@@ -50,8 +50,6 @@ async def raw_client(lib_kwargs=None, url=None, raw=None):
 # -- unsupported features ----------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, name", [
-    ({"compression": "deflate"}, "permessage-deflate"),
-    ({"subprotocols": ["chat"]}, "subprotocols"),
     ({"extensions": [object()]}, "extensions"),
     ({"proxy": "http://proxy:3128"}, "proxy"),
 ])
@@ -61,9 +59,6 @@ def test_connect_unsupported_features(kwargs, name):
 
 
 @pytest.mark.parametrize("kwargs, name", [
-    ({"compression": "deflate"}, "permessage-deflate"),
-    ({"subprotocols": ["chat"]}, "subprotocols"),
-    ({"select_subprotocol": lambda conn, protocols: None}, "select_subprotocol"),
     ({"extensions": [object()]}, "extensions"),
 ])
 def test_serve_unsupported_features(kwargs, name):

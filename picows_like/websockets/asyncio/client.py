@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional
 
 from ... import reconnect as _reconnect
 from ...client import ws_connect
+from ...extensions.permessage_deflate import WSPerMessageDeflate
 from ...exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
                            WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL)
 from ...proxy import connect_tcp
@@ -26,7 +27,6 @@ __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "
 # codes.
 RECONNECT_CLOSE_CODES = frozenset({1001, 1006, 1012, 1013, 1014})
 
-_DEFAULT = object()
 
 
 class ClientConnection(Connection):
@@ -66,17 +66,42 @@ def _unsupported(what: str) -> NotImplementedError:
     return NotImplementedError(f"picows_like.websockets does not support {what} yet")
 
 
-def check_unsupported(extensions: Any, subprotocols: Any, compression: Any) -> None:
-    """NotImplementedError for the features the core does not offer yet."""
+def check_unsupported(extensions: Any) -> None:
+    """NotImplementedError for the features the core does not offer."""
     if extensions:
-        raise _unsupported("extensions= (custom WebSocket extensions)")
-    if subprotocols is not None:
-        raise _unsupported("subprotocols= (Sec-WebSocket-Protocol negotiation)")
-    if compression is not _DEFAULT and compression is not None:
-        if compression == "deflate":
-            raise _unsupported('compression="deflate" (permessage-deflate); '
-                               "pass compression=None")
+        raise _unsupported("extensions= (custom WebSocket extensions; permessage-deflate "
+                           "is available through compression=\"deflate\")")
+
+
+def core_compression(compression: Any, server: bool) -> Optional[WSPerMessageDeflate]:
+    """The core's permessage-deflate settings for websockets' `compression`
+    ("deflate", the default, or None).
+
+    Parameters as websockets chooses them: memLevel 5 on both sides; a
+    server also limits both windows to 12 bits (4 KiB instead of 32 KiB of
+    state per direction and connection).  The compression level stays the
+    core's (1, zlib's fastest), as fits a low-latency library."""
+    if compression is None:
+        return None
+    if compression != "deflate":
         raise ValueError(f"unsupported compression: {compression}")
+    if server:
+        return WSPerMessageDeflate(server_max_window_bits=12, client_max_window_bits=12,
+                                   mem_level=5)
+    return WSPerMessageDeflate(mem_level=5)
+
+
+def check_subprotocols(subprotocols: Any) -> Optional[list]:
+    """A list of str from `subprotocols` (None stays None)."""
+    if subprotocols is None:
+        return None
+    if isinstance(subprotocols, str):
+        raise TypeError("subprotocols must be a list of str, not a str")
+    subprotocols = list(subprotocols)
+    for p in subprotocols:
+        if not isinstance(p, str):
+            raise TypeError(f"subprotocols must contain str, got {p!r}")
+    return subprotocols
 
 
 class connect:
@@ -91,14 +116,17 @@ class connect:
     (``ssl``, ``server_hostname``, ``sock``, ``host``/``port`` to connect
     somewhere else than the URI says, ``local_addr``, ...).
 
-    Differences: ``compression`` defaults to None (no permessage-deflate
-    offer); "deflate", ``subprotocols``, ``extensions`` and an explicit
-    ``proxy`` raise NotImplementedError; ``create_connection`` must be a
-    ClientConnection subclass (it receives keyword arguments only).
+    ``compression="deflate"`` (the default) offers permessage-deflate,
+    None does not; ``subprotocols`` are offered in order and the server's
+    choice is ``connection.subprotocol``.
+
+    Differences: ``extensions`` and an explicit ``proxy`` raise
+    NotImplementedError; ``create_connection`` must be a ClientConnection
+    subclass (it receives keyword arguments only).
     """
 
     def __init__(self, uri: str, *, origin: Optional[str] = None, extensions: Any = None,
-                 subprotocols: Any = None, compression: Any = _DEFAULT,
+                 subprotocols: Any = None, compression: Optional[str] = "deflate",
                  additional_headers: Any = None, user_agent_header: Optional[str] = USER_AGENT,
                  proxy: Any = True, process_exception: Callable = process_exception,
                  open_timeout: Optional[float] = 10, ping_interval: Optional[float] = 20,
@@ -114,7 +142,9 @@ class connect:
             raise InvalidURI(uri, str(exc).split(": ", 1)[-1]) from None
         if not self.ws_uri.is_secure and kwargs.get("ssl") is not None:
             raise ValueError("ssl argument is incompatible with a ws:// URI")
-        check_unsupported(extensions, subprotocols, compression)
+        check_unsupported(extensions)
+        self.compression = core_compression(compression, server=False)
+        self.subprotocols = check_subprotocols(subprotocols)
         if proxy is not True and proxy is not None:
             raise _unsupported("proxy= (connecting through an HTTP or SOCKS proxy)")
         self.max_message, self.max_frame_size = core_limits(max_size)
@@ -207,7 +237,8 @@ class connect:
                 websocket_handshake_timeout=None, logger_name=self.logger,
                 max_frame_size=self.max_frame_size, extra_headers=self._headers(),
                 socket_factory=socket_factory, close_timeout=self.close_timeout,
-                validate_utf8=True, **kwargs)
+                validate_utf8=True, compression=self.compression,
+                subprotocols=self.subprotocols, **kwargs)
         except WSError as exc:
             err = _handshake_error(exc)
             if err.__cause__ is None:

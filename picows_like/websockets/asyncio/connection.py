@@ -87,13 +87,14 @@ class Connection(ConnectionBase):
         "max_size", "max_queue_high", "max_queue_low", "write_limit_high", "write_limit_low",
         "request", "response", "latency", "transport", "_max_message", "_state",
         "_closed_fut", "_pending_pings", "_drain_waiters", "_send_in_progress",
-        "_keepalive_handle", "_keepalive_timeout", "_connection_exc")
+        "_keepalive_handle", "_keepalive_timeout", "_connection_exc", "_subprotocol")
 
     def __init__(self, *, ping_interval: Optional[float] = 20,
                  ping_timeout: Optional[float] = 20, close_timeout: Optional[float] = 10,
                  max_size: Any = 2 ** 20, max_queue: Any = 16,
                  write_limit: Any = 2 ** 15, logger: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
+        self._new_future = self.loop.create_future
         self.id = uuid.uuid4()
         self.logger = logger if logger is not None else logging.getLogger("picows_like.websockets")
         self.debug = False
@@ -133,6 +134,7 @@ class Connection(ConnectionBase):
         self._keepalive_handle: Any = None
         self._keepalive_timeout: Any = None
         self._connection_exc: Optional[BaseException] = None
+        self._subprotocol: Optional[str] = None    # the server's choice, before the core has it
 
     # -- public attributes -----------------------------------------------------
 
@@ -142,9 +144,10 @@ class Connection(ConnectionBase):
         return self._state
 
     @property
-    def subprotocol(self) -> None:
-        """Always None: the core does not negotiate subprotocols yet."""
-        return None
+    def subprotocol(self) -> Optional[str]:
+        """The negotiated subprotocol (Sec-WebSocket-Protocol), or None."""
+        ws = self.ws_transport
+        return ws.subprotocol if ws is not None else self._subprotocol
 
     @property
     def local_address(self) -> Any:

@@ -1,14 +1,22 @@
 """serve() / unix_serve() / Server / ServerConnection / basic_auth / broadcast,
 as in websockets.asyncio.server.
 
-How a connection starts: a small asyncio.Protocol reads the HTTP request
-head, runs the handshake hooks (process_request, the Origin check,
-process_response -- which may be coroutines), then switches the transport
-to picows_like's WSProtocol (``transport.set_protocol``) and replays the
-bytes read so far into it.  The core then answers with the response the
-hooks decided on and hands frames to the ServerConnection, which is its
-WSListener.  After the switch there is no Python between the socket and
-the core's frame parser.
+How a connection starts.  The server is the core's (``ws_create_server``)
+and the ServerConnection is its WSListener.  The listener factory, which
+the core calls with the parsed upgrade request, makes the handshake
+decision synchronously: 503 while closing, the Origin check, the
+subprotocol (``select_subprotocol``) and permessage-deflate answers, 101.
+After that there is no Python between the socket and the core's frame
+parser.
+
+process_request / process_response may be coroutines, and the core's
+listener factory cannot wait (see docs/awaitable.rst, "Handshake hooks").
+So when either hook is given, a small asyncio.Protocol (_Handshake) reads
+the request head and runs the hooks first, then switches the transport to
+the core's WSProtocol and replays the bytes read so far into it.  That
+path relies on core internals (WSProtocol's constructor, feeding it
+through get_buffer/buffer_updated); it goes away once the core's listener
+factory may return an awaitable.
 """
 import asyncio
 import base64
@@ -17,19 +25,23 @@ import email.utils
 import hmac
 import http
 import logging
+import os
 import re
+import socket
+import stat
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
 
 from ..._enums import WSAutoPingStrategy
 from ..._options import protocol_options
-from ..._protocol import WSProtocol
+from ...extensions.permessage_deflate import WSNegotiationError
 from ...handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponseWithListener,
                           parse_request, validate_request)
+from ...server import ws_create_server
 from ..datastructures import Headers
-from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidOrigin
+from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidOrigin, NegotiationError
 from ..http11 import SERVER, Request, Response
 from ..protocol import CONNECTING, OPEN
-from .client import _DEFAULT, check_unsupported
+from .client import check_subprotocols, check_unsupported, core_compression
 from .connection import Connection, broadcast, core_limits
 
 __all__ = ["serve", "unix_serve", "ServerConnection", "Server", "basic_auth", "broadcast",
@@ -229,29 +241,7 @@ class _Handshake(asyncio.Protocol):
         self.task = self.loop.create_task(self._run_hooks(conn, core_request))
 
     async def _run_hooks(self, conn: ServerConnection, core_request: Any) -> None:
-        config = self.config
-        request = conn.request
-        response = None
-        if config.process_request is not None and not self.server.closing:
-            try:
-                response = config.process_request(conn, request)
-                if isinstance(response, Awaitable):
-                    response = await response
-            except Exception:
-                self.server.logger.error("process_request failed", exc_info=True)
-                response = _failed(conn)
-        if response is None:
-            response = config.accept(conn, core_request)
-        if config.process_response is not None:
-            try:
-                new = config.process_response(conn, request, response)
-                if isinstance(new, Awaitable):
-                    new = await new
-                if new is not None:
-                    response = new
-            except Exception:
-                self.server.logger.error("process_response failed", exc_info=True)
-                response = _failed(conn)
+        response = await self.config.run_hooks(conn, core_request)
         self.task = None
         if self.transport is not None:
             self._switch(conn, response)
@@ -276,6 +266,7 @@ class _Handshake(asyncio.Protocol):
                 return WSUpgradeResponseWithListener(core_response, conn)
             return WSUpgradeResponseWithListener(core_response, None)
 
+        from ..._protocol import WSProtocol      # core internals: see the module docstring
         protocol = WSProtocol(False, listener_factory, self.loop, self.config.core_logger,
                               **self.config.core_options)
         transport.set_protocol(protocol)
@@ -338,7 +329,9 @@ class _Config:
                  process_request: Optional[Callable], process_response: Optional[Callable],
                  server_header: Optional[str], open_timeout: Optional[float],
                  core_options: dict, core_logger: Any, connection_class: type,
-                 connection_options: dict) -> None:
+                 connection_options: dict, compression: Any = None,
+                 subprotocols: Optional[list] = None,
+                 select_subprotocol: Optional[Callable] = None) -> None:
         self.server = server
         self.origins = origins
         self.process_request = process_request
@@ -349,6 +342,88 @@ class _Config:
         self.core_logger = core_logger
         self.connection_class = connection_class
         self.connection_options = connection_options
+        self.compression = compression
+        self.subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+
+    def listener_factory(self, core_request: Any) -> WSUpgradeResponseWithListener:
+        """The core's listener factory: the handshake decision for one
+        request (no process_request / process_response hooks)."""
+        conn = self.connection_class(self.server, **self.connection_options)
+        conn.request = Request.from_core(core_request)
+        try:
+            response = self.accept(conn, core_request)
+        except Exception:
+            self.server.logger.error("opening handshake failed", exc_info=True)
+            response = _failed(conn)
+        conn.response = response
+        if response.status_code == 101:
+            return WSUpgradeResponseWithListener(response.to_core(), conn)
+        conn._abandon()
+        return WSUpgradeResponseWithListener(response.to_core(), None)
+
+    async def run_hooks(self, conn: ServerConnection, core_request: Any) -> Response:
+        """The handshake decision with process_request / process_response
+        (either may be a coroutine function), as websockets takes it."""
+        request = conn.request
+        response = None
+        if self.process_request is not None and not self.server.closing:
+            try:
+                response = self.process_request(conn, request)
+                if isinstance(response, Awaitable):
+                    response = await response
+            except Exception:
+                self.server.logger.error("process_request failed", exc_info=True)
+                response = _failed(conn)
+        if response is None:
+            try:
+                response = self.accept(conn, core_request)
+            except Exception:
+                self.server.logger.error("opening handshake failed", exc_info=True)
+                response = _failed(conn)
+        if self.process_response is not None:
+            try:
+                new = self.process_response(conn, request, response)
+                if isinstance(new, Awaitable):
+                    new = await new
+                if new is not None:
+                    response = new
+            except Exception:
+                self.server.logger.error("process_response failed", exc_info=True)
+                response = _failed(conn)
+        return response
+
+    def _subprotocol(self, conn: ServerConnection) -> Optional[str]:
+        """websockets' rule: the first of the server's subprotocols that the
+        client offers; 400 if the server has some and none matches (or the
+        client offers none).  select_subprotocol(connection, offered)
+        replaces the rule."""
+        offered = [p.strip() for value in conn.request.headers.get_all("Sec-WebSocket-Protocol")
+                   for p in value.split(",") if p.strip()]
+        if self.select_subprotocol is not None:
+            return self.select_subprotocol(conn, offered)
+        if not self.subprotocols:
+            return None
+        if not offered:
+            raise NegotiationError("missing subprotocol")
+        for subprotocol in self.subprotocols:
+            if subprotocol in offered:
+                return subprotocol
+        raise NegotiationError("invalid subprotocol; expected one of "
+                               + ", ".join(self.subprotocols))
+
+    def _extensions(self, core_request: Any) -> Optional[str]:
+        """The Sec-WebSocket-Extensions answer (the core negotiates the same
+        way again and agrees; computing it here lets process_response and
+        connection.response see it, as in websockets)."""
+        if self.compression is None:
+            return None
+        try:
+            accepted = self.compression.accept_offers(
+                core_request.headers.getall("Sec-WebSocket-Extensions", ()))
+        except WSNegotiationError as exc:
+            raise NegotiationError(f"malformed Sec-WebSocket-Extensions: {exc}") from None
+        return None if accepted is None else accepted[1]
 
     def accept(self, conn: ServerConnection, core_request: Any) -> Response:
         """The default decision: 503 while closing, 403 for a bad Origin,
@@ -382,18 +457,30 @@ class _Config:
             accept = validate_request(core_request)
         except HandshakeRejected as rejected:
             return Response.from_core(rejected.response)
+        try:
+            extensions = self._extensions(core_request)
+            subprotocol = self._subprotocol(conn)
+        except NegotiationError as exc:
+            return conn.respond(http.HTTPStatus.BAD_REQUEST,
+                                f"Failed to open a WebSocket connection: {exc}.\n")
         headers = Headers([
             ("Date", email.utils.formatdate(usegmt=True)),
             ("Upgrade", "websocket"),
             ("Connection", "Upgrade"),
             ("Sec-WebSocket-Accept", accept.decode()),
         ])
+        if extensions is not None:
+            headers["Sec-WebSocket-Extensions"] = extensions
+        if subprotocol is not None:
+            headers["Sec-WebSocket-Protocol"] = subprotocol
+        conn._subprotocol = subprotocol
         return Response(101, "Switching Protocols", headers)
 
 
 def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = None,
           port: Any = None, *, origins: Optional[Sequence[Any]] = None, extensions: Any = None,
-          subprotocols: Any = None, select_subprotocol: Any = None, compression: Any = _DEFAULT,
+          subprotocols: Any = None, select_subprotocol: Any = None,
+          compression: Optional[str] = "deflate",
           process_request: Optional[Callable] = None, process_response: Optional[Callable] = None,
           server_header: Optional[str] = SERVER, open_timeout: Optional[float] = 10,
           ping_interval: Optional[float] = 20, ping_timeout: Optional[float] = 20,
@@ -405,15 +492,18 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
     other keyword arguments go to ``loop.create_server`` (``ssl``, ``sock``,
     ``reuse_port``, ``start_serving``, ...).
 
-    Differences: ``compression`` defaults to None; "deflate",
-    ``subprotocols``, ``select_subprotocol`` and ``extensions`` raise
-    NotImplementedError; ``create_connection`` must be a ServerConnection
-    subclass (called as ``cls(server, **options)``).
+    ``compression="deflate"`` (the default) accepts permessage-deflate
+    offers (windows limited to 12 bits, as websockets does), None declines
+    them.  ``subprotocols`` / ``select_subprotocol(connection, offered)``
+    pick the subprotocol, as in websockets.
+
+    Differences: ``extensions`` raises NotImplementedError;
+    ``create_connection`` must be a ServerConnection subclass (called as
+    ``cls(server, **options)``).
     """
-    check_unsupported(extensions, subprotocols, compression)
-    if select_subprotocol is not None:
-        raise NotImplementedError("picows_like.websockets does not support "
-                                  "select_subprotocol= (subprotocol negotiation) yet")
+    check_unsupported(extensions)
+    core_deflate = core_compression(compression, server=True)
+    subprotocols = check_subprotocols(subprotocols)
     if origins is not None:
         if isinstance(origins, str):
             raise TypeError("origins must be a sequence, not a str")
@@ -429,7 +519,9 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
         enable_auto_ping=False, auto_ping_idle_timeout=20, auto_ping_reply_timeout=20,
         auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE, enable_auto_pong=True,
         max_frame_size=max_frame_size, read_buffer_init_size=16 * 1024,
-        close_timeout=close_timeout, accept_rsv_bits=False, validate_utf8=True)
+        close_timeout=close_timeout, accept_rsv_bits=False, validate_utf8=True,
+        compression=core_deflate)
+    hooks = process_request is not None or process_response is not None
 
     async def create_server(server: Server) -> Any:
         config = _Config(
@@ -440,9 +532,20 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
             connection_options=dict(ping_interval=ping_interval, ping_timeout=ping_timeout,
                                     close_timeout=close_timeout, max_size=max_size,
                                     max_queue=max_queue, write_limit=write_limit,
-                                    logger=logger))
+                                    logger=logger),
+            compression=core_deflate, subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol)
         loop = asyncio.get_running_loop()
         options = dict(kwargs)
+        if not hooks:
+            # The core's server, through its public API only.
+            if options.pop("unix", False):
+                sock = options.pop("sock", None) or _bind_unix(options.pop("path", None))
+                options["sock"] = sock
+            return await ws_create_server(
+                config.listener_factory, host, port, websocket_handshake_timeout=open_timeout,
+                logger_name=logger, max_frame_size=max_frame_size, close_timeout=close_timeout,
+                validate_utf8=True, compression=core_deflate, **options)
         fastnet = _resolve_aiofastnet(options.pop("use_aiofastnet", None))
 
         def factory() -> _Handshake:
@@ -457,6 +560,26 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
         return await loop.create_server(factory, host, port, **options)
 
     return Server(handler, create_server, logger)
+
+
+def _bind_unix(path: Any) -> socket.socket:
+    """A Unix stream socket bound to `path` (a stale socket file there is
+    removed first, as loop.create_unix_server does)."""
+    if path is None:
+        raise ValueError("unix_serve() needs a path or a sock")
+    path = os.fspath(path)
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.remove(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _resolve_aiofastnet(use_aiofastnet: Optional[bool]) -> Any:
