@@ -52,6 +52,8 @@ cdef class WSProtocolCore:
         bytes _request_bytes
         object _request
         object _head                   # client: response head waiting for its body
+        object _pending_factory        # server: an async listener factory, running
+        bint _factory_paused           # reading paused while it runs (too much input)
         Py_ssize_t _body_needed
 
         # liveness

@@ -7,6 +7,7 @@ allocation; every complete frame in it is delivered through one reused
 WSFrame before the buffer is compacted.
 """
 import asyncio
+import inspect
 import types
 
 from cpython.buffer cimport PyBuffer_FillInfo
@@ -164,6 +165,9 @@ cdef class WSProtocolCore:
         cdef WSTransport transport = self.transport
         self._stop_reading = True
         self._cancel_timers()
+        if self._pending_factory is not None:
+            self._pending_factory.cancel()
+            self._pending_factory = None
         if transport is None:
             return
         transport._connection_lost()
@@ -381,6 +385,13 @@ cdef class WSProtocolCore:
         cdef Py_ssize_t n = self._wpos - self._rpos
         cdef char* end
         cdef bytes head
+        if self._pending_factory is not None:  # server: an async listener factory runs
+            if n > MAX_HEADER_BYTES and not self._factory_paused:
+                # Keep reading (so a client that leaves is noticed) but not
+                # without bound while the factory decides.
+                self._factory_paused = True
+                self.transport.underlying_transport.pause_reading()
+            return 0
         if self._head is not None:             # client: waiting for an error body
             if n >= self._body_needed:
                 self._client_response(self._head, PyBytes_FromStringAndSize(data, self._body_needed))
@@ -448,12 +459,46 @@ cdef class WSProtocolCore:
             self._logger.info("bad upgrade request: %s", rejected)
             self._reject(rejected.response)
             return
+        underlying = self.transport.underlying_transport
+        request.peername = underlying.get_extra_info("peername")
+        request.sockname = underlying.get_extra_info("sockname")
         try:
             result = self._listener_factory(request)
         except Exception:
             self._logger.exception("exception in the listener factory")
             self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
             return
+        if inspect.isawaitable(result):
+            # An async factory (an extension over picows: it may look up a
+            # session, say).  Frames the peer sends meanwhile wait in the
+            # buffer (bounded, see _handshake_data); the handshake timer runs.
+            self._pending_factory = asyncio.ensure_future(result, loop=self._loop)
+            self._pending_factory.add_done_callback(
+                lambda fut: self._factory_done(request, fut))
+            return
+        self._server_decided(request, result)
+
+    def _factory_done(self, request, fut):
+        self._pending_factory = None
+        if self._stop_reading or fut.cancelled():
+            return
+        try:
+            result = fut.result()
+        except Exception as exc:
+            self._logger.error("exception in the listener factory", exc_info=exc)
+            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            return
+        self._server_decided(request, result)
+        if self._upgraded and self._rpos < self._wpos:
+            self._process_frames()
+        if self._stop_reading:
+            return
+        self._compact(False)
+        if self._factory_paused:
+            self._factory_paused = False
+            self.transport.underlying_transport.resume_reading()
+
+    def _server_decided(self, request, result):
         if result is None:
             self._reject(WSUpgradeResponse.create_error_response(404, b"not found\n"))
             return

@@ -57,8 +57,12 @@ def header_tokens(headers: CIMultiDict, name: str) -> list:
 
 
 class WSUpgradeRequest:
-    """The opening handshake request: method, path, version as bytes."""
-    __slots__ = ("method", "path", "version", "headers")
+    """The opening handshake request: method, path, version as bytes.
+
+    On a server, ``peername`` and ``sockname`` are the connection's addresses
+    (as ``transport.get_extra_info`` gives them), so a listener factory can
+    decide by client address; an addition over picows, None elsewhere."""
+    __slots__ = ("method", "path", "version", "headers", "peername", "sockname")
 
     def __init__(self, method: bytes = b"GET", path: bytes = b"/",
                  version: bytes = b"HTTP/1.1", headers: Optional[CIMultiDict] = None):
@@ -66,6 +70,8 @@ class WSUpgradeRequest:
         self.path = path
         self.version = version
         self.headers = CIMultiDict() if headers is None else headers
+        self.peername: Any = None
+        self.sockname: Any = None
 
     def __repr__(self) -> str:
         return f"WSUpgradeRequest({self.method!r}, {self.path!r}, {self.version!r})"

@@ -35,6 +35,13 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
     (``WSUpgradeResponseWithListener(WSUpgradeResponse.create_ok_response(b"ok"),
     None)``) is how plain HTTP is served on the same port.
 
+    Beyond picows, the factory may be a coroutine function (or return any
+    awaitable): the core waits for it, frames the client sent behind its
+    request wait in the read buffer (reading pauses past 64 KiB), the
+    handshake timeout still applies and a client that leaves cancels it.
+    ``request.peername`` / ``request.sockname`` carry the connection's
+    addresses for decisions by client address.
+
     kwargs reach create_server as they are: `ssl=` (an SSLContext) serves
     wss://, `reuse_port=True` lets several servers share a port, `backlog`,
     `sock`, `start_serving`, ...  `use_aiofastnet=True` serves with

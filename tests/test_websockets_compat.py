@@ -974,6 +974,22 @@ async def test_async_process_request_and_response(server_lib, client_lib):
         assert info.value.response.status_code == 401
 
 
+async def test_addresses_known_in_process_request(server_lib, client_lib):
+    seen = []
+
+    async def process_request(connection, request):
+        seen.append((connection.remote_address, connection.local_address))
+        return None
+
+    async with running(server_lib, echo, process_request=process_request) as (_, url):
+        async with client_lib.connect(url) as ws:
+            await ws.send("x")
+            assert await wf(ws.recv()) == "x"
+            remote, local = seen[0]
+            assert tuple(remote[:2]) == tuple(ws.local_address[:2])
+            assert tuple(local[:2]) == tuple(ws.remote_address[:2])
+
+
 async def test_process_request_exception_is_500(server_lib, client_lib):
     def process_request(connection, request):
         raise ValueError("bug in process_request")

@@ -385,8 +385,12 @@ async def test_server_transports(use_aiofastnet):
             await wf(server.wait_closed())
 
 
-async def test_frames_sent_with_the_request_are_kept():
-    server, url = await serve()
+@pytest.mark.parametrize("hook", [False, True])
+async def test_frames_sent_with_the_request_are_kept(hook):
+    async def process_request(connection, request):
+        await asyncio.sleep(0.05)           # the early frame waits in the core's buffer
+
+    server, url = await serve(**({"process_request": process_request} if hook else {}))
     try:
         port = int(url.rsplit(":", 1)[1])
         conn = await RawConn.open(port)

@@ -117,6 +117,9 @@ class Connection(ConnectionBase):
         self.response: Any = None
         self.latency: float = 0.0
         self.transport: Any = None          # the asyncio transport
+        # Addresses known before the transport is ours (server handshake hooks).
+        self._handshake_peername: Any = None
+        self._handshake_sockname: Any = None
         self.ws_transport: Any = None       # the picows_like WSTransport
         self._state = CONNECTING
         self._queue = collections.deque()
@@ -151,11 +154,16 @@ class Connection(ConnectionBase):
 
     @property
     def local_address(self) -> Any:
-        return self.transport.get_extra_info("sockname") if self.transport else None
+        if self.transport is not None:
+            return self.transport.get_extra_info("sockname")
+        return self._handshake_sockname
 
     @property
     def remote_address(self) -> Any:
-        return self.transport.get_extra_info("peername") if self.transport else None
+        if self.transport is not None:
+            return self.transport.get_extra_info("peername")
+        # Still in the opening handshake (process_request, select_subprotocol).
+        return self._handshake_peername
 
     @property
     def close_code(self) -> Optional[int]:

@@ -9,14 +9,9 @@ subprotocol (``select_subprotocol``) and permessage-deflate answers, 101.
 After that there is no Python between the socket and the core's frame
 parser.
 
-process_request / process_response may be coroutines, and the core's
-listener factory cannot wait (see docs/awaitable.rst, "Handshake hooks").
-So when either hook is given, a small asyncio.Protocol (_Handshake) reads
-the request head and runs the hooks first, then switches the transport to
-the core's WSProtocol and replays the bytes read so far into it.  That
-path relies on core internals (WSProtocol's constructor, feeding it
-through get_buffer/buffer_updated); it goes away once the core's listener
-factory may return an awaitable.
+process_request / process_response may be coroutines: with either hook
+the listener factory is a coroutine function (the core pauses reading
+until it returns) that runs the hooks and then makes the same decision.
 """
 import asyncio
 import base64
@@ -31,16 +26,13 @@ import socket
 import stat
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
 
-from ..._enums import WSAutoPingStrategy
-from ..._options import protocol_options
 from ...extensions.permessage_deflate import WSNegotiationError
-from ...handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponseWithListener,
-                          parse_request, validate_request)
+from ...handshake import HandshakeRejected, WSUpgradeResponseWithListener, validate_request
 from ...server import ws_create_server
 from ..datastructures import Headers
 from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidOrigin, NegotiationError
 from ..http11 import SERVER, Request, Response
-from ..protocol import CONNECTING, OPEN
+from ..protocol import OPEN
 from .client import check_subprotocols, check_unsupported, core_compression
 from .connection import Connection, broadcast, core_limits
 
@@ -193,129 +185,6 @@ class Server:
         await self.wait_closed()
 
 
-class _Handshake(asyncio.Protocol):
-    """Reads the request head and runs the handshake hooks, then switches
-    the transport to the core's WSProtocol."""
-
-    def __init__(self, server: Server, config: "_Config") -> None:
-        self.server = server
-        self.config = config
-        self.loop = asyncio.get_running_loop()
-        self.transport: Any = None
-        self.buf = bytearray()
-        self.timer: Any = None
-        self.task: Optional[asyncio.Task] = None
-        self.conn: Optional[ServerConnection] = None
-        self.started = False
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        if self.config.open_timeout is not None:
-            self.timer = self.loop.call_later(self.config.open_timeout, self._timeout)
-
-    def data_received(self, data: bytes) -> None:
-        if self.started:
-            self.buf += data
-            return
-        self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buf) > MAX_HEADER_BYTES:
-                self.started = True
-                self._switch(None, None)        # the core answers 431
-            return
-        self.started = True
-        try:
-            core_request = parse_request(bytes(self.buf[:end]))
-        except HandshakeRejected:
-            self._switch(None, None)            # the core answers 400
-            return
-        config = self.config
-        conn = self.conn = config.connection_class(self.server, **config.connection_options)
-        conn.transport = self.transport
-        conn.request = Request.from_core(core_request)
-        if config.process_request is None and config.process_response is None:
-            self._switch(conn, config.accept(conn, core_request))
-            return
-        self.transport.pause_reading()
-        self.task = self.loop.create_task(self._run_hooks(conn, core_request))
-
-    async def _run_hooks(self, conn: ServerConnection, core_request: Any) -> None:
-        response = await self.config.run_hooks(conn, core_request)
-        self.task = None
-        if self.transport is not None:
-            self._switch(conn, response)
-
-    def _switch(self, conn: Optional[ServerConnection], response: Optional[Response]) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            if conn is not None:
-                conn._abandon()
-            return
-        if conn is not None:
-            conn.response = response
-
-        def listener_factory(request: Any) -> Any:
-            if conn is None or response is None:
-                return None
-            core_response = response.to_core()
-            if response.status_code == 101:
-                return WSUpgradeResponseWithListener(core_response, conn)
-            return WSUpgradeResponseWithListener(core_response, None)
-
-        from ..._protocol import WSProtocol      # core internals: see the module docstring
-        protocol = WSProtocol(False, listener_factory, self.loop, self.config.core_logger,
-                              **self.config.core_options)
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-        data = bytes(self.buf)
-        self.buf = bytearray()
-        self.transport = None
-        _feed(protocol, data)
-        if conn is not None and conn.state is CONNECTING:
-            conn._abandon()                 # rejected: never became a WebSocket
-        try:
-            transport.resume_reading()
-        except Exception:
-            pass
-
-    def _timeout(self) -> None:
-        self.timer = None
-        if self.transport is not None:
-            self.transport.abort()
-
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.transport = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if self.task is not None:
-            self.task.cancel()
-            self.task = None
-        if self.conn is not None:
-            self.conn._abandon()
-
-    def eof_received(self) -> bool:
-        return False
-
-
-def _feed(protocol: Any, data: bytes) -> None:
-    """Hand bytes already read to a BufferedProtocol the way the loop does."""
-    view = memoryview(data)
-    offset = 0
-    while offset < len(data):
-        with memoryview(protocol.get_buffer(len(data) - offset)) as buf:
-            n = min(len(buf), len(data) - offset)
-            if n <= 0:
-                return
-            buf[:n] = view[offset:offset + n]
-        protocol.buffer_updated(n)
-        offset += n
-
-
 def _failed(conn: ServerConnection) -> Response:
     return conn.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR,
                         "Failed to open a WebSocket connection.\n"
@@ -328,7 +197,7 @@ class _Config:
     def __init__(self, server: Server, *, origins: Optional[Sequence[Any]],
                  process_request: Optional[Callable], process_response: Optional[Callable],
                  server_header: Optional[str], open_timeout: Optional[float],
-                 core_options: dict, core_logger: Any, connection_class: type,
+                 connection_class: type,
                  connection_options: dict, compression: Any = None,
                  subprotocols: Optional[list] = None,
                  select_subprotocol: Optional[Callable] = None) -> None:
@@ -338,29 +207,48 @@ class _Config:
         self.process_response = process_response
         self.server_header = server_header
         self.open_timeout = open_timeout
-        self.core_options = core_options
-        self.core_logger = core_logger
         self.connection_class = connection_class
         self.connection_options = connection_options
         self.compression = compression
         self.subprotocols = subprotocols
         self.select_subprotocol = select_subprotocol
 
+    def _new_connection(self, core_request: Any) -> ServerConnection:
+        conn = self.connection_class(self.server, **self.connection_options)
+        conn.request = Request.from_core(core_request)
+        conn._handshake_peername = core_request.peername
+        conn._handshake_sockname = core_request.sockname
+        return conn
+
+    @staticmethod
+    def _decided(conn: ServerConnection, response: Response) -> WSUpgradeResponseWithListener:
+        conn.response = response
+        if response.status_code == 101:
+            return WSUpgradeResponseWithListener(response.to_core(), conn)
+        conn._abandon()                     # rejected: never became a WebSocket
+        return WSUpgradeResponseWithListener(response.to_core(), None)
+
     def listener_factory(self, core_request: Any) -> WSUpgradeResponseWithListener:
         """The core's listener factory: the handshake decision for one
         request (no process_request / process_response hooks)."""
-        conn = self.connection_class(self.server, **self.connection_options)
-        conn.request = Request.from_core(core_request)
+        conn = self._new_connection(core_request)
         try:
             response = self.accept(conn, core_request)
         except Exception:
             self.server.logger.error("opening handshake failed", exc_info=True)
             response = _failed(conn)
-        conn.response = response
-        if response.status_code == 101:
-            return WSUpgradeResponseWithListener(response.to_core(), conn)
-        conn._abandon()
-        return WSUpgradeResponseWithListener(response.to_core(), None)
+        return self._decided(conn, response)
+
+    async def hooked_listener_factory(self, core_request: Any) -> WSUpgradeResponseWithListener:
+        """The listener factory with process_request / process_response: a
+        coroutine, which the core awaits with reading paused."""
+        conn = self._new_connection(core_request)
+        try:
+            response = await self.run_hooks(conn, core_request)
+        except BaseException:
+            conn._abandon()                 # the client left (cancelled) or a bug
+            raise
+        return self._decided(conn, response)
 
     async def run_hooks(self, conn: ServerConnection, core_request: Any) -> Response:
         """The handshake decision with process_request / process_response
@@ -514,20 +402,13 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
         kwargs.setdefault("ssl_handshake_timeout", open_timeout)
         if close_timeout is not None:
             kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
-    core_options = protocol_options(
-        disconnect_on_exception=True, websocket_handshake_timeout=None,
-        enable_auto_ping=False, auto_ping_idle_timeout=20, auto_ping_reply_timeout=20,
-        auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE, enable_auto_pong=True,
-        max_frame_size=max_frame_size, read_buffer_init_size=16 * 1024,
-        close_timeout=close_timeout, accept_rsv_bits=False, validate_utf8=True,
-        compression=core_deflate)
     hooks = process_request is not None or process_response is not None
 
     async def create_server(server: Server) -> Any:
         config = _Config(
             server, origins=origins, process_request=process_request,
             process_response=process_response, server_header=server_header,
-            open_timeout=open_timeout, core_options=core_options, core_logger=logger,
+            open_timeout=open_timeout,
             connection_class=create_connection or ServerConnection,
             connection_options=dict(ping_interval=ping_interval, ping_timeout=ping_timeout,
                                     close_timeout=close_timeout, max_size=max_size,
@@ -535,29 +416,15 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
                                     logger=logger),
             compression=core_deflate, subprotocols=subprotocols,
             select_subprotocol=select_subprotocol)
-        loop = asyncio.get_running_loop()
         options = dict(kwargs)
-        if not hooks:
-            # The core's server, through its public API only.
-            if options.pop("unix", False):
-                sock = options.pop("sock", None) or _bind_unix(options.pop("path", None))
-                options["sock"] = sock
-            return await ws_create_server(
-                config.listener_factory, host, port, websocket_handshake_timeout=open_timeout,
-                logger_name=logger, max_frame_size=max_frame_size, close_timeout=close_timeout,
-                validate_utf8=True, compression=core_deflate, **options)
-        fastnet = _resolve_aiofastnet(options.pop("use_aiofastnet", None))
-
-        def factory() -> _Handshake:
-            return _Handshake(server, config)
-
         if options.pop("unix", False):
-            if fastnet is not None:
-                return await fastnet.create_unix_server(loop, factory, **options)
-            return await loop.create_unix_server(factory, **options)
-        if fastnet is not None:
-            return await fastnet.create_server(loop, factory, host, port, **options)
-        return await loop.create_server(factory, host, port, **options)
+            sock = options.pop("sock", None) or _bind_unix(options.pop("path", None))
+            options["sock"] = sock
+        factory = config.hooked_listener_factory if hooks else config.listener_factory
+        return await ws_create_server(
+            factory, host, port, websocket_handshake_timeout=open_timeout,
+            logger_name=logger, max_frame_size=max_frame_size, close_timeout=close_timeout,
+            validate_utf8=True, compression=core_deflate, **options)
 
     return Server(handler, create_server, logger)
 
@@ -580,18 +447,6 @@ def _bind_unix(path: Any) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def _resolve_aiofastnet(use_aiofastnet: Optional[bool]) -> Any:
-    """The aiofastnet module when the core would use it (same rule as
-    ws_create_server: None = when installed), else None."""
-    try:
-        from ...client import resolve_aiofastnet
-    except ImportError:             # a core without aiofastnet support
-        if use_aiofastnet:
-            raise ImportError("use_aiofastnet=True is not supported by this picows_like")
-        return None
-    return resolve_aiofastnet(use_aiofastnet)
 
 
 def unix_serve(handler: Callable[[ServerConnection], Awaitable[None]], path: Any = None,
