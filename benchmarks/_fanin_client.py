@@ -28,7 +28,7 @@ import time
 import tracemalloc
 
 from _bench_common import HOST, import_ws_library, loop_factory, pin_to_cpu
-from _fanin_common import END_PREFIX, StdinLines, raise_nofile, rss_bytes, say
+from _fanin_common import END_PREFIX, StdinLines, cpu_and_wait_s, raise_nofile, rss_bytes, say
 
 CONNECT_BATCH = 100      # concurrent handshakes (the server's accept backlog is larger)
 
@@ -112,12 +112,17 @@ async def run(args) -> None:
         if waited > 10:
             raise RuntimeError("no frame received within 10 s of MEASURE")
     await asyncio.sleep(args.warmup)
+    sched0 = cpu_and_wait_s(), cpu_and_wait_s(args.server_pid)
     c0, t0 = total(), time.perf_counter()
     await asyncio.sleep(args.duration)
     c1, t1 = total(), time.perf_counter()
+    sched1 = cpu_and_wait_s(), cpu_and_wait_s(args.server_pid)
+    share = lambda who, what: (sched1[who][what] - sched0[who][what]) / (t1 - t0)
     active = sum(1 for l in listeners if l.count > 0)
     say("MEASURED", json.dumps({"frames": c1 - c0, "seconds": t1 - t0,
-                                "fps": (c1 - c0) / (t1 - t0), "active_connections": active}))
+                                "fps": (c1 - c0) / (t1 - t0), "active_connections": active,
+                                "client_cpu": share(0, 0), "client_wait": share(0, 1),
+                                "server_cpu": share(1, 0), "server_wait": share(1, 1)}))
 
     await expect(commands, "FINISH")
     deadline = time.monotonic() + args.drain_timeout
@@ -144,6 +149,8 @@ def main() -> None:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--cpu", type=int, default=None)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server-pid", type=int, required=True,
+                        help="to report the server's CPU use in the same window")
     parser.add_argument("--connections", type=int, required=True)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--warmup", type=float, default=0.5)

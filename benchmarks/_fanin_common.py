@@ -17,6 +17,14 @@ def rss_bytes(pid: int | str = "self") -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+def cpu_and_wait_s(pid: int | str = "self") -> tuple[float, float]:
+    """(CPU time, time runnable but waiting for a CPU) of a process so far, in
+    seconds (Linux /proc/PID/schedstat)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        run_ns, wait_ns = f.read().split()[:2]
+    return int(run_ns) / 1e9, int(wait_ns) / 1e9
+
+
 def raise_nofile(needed: int) -> int:
     """Raise RLIMIT_NOFILE's soft limit (up to the hard limit) to at least
     `needed`; exits with a clear message if the hard limit is too low."""

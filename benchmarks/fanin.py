@@ -105,7 +105,7 @@ def one_run(server_impl: str, client_impl: str, loop: str, cfg, workdir: Path) -
                        + (["--cpu", str(cfg.server_cpu)] if cfg.pin else []), workdir)
         port = server.expect("PORT", 30)
         client = Child(f"client-{client_impl}-{loop}", [str(CLIENT), "--impl", client_impl,
-                       "--port", port, "--warmup", str(cfg.warmup), "--duration",
+                       "--port", port, "--server-pid", str(server.pid), "--warmup", str(cfg.warmup), "--duration",
                        str(cfg.duration)] + common
                        + (["--cpu", str(cfg.client_cpu)] if cfg.pin else [])
                        + (["--tracemalloc"] if cfg.tracemalloc else []), workdir)
@@ -141,6 +141,7 @@ def one_run(server_impl: str, client_impl: str, loop: str, cfg, workdir: Path) -
     return {
         "ok": not problems, "error": "; ".join(problems) or None,
         "fps": measured["fps"], "window_frames": measured["frames"],
+        **{k: measured[k] for k in ("client_cpu", "client_wait", "server_cpu", "server_wait")},
         "active_connections": measured["active_connections"],
         "client_rss_per_conn": mem("rss"),
         "client_traced_per_conn": mem("traced") if cfg.tracemalloc else None,
@@ -165,6 +166,7 @@ def summarize(runs: list[dict]) -> dict:
               "server_rss_per_conn": med("server_rss_per_conn"),
               "client_rss_per_conn_all": [round(r["client_rss_per_conn"]) for r in ok],
               "connect_s": med("connect_s"),
+              **{k: med(k) for k in ("client_cpu", "client_wait", "server_cpu", "server_wait")},
               "active_min": min(r["active_connections"] for r in ok)})
     return s
 
@@ -192,7 +194,8 @@ def run_cell(server_impl: str, loop: str, cfg, rng, workdir: Path) -> dict:
             "runs": runs}
 
 
-COLUMNS = ("client", "frames/s", "spread", "vs picows", "client RSS/conn", "mem vs picows",
+COLUMNS = ("client", "frames/s", "spread", "vs picows", "CPU cli/srv", "wait cli/srv",
+           "client RSS/conn", "mem vs picows",
            "server RSS/conn", "connect s", "runs ok", "frames checked")
 
 
@@ -207,7 +210,8 @@ def cell_rows(cell: dict, traced: bool) -> list[list[str]]:
         if traced:
             client_mem += f" (traced {fmt(s['client_traced_per_conn'], ',.0f')} B)"
         rows.append([CONTENDERS[key], fmt(s["fps_median"], ",.0f"), f"{100 * s['spread']:.1f}%",
-                     fmt(s["vs_picows"], ".3f"), client_mem, fmt(s["mem_vs_picows"], ".3f"),
+                     fmt(s["vs_picows"], ".3f"), f"{100 * s['client_cpu']:.0f}/{100 * s['server_cpu']:.0f}%",
+                     f"{100 * s['client_wait']:.0f}/{100 * s['server_wait']:.0f}%", client_mem, fmt(s["mem_vs_picows"], ".3f"),
                      fmt(s["server_rss_per_conn"], ",.0f") + " B", fmt(s["connect_s"], ".2f"),
                      f"{s['ok_runs']}/{s['runs']}", f"{s['frames_checked']:,}"])
     return rows
@@ -221,6 +225,9 @@ def describe(report: dict) -> list[str]:
         f"of fresh server + client; window {cfg['duration']} s after {cfg['warmup']} s warm-up; "
         f"pinning: {cfg['pinning']}; RLIMIT_NOFILE soft limit {cfg['nofile']}",
         "frames/s: median over runs of frames received per second by the client process; "
+        "CPU cli/srv: CPU time / window of the client / server process (client ~100% = the "
+        "client is the bottleneck, as intended); wait cli/srv: time runnable but waiting for "
+        "a CPU (other load on the machine; high = noisy run); "
         "RSS/conn: (RSS with N idle connections - RSS before them) / N, /proc/PID/statm, "
         "median over runs" + ("; traced: tracemalloc (Python allocators only)"
                               if cfg["tracemalloc"] else ""),

@@ -13,6 +13,7 @@ FrameParser.feed() is an extra row. See benchmarks/README.md.
 
     python benchmarks/parser.py --quick     # < 1 minute
     python benchmarks/parser.py             # full, ~3 minutes
+    python benchmarks/parser.py --instructions [--quick]   # callgrind instructions per frame
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def check_payloads(who: str, got: list[bytes], expected: list[bytes]) -> None:
         bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if g != e), None)
         raise RuntimeError(f"{who}: delivered {len(got)} payloads, expected {len(expected)}; "
                            f"first wrong payload: #{bad}")
+
+
+# Callgrind mode: one read size (the largest realistic one), few passes (valgrind is ~50x slower).
+INSTR = {"sizes": [64, 1024, 65536], "reads": [262144], "cg_stream": 1 << 20, "cg_passes": (1, 4),
+         "rounds": 1, "rep_time": 0.0, "stream": 0}
+INSTR_QUICK = {**INSTR, "sizes": [64, 65536]}
 
 
 class FeedRunner:
@@ -219,10 +226,62 @@ def render_markdown(report: dict) -> str:
     return "\n".join(out)
 
 
+INSTR_COLUMNS = ("contender", "instructions/frame", "per payload byte", "vs picows")
+
+
+def run_instructions(args) -> list[dict]:
+    """Callgrind mode: instructions per frame for every cell and contender."""
+    from _parser_cg import instructions_per_frame
+    cells = []
+    for side in args.sides:
+        for size in args.sizes:
+            for read_size in args.reads:
+                print(f"  {side} {human_size(size)} / {human_size(read_size)} (callgrind) ...",
+                      file=sys.stderr, flush=True)
+                counts = {key: instructions_per_frame(key, side, size, read_size,
+                                                      args.cg_stream, args.cg_passes)
+                          for key in args.contenders}
+                base = counts.get(BASELINE, {}).get("per_frame")
+                for c in counts.values():
+                    c["vs_picows"] = c["per_frame"] / base if base else None
+                cells.append({"side": "server (masked)" if side == "server"
+                              else "client (unmasked)", "size": size, "read_size": read_size,
+                              "contenders": counts})
+    return cells
+
+
+def instr_rows(cell: dict) -> list[list[str]]:
+    return [[CONTENDERS[key], fmt(c["per_frame"], ",.0f"), fmt(c["per_payload_byte"], ".2f"),
+             fmt(c["vs_picows"], ".3f")] for key, c in cell["contenders"].items()]
+
+
+def render_instructions(report: dict, markdown: bool) -> str:
+    cfg = report["config"]
+    head = [f"Parser benchmark (callgrind), {report['started']}"] + machine_lines(
+        report["machine"]) + [
+        f"Instructions per received frame (user space: buffer copy, parsing, unmasking, "
+        f"listener call) = (I(P2) - I(P1)) / ((P2 - P1) x frames per pass), P = "
+        f"{cfg['cg_passes']}, ~{human_size(cfg['cg_stream'])} per pass; lower is better"]
+    if markdown:
+        out = [f"# {head[0]}", ""] + [f"- {line}" for line in head[1:]] + [
+            f"- Command: `{cfg['command']}`; wall time {report['wall_time_s']:.0f} s", ""]
+        for cell in report["cells"]:
+            out += [f"## {cell_title(cell)}", "", markdown_table(INSTR_COLUMNS, instr_rows(cell)),
+                    ""]
+        return "\n".join(out)
+    out = head + [""]
+    for cell in report["cells"]:
+        out += [f"== {cell_title(cell)} ==", text_table(INSTR_COLUMNS, instr_rows(cell)), ""]
+    return "\n".join(out + [f"wall time: {report['wall_time_s']:.0f} s"])
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"shorter: {QUICK}")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per frame with callgrind instead of timing "
+                             f"(defaults: {INSTR}, quick: {INSTR_QUICK})")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
                         help="comma-separated payload sizes in bytes")
     parser.add_argument("--reads", type=lambda s: [int(x) for x in s.split(",")],
@@ -239,8 +298,12 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    for name, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, name) is None:
+    if args.instructions:
+        defaults = INSTR_QUICK if args.quick else INSTR
+    else:
+        defaults = QUICK if args.quick else FULL
+    for name, value in defaults.items():
+        if getattr(args, name, None) is None:
             setattr(args, name, value)
     args.contenders = [c for c in args.contenders.split(",") if c]
     unknown = set(args.contenders) - set(CONTENDERS)
@@ -270,7 +333,7 @@ def main() -> int:
     pinning = pin_to_cpu(args.cpu) if args.pin else "unpinned"
     machine = machine_info()
     rng = random.Random(args.seed)
-    cells = asyncio.run(run_all(args, rng))
+    cells = run_instructions(args) if args.instructions else asyncio.run(run_all(args, rng))
     report = {
         "started": started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": machine,
@@ -278,13 +341,20 @@ def main() -> int:
                    "quick": args.quick, "sizes": args.sizes, "reads": args.reads,
                    "sides": args.sides, "contenders": args.contenders, "rounds": args.rounds,
                    "rep_time": args.rep_time, "stream": args.stream, "seed": args.seed,
-                   "pinning": pinning},
+                   "pinning": pinning, "instructions": args.instructions,
+                   "cg_stream": getattr(args, "cg_stream", None),
+                   "cg_passes": getattr(args, "cg_passes", None)},
         "cells": cells,
         "wall_time_s": time.monotonic() - started,
     }
-    print(render_text(report))
-    stem = f"parser-{'quick-' if args.quick else ''}{started_at.strftime('%Y%m%d-%H%M%S')}"
-    path = write_results(args.out_dir, stem, report, render_markdown(report))
+    if args.instructions:
+        text, markdown = render_instructions(report, False), render_instructions(report, True)
+    else:
+        text, markdown = render_text(report), render_markdown(report)
+    print(text)
+    kind = "parser-instructions-" if args.instructions else "parser-"
+    stem = f"{kind}{'quick-' if args.quick else ''}{started_at.strftime('%Y%m%d-%H%M%S')}"
+    path = write_results(args.out_dir, stem, report, markdown)
     print(f"results: {path}.json, {path}.md")
     return 0
 
