@@ -232,11 +232,12 @@ def _new_protocol(impl: str, ws, is_client: bool, listener_factory, loop):
     raise ValueError(impl)
 
 
-def make_receiver(impl: str, ws, is_client: bool) -> Receiver:
+def make_receiver(impl: str, ws, is_client: bool, listener_class=None) -> Receiver:
     """An upgraded client (parses unmasked frames) or server (parses masked
-    frames) protocol of `impl`, on a fake transport. Needs a running loop."""
+    frames) protocol of `impl`, on a fake transport, with a counting listener
+    (the Python one unless listener_class is given). Needs a running loop."""
     loop = asyncio.get_running_loop()
-    listener = make_counting_listener(ws)()
+    listener = (listener_class or make_counting_listener(ws))()
     factory = (lambda *args: listener)
     protocol = _new_protocol(impl, ws, is_client, factory, loop)
     client_sock, server_sock = tcp_socket_pair()

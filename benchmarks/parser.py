@@ -37,7 +37,11 @@ from _parser_setup import build_stream, feed, make_receiver
 HERE = Path(__file__).resolve().parent
 CONTENDERS = {"picows_like": "picows_like (Python listener)",
               "picows": "picows (Python listener)",
-              "feed": "picows_like FrameParser.feed()"}
+              "feed": "picows_like FrameParser.feed()",
+              "picows_like_cy": "picows_like (Cython listener)",
+              "picows_cy": "picows (Cython listener)"}
+DEFAULT_CONTENDERS = ("picows_like", "picows", "feed")
+CYTHON_CONTENDERS = ("picows_like_cy", "picows_cy")
 BASELINE = "picows"
 FULL = {"sizes": [64, 1024, 65536], "reads": [65536, 262144], "rounds": 7, "rep_time": 0.3,
         "stream": 8 << 20}
@@ -56,6 +60,12 @@ def check_payloads(who: str, got: list[bytes], expected: list[bytes]) -> None:
 INSTR = {"sizes": [64, 1024, 65536], "reads": [262144], "cg_stream": 1 << 20, "cg_passes": (1, 4),
          "rounds": 1, "rep_time": 0.0, "stream": 0}
 INSTR_QUICK = {**INSTR, "sizes": [64, 65536]}
+
+
+def baseline_for(contender: str) -> str:
+    """Cython-listener rows compare with picows' Cython-listener row, the rest with picows'
+    Python-listener row."""
+    return "picows_cy" if contender.endswith("_cy") else BASELINE
 
 
 class FeedRunner:
@@ -85,8 +95,14 @@ class FeedRunner:
 class ProtocolRunner:
     """An upgraded WSProtocol of one library on a fake transport."""
 
-    def __init__(self, impl: str, masked: bool):
-        self.receiver = make_receiver(impl, import_ws_library(impl), is_client=not masked)
+    def __init__(self, contender: str, masked: bool):
+        impl = contender.removesuffix("_cy")
+        listener_class = None
+        if contender.endswith("_cy"):
+            from _parser_cython import counting_listener_class
+            listener_class = counting_listener_class(impl)
+        self.receiver = make_receiver(impl, import_ws_library(impl), is_client=not masked,
+                                      listener_class=listener_class)
 
     def verify(self, stream: bytes, read_size: int, expected: list[bytes]) -> None:
         listener = self.receiver.listener
@@ -162,15 +178,19 @@ def run_cell(masked: bool, size: int, read_size: int, cfg, rng) -> dict:
                         "avg_read": sum(r["passes"] for r in rs) * len(stream)
                                     / sum(r["reads"] for r in rs),
                         "reps": rs}
-    base = summary.get(BASELINE, {}).get("fps_median")
-    for s in summary.values():
+    for key, s in summary.items():
+        base = summary.get(baseline_for(key), {}).get("fps_median")
         s["vs_picows"] = s["fps_median"] / base if base else None
     return {"side": "server (masked)" if masked else "client (unmasked)", "size": size,
             "read_size": read_size, "frames_per_pass": frames_per_pass,
             "stream_bytes": len(stream), "orders": orders, "contenders": summary}
 
 
-COLUMNS = ("contender", "frames/s", "payload MB/s", "spread", "avg read", "vs picows")
+COLUMNS = ("contender", "frames/s", "payload MB/s", "spread", "avg read", "vs picows*")
+
+
+VS_NOTE = ("vs picows* = relative to picows with the same kind of listener (Cython rows to "
+           "picows' Cython row, the others to picows' Python-listener row)")
 
 
 def cell_title(cell: dict) -> str:
@@ -187,7 +207,7 @@ def cell_rows(cell: dict) -> list[list[str]]:
 
 def ratio_matrix(report: dict) -> tuple[list[str], list[list[str]]]:
     cells = report["cells"]
-    header = ["frames/s vs picows"] + [
+    header = ["frames/s vs picows*"] + [
         f"{'srv' if c['side'].startswith('server') else 'cli'} {human_size(c['size'])}"
         f" / {human_size(c['read_size'])}" for c in cells]
     rows = [[CONTENDERS[key]] + [fmt(c["contenders"][key]["vs_picows"], ".3f") for c in cells]
@@ -202,7 +222,8 @@ def describe(report: dict) -> list[str]:
         f"rounds x >= {cfg['rep_time']} s per contender and cell, medians; stream "
         f"~{human_size(cfg['stream'])} per pass; pinning: {cfg['pinning']}",
         "frames/s and payload MB/s are medians; spread = (max - min) / median frames/s; "
-        "avg read = bytes per buffer_updated (a read is min(read size, len(get_buffer())))"]
+        "avg read = bytes per buffer_updated (a read is min(read size, len(get_buffer())))",
+        VS_NOTE]
 
 
 def render_text(report: dict) -> str:
@@ -210,7 +231,7 @@ def render_text(report: dict) -> str:
     for cell in report["cells"]:
         out += [f"== {cell_title(cell)} ==", text_table(COLUMNS, cell_rows(cell)), ""]
     header, rows = ratio_matrix(report)
-    out += ["== frames/s relative to picows ==", text_table(header, rows), "",
+    out += ["== frames/s relative to picows* ==", text_table(header, rows), "",
             f"wall time: {report['wall_time_s']:.0f} s"]
     return "\n".join(out)
 
@@ -220,13 +241,13 @@ def render_markdown(report: dict) -> str:
     out = [f"# {head[0]}", ""] + [f"- {line}" for line in head[1:]] + [
         f"- Command: `{report['config']['command']}`; wall time {report['wall_time_s']:.0f} s", ""]
     header, rows = ratio_matrix(report)
-    out += ["## frames/s relative to picows", "", markdown_table(header, rows), ""]
+    out += ["## frames/s relative to picows*", "", markdown_table(header, rows), ""]
     for cell in report["cells"]:
         out += [f"## {cell_title(cell)}", "", markdown_table(COLUMNS, cell_rows(cell)), ""]
     return "\n".join(out)
 
 
-INSTR_COLUMNS = ("contender", "instructions/frame", "per payload byte", "vs picows")
+INSTR_COLUMNS = ("contender", "instructions/frame", "per payload byte", "vs picows*")
 
 
 def run_instructions(args) -> list[dict]:
@@ -241,8 +262,8 @@ def run_instructions(args) -> list[dict]:
                 counts = {key: instructions_per_frame(key, side, size, read_size,
                                                       args.cg_stream, args.cg_passes)
                           for key in args.contenders}
-                base = counts.get(BASELINE, {}).get("per_frame")
-                for c in counts.values():
+                for key, c in counts.items():
+                    base = counts.get(baseline_for(key), {}).get("per_frame")
                     c["vs_picows"] = c["per_frame"] / base if base else None
                 cells.append({"side": "server (masked)" if side == "server"
                               else "client (unmasked)", "size": size, "read_size": read_size,
@@ -261,7 +282,8 @@ def render_instructions(report: dict, markdown: bool) -> str:
         report["machine"]) + [
         f"Instructions per received frame (user space: buffer copy, parsing, unmasking, "
         f"listener call) = (I(P2) - I(P1)) / ((P2 - P1) x frames per pass), P = "
-        f"{cfg['cg_passes']}, ~{human_size(cfg['cg_stream'])} per pass; lower is better"]
+        f"{cfg['cg_passes']}, ~{human_size(cfg['cg_stream'])} per pass; lower is better",
+        VS_NOTE]
     if markdown:
         out = [f"# {head[0]}", ""] + [f"- {line}" for line in head[1:]] + [
             f"- Command: `{cfg['command']}`; wall time {report['wall_time_s']:.0f} s", ""]
@@ -288,8 +310,11 @@ def parse_args():
                         help="comma-separated maximum read sizes in bytes")
     parser.add_argument("--sides", default="server,client",
                         help="server: parse masked frames; client: unmasked")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+    parser.add_argument("--contenders", default=",".join(DEFAULT_CONTENDERS),
                         help="comma-separated subset of: " + ",".join(CONTENDERS))
+    parser.add_argument("--cython", action="store_true",
+                        help="add both libraries with a Cython (cdef class) counting listener, "
+                             "built on first use: " + ",".join(CYTHON_CONTENDERS))
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--rep-time", type=float, help="seconds per repetition (whole passes)")
     parser.add_argument("--stream", type=int, help="approximate bytes per pass")
@@ -306,6 +331,8 @@ def parse_args():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
     args.contenders = [c for c in args.contenders.split(",") if c]
+    if args.cython:
+        args.contenders += [c for c in CYTHON_CONTENDERS if c not in args.contenders]
     unknown = set(args.contenders) - set(CONTENDERS)
     if unknown:
         parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
