@@ -14,12 +14,14 @@ Child usage (run by parser.py): python _parser_cg.py CONTENDER SIDE SIZE READ ST
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+MIN_FRAMES = 64          # per pass, so that the passes outweigh start-up jitter
 
 
 def count_instructions(contender: str, side: str, size: int, read_size: int, stream: int,
@@ -27,7 +29,9 @@ def count_instructions(contender: str, side: str, size: int, read_size: int, str
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
            str(HERE / "_parser_cg.py"), contender, side, str(size), str(read_size), str(stream),
            str(passes)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # A fixed hash seed: start-up work (dict lookups) then repeats exactly between runs.
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "PYTHONHASHSEED": "0"})
     found = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or not found:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
@@ -37,6 +41,7 @@ def count_instructions(contender: str, side: str, size: int, read_size: int, str
 def instructions_per_frame(contender: str, side: str, size: int, read_size: int, stream: int,
                            passes: tuple[int, int]) -> dict:
     from _parser_setup import build_stream
+    stream = max(stream, MIN_FRAMES * (size + 14))   # large frames: enough of them per pass
     _, frames_per_pass, _ = build_stream(size, side == "server", stream)
     p1, p2 = passes
     i1 = count_instructions(contender, side, size, read_size, stream, p1)
