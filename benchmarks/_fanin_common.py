@@ -65,7 +65,8 @@ class StdinLines:
         self._buf += data
         *lines, self._buf = self._buf.split(b"\n")
         for line in lines:
-            self._queue.put_nowait(line.decode().strip())
+            if line.strip():            # '' is reserved for end of input
+                self._queue.put_nowait(line.decode().strip())
 
     async def get(self) -> str:
         return await self._queue.get()
