@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import gc
 import json
-import sys
 import time
 import tracemalloc
 

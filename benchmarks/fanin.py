@@ -225,9 +225,10 @@ def describe(report: dict) -> list[str]:
         f"of fresh server + client; window {cfg['duration']} s after {cfg['warmup']} s warm-up; "
         f"pinning: {cfg['pinning']}; RLIMIT_NOFILE soft limit {cfg['nofile']}",
         "frames/s: median over runs of frames received per second by the client process; "
-        "CPU cli/srv: CPU time / window of the client / server process (client ~100% = the "
-        "client is the bottleneck, as intended); wait cli/srv: time runnable but waiting for "
-        "a CPU (other load on the machine; high = noisy run); "
+        "CPU cli/srv: CPU time / window of the client / server process; wait cli/srv: time "
+        "runnable but waiting for a CPU (other load on the machine; high = noisy run); client "
+        "CPU + wait near 100% = the client never idles, i.e. it is the bottleneck as intended "
+        "(the server polls, so its CPU says little); "
         "RSS/conn: (RSS with N idle connections - RSS before them) / N, /proc/PID/statm, "
         "median over runs" + ("; traced: tracemalloc (Python allocators only)"
                               if cfg["tracemalloc"] else ""),
