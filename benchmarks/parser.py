@@ -282,7 +282,8 @@ def render_instructions(report: dict, markdown: bool) -> str:
         report["machine"]) + [
         f"Instructions per received frame (user space: buffer copy, parsing, unmasking, "
         f"listener call) = (I(P2) - I(P1)) / ((P2 - P1) x frames per pass), P = "
-        f"{cfg['cg_passes']}, ~{human_size(cfg['cg_stream'])} per pass; lower is better",
+        f"{cfg['cg_passes']}, ~{human_size(cfg['cg_stream'])} and >= 64 frames per pass; "
+        f"lower is better",
         VS_NOTE]
     if markdown:
         out = [f"# {head[0]}", ""] + [f"- {line}" for line in head[1:]] + [
