@@ -6,6 +6,10 @@ one per stdin line, answering each with one JSON line on stdout:
 
   {"cmd": "connect", "url": ..., "size": N, "warmup": s}
         open a fresh connection (a cell starts), warm up for s seconds
+  {"cmd": "reconnect", "url": ..., "size": N, "warmup": s}
+        close the connection and open a fresh one (latencies so far are kept),
+        warm up for s seconds: a new round gets a new connection, so that luck
+        tied to one connection (buffer autotuning, say) does not bias a cell
   {"cmd": "run", "settle": s, "seconds": s}
         one measuring window: strict request/response echo for settle + seconds;
         answer count, first-sent -> last-received span, cpu wait, span
@@ -447,6 +451,8 @@ async def measure_window(client, settle: float, seconds: float) -> dict:
 
 async def serve_commands(factory, ssl_ctx) -> None:
     commands, client = CommandPipe(), None
+    kept = array("q")           # latencies of this cell's earlier connections
+    kept_checks = 0
     while True:
         cmd = await commands.next()
         if cmd is None:
@@ -459,13 +465,27 @@ async def serve_commands(factory, ssl_ctx) -> None:
                 async with asyncio.timeout(cmd["warmup"] + 10):
                     await client.window(cmd["warmup"], 0.0)     # warm-up: nothing is recorded
                 out = {"ok": True}
+            elif cmd["cmd"] == "reconnect":
+                if client is not None:
+                    kept.extend(client.latencies())
+                    kept_checks += client.content_checks
+                    async with asyncio.timeout(5):
+                        await client.close()
+                client = factory()
+                async with asyncio.timeout(20):
+                    await client.connect(cmd["url"], ssl_ctx, cmd["size"])
+                async with asyncio.timeout(cmd["warmup"] + 10):
+                    await client.window(cmd["warmup"], 0.0)
+                out = {"ok": True}
             elif cmd["cmd"] == "run":
                 out = await measure_window(client, cmd["settle"], cmd["seconds"])
             elif cmd["cmd"] == "finish":
-                lat = client.latencies()
+                lat = kept + client.latencies()
+                checks = kept_checks + client.content_checks
+                kept, kept_checks = array("q"), 0
                 with open(cmd["lat_file"], "wb") as f:
                     lat.tofile(f)
-                out = {"ok": True, "content_checks": client.content_checks, "latencies": len(lat)}
+                out = {"ok": True, "content_checks": checks, "latencies": len(lat)}
             else:
                 raise ValueError(f"unknown command {cmd!r}")
         except Exception as exc:

@@ -319,6 +319,13 @@ def run_cell(group: dict, size: int, clients: dict[str, ClientProc], server: Ech
         results = {}
         for key in order:
             progress(f"  [{cell_name(group, size)}] round {round_no + 1}/{cfg.rounds}: {key}")
+            if cfg.fresh and round_no > 0:
+                answer = clients[key].command({"cmd": "reconnect", "url": server.url, "size": size,
+                                               "warmup": cfg.rewarm}, timeout=cfg.rewarm + 40)
+                if not answer["ok"]:
+                    errors[key].append(answer["error"])
+                    active.remove(key)
+                    continue
             server_wait0 = server.cpu_wait_ns()
             answer = clients[key].command({"cmd": "run", "settle": cfg.settle, "seconds": cfg.window},
                                           timeout=cfg.settle + cfg.window + 30)
@@ -590,7 +597,10 @@ def header_lines(report: dict) -> list[str]:
             "Versions: " + ", ".join(f"{k} {v or 'n/a'}" for k, v in m["versions"].items()),
             f"Servers: {', '.join(cfg['servers'])} (aiofastnet off) | {cfg['rounds']} rounds x "
             f"{cfg['window']} s windows (+{cfg['settle']} s settle; {cfg['warmup']} s warm-up per "
-            f"connection) | pinning: {cfg['pinning']}",
+            f"connection) | "
+            + ("a fresh connection per contender every round (+" + str(cfg.get("rewarm")) + " s warm-up)"
+               if cfg.get("fresh_connection_every_round") else "one connection per contender per cell")
+            + f" | pinning: {cfg['pinning']}",
             f"Command: {cfg['command']} | wall time {report['wall_time_s']:.0f} s",
             METHOD]
 
@@ -643,6 +653,11 @@ def parse_args():
     parser.add_argument("--settle", type=float,
                         help="unmeasured round trips at the start of each window (seconds)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per new connection")
+    parser.add_argument("--same-connection", dest="fresh", action="store_false",
+                        help="keep one connection per contender for the whole cell (default: a "
+                             "fresh connection every round, so per-connection luck averages out)")
+    parser.add_argument("--rewarm", type=float, default=0.05,
+                        help="warm-up seconds of each round's fresh connection")
     parser.add_argument("--max-cpu-wait", type=float, default=5.0,
                         help="a window is clean if client + server waited for a CPU at most this "
                              "%% of its time (measured only with separate pinned CPUs)")
@@ -715,7 +730,8 @@ def main() -> int:
     groups = [{"server": s, "transport": t, "loop": lo}
               for s in args.servers for t in args.transports for lo in args.loops]
     n_cells = sum(len(args.sizes if g["transport"] == "tcp" else args.tls_sizes) for g in groups)
-    per_cell = len(keys) * (args.warmup + 0.3 + args.rounds * (args.settle + args.window + 0.01))
+    per_round = args.settle + args.window + 0.01 + (args.rewarm + 0.02 if args.fresh else 0)
+    per_cell = len(keys) * (args.warmup + 0.3 + args.rounds * per_round)
     max_lifetime = 300 + 3 * per_cell * n_cells      # safety net for children we fail to stop
     print(f"{n_cells} cells x {len(keys)} contenders, about {per_cell * n_cells / 60:.1f} min",
           file=sys.stderr)
@@ -768,6 +784,7 @@ def main() -> int:
                    "servers": args.servers, "transports": args.transports, "loops": args.loops,
                    "sizes": args.sizes, "tls_sizes": args.tls_sizes, "rounds": args.rounds,
                    "window": args.window, "settle": args.settle, "warmup": args.warmup,
+                   "fresh_connection_every_round": args.fresh, "rewarm": args.rewarm,
                    "seed": args.seed, "quick": args.quick, "max_cpu_wait": args.max_cpu_wait,
                    "confidence": CONFIDENCE,
                    "pinning": f"server cpu{args.server_cpu}, clients cpu{args.client_cpu}"
