@@ -150,3 +150,14 @@ def client_ssl_context(cafile: str | None):
         return None
     import ssl
     return ssl.create_default_context(cafile=cafile)
+
+
+def read_cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"

@@ -10,7 +10,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from _bench_common import import_picows_like
+from _bench_common import import_picows_like, read_cpu_model
 
 
 def human_size(size: int) -> str:
@@ -34,14 +34,7 @@ def _version(dist: str) -> str | None:
 
 def machine_info() -> dict:
     """CPU, OS, Python and the versions (and location) of the libraries compared."""
-    cpu_model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu_model = read_cpu_model()
     try:
         pl = import_picows_like()
         picows_like = f"{getattr(pl, '__version__', '?')} ({Path(pl.__file__).parent})"

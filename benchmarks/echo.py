@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _bench_common import HOST, runqueue_wait_ns
+from _bench_common import HOST, read_cpu_model, runqueue_wait_ns
 
 HERE = Path(__file__).resolve().parent
 CLIENT = HERE / "_echo_client.py"
@@ -275,14 +275,7 @@ def build_cython_clients(probe: dict) -> dict[str, tuple[Path | None, str]]:
 
 
 def machine_info(probe: dict) -> dict:
-    cpu_model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu_model = read_cpu_model()
     return {
         "cpu_model": cpu_model,
         "cpu_count": os.cpu_count(),
