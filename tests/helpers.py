@@ -413,6 +413,19 @@ class RawServer:
     async def accept(self, timeout: float = T) -> RawConn:
         return await wf(self._conns.get(), timeout)
 
+    async def accept_ws_client(self, listener_factory, **kwargs):
+        """Connect a picows_like client to this server and answer its
+        upgrade: returns (raw connection, client transport, client listener)."""
+        task = asyncio.ensure_future(connect(self.url(), listener_factory, **kwargs))
+        try:
+            conn = await self.accept()
+            await conn.server_handshake()
+            transport, listener = await wf(task)
+        except BaseException:
+            task.cancel()
+            raise
+        return conn, transport, listener
+
     async def __aexit__(self, *exc):
         for c in self._all:
             c.abort()

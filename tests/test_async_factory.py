@@ -7,6 +7,7 @@ leaves cancels the factory.  ``request.peername`` / ``sockname`` let the
 factory decide by address.
 """
 import asyncio
+import contextlib
 from http import HTTPStatus
 
 import pytest
@@ -20,9 +21,14 @@ pytestmark = pytest.mark.stricter_than_picows     # picows' factory is synchrono
 WSMsgType = picows.WSMsgType
 
 
-async def serve(factory, **kwargs):
+@contextlib.asynccontextmanager
+async def serving(factory, **kwargs):
+    """A server on an ephemeral port; yields the port."""
     server = await wf(picows.ws_create_server(factory, "127.0.0.1", 0, **kwargs))
-    return server, server.sockets[0].getsockname()[1]
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
 
 
 async def test_async_factory_accepts_and_sees_the_peer_address():
@@ -33,16 +39,13 @@ async def test_async_factory_accepts_and_sees_the_peer_address():
         seen.append((request.peername, request.sockname))
         return RecordingListener(echo=True)
 
-    server, port = await serve(factory)
-    try:
+    async with serving(factory) as port:
         client, cl = await connect(f"ws://127.0.0.1:{port}/")
         client.send(WSMsgType.BINARY, b"hello")
         assert await cl.next_message() == (WSMsgType.BINARY, b"hello")
         peer = client.underlying_transport.get_extra_info("sockname")
         assert seen == [(peer, ("127.0.0.1", port))]
         await close_client(client)
-    finally:
-        server.close()
 
 
 @pytest.mark.parametrize("outcome, status", [("none", 404), ("raise", 500), ("403", 403)])
@@ -56,13 +59,10 @@ async def test_async_factory_rejections(outcome, status):
                 picows.WSUpgradeResponse.create_error_response(HTTPStatus.FORBIDDEN, b"no"), None)
         return None
 
-    server, port = await serve(factory)
-    try:
+    async with serving(factory) as port:
         with pytest.raises(picows.WSInvalidStatusError) as info:
             await connect(f"ws://127.0.0.1:{port}/")
         assert info.value.response.status == status
-    finally:
-        server.close()
 
 
 async def test_frames_behind_the_request_wait_for_the_factory():
@@ -70,8 +70,7 @@ async def test_frames_behind_the_request_wait_for_the_factory():
         await asyncio.sleep(0.05)
         return RecordingListener(echo=True)
 
-    server, port = await serve(factory)
-    try:
+    async with serving(factory) as port:
         conn = await RawConn.open(port)
         await conn.send(build_request() + build_frame(OP_TEXT, b"early", mask=True))
         response = await conn.read_response()
@@ -79,8 +78,6 @@ async def test_frames_behind_the_request_wait_for_the_factory():
         frame = await conn.read_frame()
         assert (frame.opcode, frame.payload) == (OP_TEXT, b"early")
         conn.abort()
-    finally:
-        server.close()
 
 
 async def test_client_leaving_cancels_the_factory():
@@ -97,8 +94,7 @@ async def test_client_leaving_cancels_the_factory():
                 raise
         return RecordingListener(echo=True)
 
-    server, port = await serve(factory)
-    try:
+    async with serving(factory) as port:
         conn = await RawConn.open(port)
         await conn.send(build_request("/slow"))
         await wf(started.wait())
@@ -108,22 +104,17 @@ async def test_client_leaving_cancels_the_factory():
         client.send(WSMsgType.TEXT, b"ok")
         assert await cl.next_message() == (WSMsgType.TEXT, b"ok")
         await close_client(client)
-    finally:
-        server.close()
 
 
 async def test_handshake_timeout_bounds_a_slow_factory():
     async def factory(request):
         await asyncio.sleep(30)
 
-    server, port = await serve(factory, websocket_handshake_timeout=0.1)
-    try:
+    async with serving(factory, websocket_handshake_timeout=0.1) as port:
         conn = await RawConn.open(port)
         await conn.send(build_request())
         data = await conn.read_to_eof(timeout=3)
         assert b" 101 " not in data
-    finally:
-        server.close()
 
 
 async def test_much_input_while_the_factory_runs_is_kept_in_order():
@@ -132,8 +123,7 @@ async def test_much_input_while_the_factory_runs_is_kept_in_order():
         await asyncio.sleep(0.1)
         return RecordingListener(echo=True)
 
-    server, port = await serve(factory)
-    try:
+    async with serving(factory) as port:
         conn = await RawConn.open(port)
         payloads = [bytes([i]) * 1000 for i in range(200)]
         await conn.send(build_request() + b"".join(
@@ -143,5 +133,3 @@ async def test_much_input_while_the_factory_runs_is_kept_in_order():
             frame = await conn.read_frame()
             assert frame.payload == p
         conn.abort()
-    finally:
-        server.close()

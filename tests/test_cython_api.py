@@ -56,7 +56,7 @@ import pytest
 
 import picows_like
 from helpers import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawConn,
-                     RawFrame, RawServer, apply_mask, build_frame, close_payload, connect,
+                     RawFrame, RawServer, apply_mask, build_frame, close_payload,
                      make_payload, wf, ws_server)
 
 # As in conftest.py: the suite may run against the reference picows.
@@ -345,14 +345,7 @@ async def cython_endpoint(module, side: str, *, probe_slack: bool = False, **kwa
                 conn.abort()
     else:
         async with RawServer() as raw:
-            task = asyncio.ensure_future(connect(raw.url(), make_listener, **kwargs))
-            try:
-                conn = await raw.accept()
-                await conn.server_handshake()
-                transport, listener = await wf(task)
-            except BaseException:
-                task.cancel()
-                raise
+            conn, transport, listener = await raw.accept_ws_client(make_listener, **kwargs)
             try:
                 yield Peer(conn, is_client=False), listener, transport
             finally:

@@ -226,14 +226,7 @@ async def picows_vs_raw(side, listener_factory=TimedListener, **ws_kwargs):
     connected to a RawPeer.  ws_kwargs go to ws_connect / ws_create_server."""
     if side == "client":
         async with RawServer() as raw:
-            task = asyncio.ensure_future(connect(raw.url(), listener_factory, **ws_kwargs))
-            try:
-                conn = await raw.accept()
-                await conn.server_handshake()
-                transport, listener = await wf(task)
-            except BaseException:
-                task.cancel()
-                raise
+            conn, transport, listener = await raw.accept_ws_client(listener_factory, **ws_kwargs)
             peer = RawPeer(conn, mask=None)
             try:
                 yield transport, listener, peer

@@ -25,7 +25,7 @@ import pytest
 
 import picows_like as picows
 from helpers import (OP_CLOSE, OP_PONG, OP_TEXT, RawConn, RawServer, T, build_frame,
-                     close_payload, connect, wf, ws_server)
+                     close_payload, wf, ws_server)
 
 _LIMIT = 4 * 1024 * 1024
 
@@ -281,14 +281,7 @@ async def _server_side_peer(srv) -> Peer:
 
 
 async def _client_side_peer(raw, options) -> Peer:
-    task = asyncio.ensure_future(connect(raw.url(), EchoListener, **options))
-    try:
-        conn = await raw.accept()
-        await conn.server_handshake()
-        transport, listener = await wf(task)
-    except BaseException:
-        task.cancel()
-        raise
+    conn, transport, listener = await raw.accept_ws_client(EchoListener, **options)
     return Peer("client", conn, transport, listener)
 
 
