@@ -44,6 +44,7 @@ cdef class WSTransport:
         double _close_timeout
         object _close_timer
         MemoryBuffer _wbuf
+        bytearray _lent             # reusable buffer for large transport.write()s
         object _disconnected_future
         object _exception           # re-raised by wait_disconnected()
         object _protocol            # WSProtocol, for liveness hooks
@@ -71,6 +72,8 @@ cdef class WSTransport:
     cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
                         object compress, bytes owner=*) except -1
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
+    cdef char* _lend(self, Py_ssize_t n) except NULL
+    cdef int _write_lent(self, Py_ssize_t n) except -1
     cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1
     cdef bint _direct_ok(self) except -1
     cdef int _after_close_sent(self, int code, str reason) except -1

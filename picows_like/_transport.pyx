@@ -7,20 +7,24 @@ sendmsg() (header and payload as two iovecs on the server, so a large
 payload is never copied); anything the socket does not take, and everything
 on TLS or unknown transports, goes through transport.write().
 
-Transports keep references to what they are given (uvloop, TLS, Python
-3.12+), and the caller may reuse its buffer as soon as send() returns, so
-only immutable objects are queued: a large `bytes` payload itself (the
-server does not mask, so it is queued by reference, no copy); a client's
-large frame that must be queued (TLS, or data already queued) masked
-straight into a new bytes object (the one copy masking needs anyway); and
-otherwise one bytes copy of what is left (a partial direct send from the
-reused buffer, small frames, mutable or reused payloads).
+Transports may keep references to what they are given (uvloop, TLS while
+renegotiating, Python 3.12+), and the caller may reuse its buffer as soon as
+send() returns, so nothing the caller can change is handed over: a large
+`bytes` payload is queued by reference (the server does not mask, no copy);
+a client's large frame that goes through transport.write() (TLS, or data
+already queued) is masked straight into a lent bytearray, reused only while
+no transport holds a reference to it (see _lend); what a direct send leaves
+is copied into that lent buffer when large, into a new bytes object when
+small.
 """
 import asyncio
 import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytearray cimport (PyByteArray_AS_STRING, PyByteArray_GET_SIZE,
+                                 PyByteArray_FromStringAndSize)
+from cpython.memoryview cimport PyMemoryView_FromObject
+from cpython.ref cimport Py_REFCNT
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport uint8_t
@@ -274,21 +278,18 @@ cdef class WSTransport:
         cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
         cdef char hdr[14]
         cdef char* p
-        cdef bytes frame
         if (b0 & 0x08) and size > 125:
             raise ValueError("control frame payloads are limited to 125 bytes")
         if self.is_client_side:
             next_mask_key(key)
             if size >= ZERO_COPY_MIN and not self._direct_ok():
-                # It will be queued: mask straight into the bytes object the
-                # transport keeps (a direct send uses the reused buffer below).
-                frame = PyBytes_FromStringAndSize(NULL, hlen + size)
-                p = PyBytes_AS_STRING(frame)
+                # It goes through transport.write(): mask straight into the
+                # lent buffer (a direct send uses the reused buffer below).
+                p = self._lend(hlen + size)
                 write_frame_header(p, b0, size, key)
                 ws_mask_copy(p + hlen, payload, <size_t>size, key)
                 self._maybe_queued = True
-                self._tr_write(frame)
-                return 0
+                return self._write_lent(hlen + size)
             # Header and masked payload side by side in the reused write buffer.
             self._wbuf.reserve(hlen + size, 0)
             p = self._wbuf.data
@@ -324,8 +325,13 @@ cdef class WSTransport:
                 return 0
             if sent < 0:
                 sent = 0      # let the transport hit the error and report it
-        rest = PyBytes_FromStringAndSize(NULL, n1 + n2 - sent)
-        r = PyBytes_AS_STRING(rest)
+        cdef Py_ssize_t left = n1 + n2 - sent
+        rest = None
+        if left >= ZERO_COPY_MIN:
+            r = self._lend(left)
+        else:
+            rest = PyBytes_FromStringAndSize(NULL, left)
+            r = PyBytes_AS_STRING(rest)
         if sent < n1:
             memcpy(r, p1 + sent, n1 - sent)
             if n2:
@@ -333,7 +339,40 @@ cdef class WSTransport:
         else:
             memcpy(r, p2 + (sent - n1), n1 + n2 - sent)
         self._maybe_queued = True
+        if rest is None:
+            return self._write_lent(left)
         self._tr_write(rest)
+        return 0
+
+    cdef char* _lend(self, Py_ssize_t n) except NULL:
+        """A buffer of at least n bytes for _write_lent().
+
+        Large frames that must go through transport.write() (TLS, aiofastnet,
+        data already queued) used to be copied into a new bytes object each
+        time; for sizes past malloc's mmap threshold every such buffer is
+        fresh pages from the kernel (page faults, zeroing), which cost more
+        than the copy itself.  So one bytearray is reused while no transport
+        keeps a reference to it."""
+        cdef bytearray buf = self._lent
+        if buf is None or PyByteArray_GET_SIZE(buf) < n:
+            buf = PyByteArray_FromStringAndSize(NULL, n)
+            self._lent = buf
+        return PyByteArray_AS_STRING(buf)
+
+    cdef int _write_lent(self, Py_ssize_t n) except -1:
+        """transport.write() the first n bytes of the lent buffer.  Most
+        transports consume what they can and copy the rest (asyncio <= 3.11,
+        asyncio's TLS while it is not renegotiating); a transport that keeps
+        the view (uvloop, Python 3.12+ queues) keeps the bytearray alive, and
+        then the buffer is given up, never written again."""
+        cdef bytearray buf = self._lent
+        view = PyMemoryView_FromObject(buf)
+        if PyByteArray_GET_SIZE(buf) != n:
+            view = view[:n]
+        self._tr_write(view)
+        view = None
+        if Py_REFCNT(buf) > 2:          # self._lent and `buf` are ours
+            self._lent = None
         return 0
 
     cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1:
