@@ -39,8 +39,8 @@ from _bench_common import (CHECK_EVERY, HOST, MAX_MESSAGE, EchoMismatch, RoundTr
                            client_ssl_context, import_picows_like, loop_factory, make_payload,
                            pin_to_cpu, runqueue_wait_ns)
 
-CONTENDERS = ("picows_like", "picows_like_cy", "picows", "picows_cy", "picows_afn", "picows_aa",
-              "websockets", "aiohttp", "raw")
+CONTENDERS = ("picows_like", "picows_like_cy", "picows_like_afn", "picows", "picows_cy",
+              "picows_afn", "picows_aa", "websockets", "aiohttp", "raw")
 
 
 class PythonClient:
@@ -381,7 +381,7 @@ class RawClient(PythonClient):
 
 def make_client(name: str, cy_dir: str | None):
     """A fresh client object (not connected) for contender `name`."""
-    if name in ("picows_like", "picows_like_cy"):
+    if name in ("picows_like", "picows_like_cy", "picows_like_afn"):
         ws = import_picows_like()
     elif name in ("picows", "picows_aa", "picows_afn", "picows_cy"):
         import picows as ws
@@ -393,7 +393,7 @@ def make_client(name: str, cy_dir: str | None):
         return lambda: CythonClient(ws, importlib.import_module(name))
     if name in ("picows_like", "picows", "picows_aa"):       # A/A: the very same client, twice
         return lambda: PicowsApiClient(ws, False)
-    if name == "picows_afn":
+    if name in ("picows_afn", "picows_like_afn"):
         return lambda: PicowsApiClient(ws, True)
     if name == "websockets":
         import websockets.asyncio.client  # noqa: F401  (import cost outside the windows)

@@ -61,6 +61,7 @@ CONTENDERS = (
     Contender("picows_cy", "picows, Cython listener"),
     Contender("picows_like", "picows_like (afn off)"),
     Contender("picows_like_cy", "picows_like, Cython listener"),
+    Contender("picows_like_afn", "picows_like (afn on)"),
     Contender("websockets", "websockets (asyncio API)"),
     Contender("aiohttp", "aiohttp"),
     Contender("raw", "raw floor (no WS parsing)"),
@@ -68,11 +69,14 @@ CONTENDERS = (
 BASELINE, FLOOR, AA_TWIN = "picows", "raw", "picows_aa"
 LABELS = {c.key: c.label for c in CONTENDERS}
 # Extra paired ratios (numerator, denominator) shown next to the ratios to the baseline.
-HEAD_TO_HEAD = (("picows_like_cy", "picows_cy"),)
+# Both with aiofastnet (picows' default when it is installed; picows_like's default for TLS).
+HEAD_TO_HEAD = (("picows_like_cy", "picows_cy"), ("picows_like_afn", "picows_afn"))
 SHORT = {"picows_aa": "A/A", "picows_afn": "picows afn", "picows_cy": "picows cy",
          "picows_like": "picows_like", "picows_like_cy": "picows_like cy",
          "websockets": "websockets", "aiohttp": "aiohttp", "raw": "raw floor",
-         "picows_like_cy/picows_cy": "picows_like cy / picows cy"}
+         "picows_like_afn": "picows_like afn",
+         "picows_like_cy/picows_cy": "picows_like cy / picows cy",
+         "picows_like_afn/picows_afn": "picows_like afn / picows afn"}
 
 FULL = {"sizes": [64, 256, 8192, 102400, 1048576], "tls_sizes": [64, 256, 8192, 102400, 1048576],
         "rounds": 15, "window": 0.2, "settle": 0.02, "warmup": 0.3}

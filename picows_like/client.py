@@ -55,16 +55,27 @@ async def _make_socket(socket_factory: Callable, parsed_url: WSParsedURL) -> Opt
     return sock
 
 
-def resolve_aiofastnet(use_aiofastnet: Optional[bool]) -> Any:
-    """The aiofastnet module when the caller asks for it, else None.
+def resolve_aiofastnet(use_aiofastnet: Optional[bool], secure: bool) -> Any:
+    """The aiofastnet module to create a connection with, or None for the
+    loop's own transports.
 
-    Unlike picows, picows_like does not use aiofastnet just because it is
-    installed: None and False mean the loop's own transports.  Measured on
-    loopback echo (2 cores, noisy): plain TCP is no faster with aiofastnet
-    and up to ~15-25% slower for large messages on asyncio (it also bypasses
-    our direct-send path), while TLS is 1.2-1.9x faster.  So pass True for
-    wss:// when aiofastnet is installed; True without it is an ImportError.
+    None (the default) means aiofastnet for TLS when it is installed and the
+    loop's own transports for plain TCP.  picows uses aiofastnet for both
+    whenever it is installed; measured on loopback echo (2 cores, noisy), its
+    TLS is faster than the loops' (1 MiB: ~1.2x after our lent-buffer fix,
+    1.6-1.8x before; 256 B: ~1.1x), while plain TCP is no faster and up to
+    ~15-25% slower for large messages on asyncio (it also bypasses our
+    direct-send path).  True forces it (ImportError if it is not installed),
+    False never uses it.
     """
+    if use_aiofastnet is None:
+        if not secure:
+            return None
+        try:
+            import aiofastnet
+        except ImportError:
+            return None
+        return aiofastnet
     if not use_aiofastnet:
         return None
     try:
@@ -124,12 +135,11 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     * `socket_factory(parsed_url)`: sync or async; returns a connected or
       unconnected socket (connected here), or None for the default path.
       With `proxy` it gets the proxy's WSParsedURL.
-    * `use_aiofastnet=True`: create the connection with aiofastnet instead
-      of loop.create_connection (ImportError if it is not installed).  The
-      default (False; None means the same) differs from picows, which uses
-      aiofastnet whenever it is installed: it is faster for TLS (1.2-1.9x
-      on loopback echo) but not for plain TCP, where it is up to ~25%
-      slower for large messages.  So: True for wss:// feeds.
+    * `use_aiofastnet`: None (default) creates wss:// connections with
+      aiofastnet when it is installed (faster TLS) and ws:// ones with
+      loop.create_connection (aiofastnet is no faster there and up to ~25%
+      slower for large messages); picows uses it for both.  True: always
+      aiofastnet (ImportError if it is not installed); False: never.
 
     Errors a caller can act on:
 
@@ -174,14 +184,11 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     if proxy_ssl_context is not None:
         raise ValueError("proxy_ssl_context is only meaningful for https:// proxies, "
                          "which are not supported")
-    fastnet = resolve_aiofastnet(use_aiofastnet)
-    loop = asyncio.get_running_loop()
-    create_connection = functools.partial(fastnet.create_connection, loop) \
-        if fastnet is not None else loop.create_connection
+    resolve_aiofastnet(use_aiofastnet, True)       # ImportError now, not per attempt
     connect = functools.partial(_connect_once, listener_factory, proxy_url=proxy_url,
                                 ssl_context=ssl_context, extra_headers=extra_headers,
                                 socket_factory=socket_factory,
-                                create_connection=create_connection, logger=logger,
+                                use_aiofastnet=use_aiofastnet, logger=logger,
                                 options=options, kwargs=kwargs)
     visited = {parsed.url}
     followed = 0
@@ -225,9 +232,13 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
 async def _connect_once(listener_factory: Callable, parsed: WSParsedURL, *,
                         proxy_url: Optional[WSParsedURL],
                         ssl_context: Optional[ssl.SSLContext], extra_headers: Any,
-                        socket_factory: Optional[Callable], create_connection: Callable,
+                        socket_factory: Optional[Callable], use_aiofastnet: Optional[bool],
                         logger: Any, options: dict, kwargs: dict) -> Tuple[Any, Any]:
     loop = asyncio.get_running_loop()
+    # Chosen per attempt: a redirect may change ws:// to wss://.
+    fastnet = resolve_aiofastnet(use_aiofastnet, parsed.is_secure)
+    create_connection = functools.partial(fastnet.create_connection, loop) \
+        if fastnet is not None else loop.create_connection
     key = make_key()
     request, wire = build_request(parsed, key, extra_headers, options["compression"],
                                   options["subprotocols"])

@@ -44,10 +44,11 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
 
     kwargs reach create_server as they are: `ssl=` (an SSLContext) serves
     wss://, `reuse_port=True` lets several servers share a port, `backlog`,
-    `sock`, `start_serving`, ...  `use_aiofastnet=True` serves with
-    aiofastnet's create_server (ImportError if it is not installed); the
-    default (False, and None) is the loop's own, unlike picows: see
-    ws_connect for the measurements behind that choice.
+    `sock`, `start_serving`, ...  `use_aiofastnet`: None (default) serves
+    TLS with aiofastnet's create_server when it is installed and plain TCP
+    with the loop's own; True always aiofastnet (ImportError if it is not
+    installed), False never.  picows uses it for both: see ws_connect for
+    the measurements behind the difference.
     """
     options = protocol_options(
         disconnect_on_exception=disconnect_on_exception,
@@ -64,7 +65,7 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
     def protocol_factory() -> WSProtocol:
         return WSProtocol(False, ws_listener_factory, loop, logger, **options)
 
-    fastnet = resolve_aiofastnet(use_aiofastnet)
+    fastnet = resolve_aiofastnet(use_aiofastnet, kwargs.get("ssl") is not None)
     if fastnet is not None:
         return await fastnet.create_server(loop, protocol_factory, host, port, **kwargs)
     return await loop.create_server(protocol_factory, host, port, **kwargs)

@@ -554,8 +554,9 @@ async def test_use_aiofastnet(afn):
 
 
 @pytest.mark.parametrize("default", [{}, {"use_aiofastnet": None}], ids=["omitted", "None"])
-async def test_aiofastnet_is_off_by_default_even_when_installed(default):
-    # Unlike picows: aiofastnet only on request (see ws_connect's docstring).
+async def test_aiofastnet_is_off_by_default_for_plain_tcp_even_when_installed(default):
+    # Unlike picows: plain TCP uses aiofastnet only on request (see ws_connect's
+    # docstring); tests/test_tls.py checks that TLS uses it by default.
     async with ws_server(**default) as srv:
         client, cl = await connect(srv.url(), **default)
         sl = await srv.next_listener()

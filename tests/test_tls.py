@@ -4,12 +4,13 @@ aiofastnet's.  Certificates come from a throwaway CA made at run time
 
 import asyncio
 import ssl
+import sys
 
 import pytest
 
 import picows_like as picows
 from helpers import RecordingListener, close_client, connect, make_payload, wf, ws_server
-from reach_servers import AFN_PARAMS, tls_pair
+from reach_servers import AFN_PARAMS, HAVE_AIOFASTNET, tls_pair
 
 pytestmark = pytest.mark.asyncio
 trustme = pytest.importorskip("trustme")
@@ -54,6 +55,35 @@ async def test_wss_many_messages_both_directions(tls, afn):
             client.send(WSMsgType.BINARY, p)
         got = [(await cl.next_message())[1] for _ in sent]
         assert got == sent
+        await close_client(client)
+
+
+@pytest.mark.parametrize("default", [{}, {"use_aiofastnet": None}], ids=["omitted", "None"])
+async def test_tls_uses_aiofastnet_by_default_when_installed(tls, default):
+    server_ctx, client_ctx = tls
+    async with ws_server(ssl=server_ctx, **default) as srv:
+        client, cl = await connect(wss_url(srv), ssl_context=client_ctx, **default)
+        sl = await srv.next_listener()
+        for tr in (client, sl.transport):
+            module = type(tr.underlying_transport).__module__
+            assert module.startswith("aiofastnet") == HAVE_AIOFASTNET, module
+            assert tr.underlying_transport.get_extra_info("ssl_object") is not None
+        payload = make_payload(300000)
+        client.send(WSMsgType.BINARY, payload)
+        assert await cl.next_message() == (WSMsgType.BINARY, payload)
+        await close_client(client)
+
+
+async def test_tls_without_aiofastnet_installed_uses_the_loop(tls, monkeypatch):
+    monkeypatch.setitem(sys.modules, "aiofastnet", None)       # import fails
+    server_ctx, client_ctx = tls
+    async with ws_server(ssl=server_ctx) as srv:
+        client, cl = await connect(wss_url(srv), ssl_context=client_ctx)
+        sl = await srv.next_listener()
+        for tr in (client, sl.transport):
+            assert not type(tr.underlying_transport).__module__.startswith("aiofastnet")
+        client.send(WSMsgType.BINARY, b"hello")
+        assert await cl.next_message() == (WSMsgType.BINARY, b"hello")
         await close_client(client)
 
 
