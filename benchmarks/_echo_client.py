@@ -40,7 +40,7 @@ from _bench_common import (CHECK_EVERY, HOST, MAX_MESSAGE, EchoMismatch, RoundTr
                            pin_to_cpu, runqueue_wait_ns)
 
 CONTENDERS = ("picows_like", "picows_like_cy", "picows_like_afn", "picows", "picows_cy",
-              "picows_afn", "picows_aa", "websockets", "aiohttp", "raw")
+              "picows_afn", "picows_aa", "websockets", "aiohttp", "raw", "srv_like")
 
 
 class PythonClient:
@@ -383,7 +383,7 @@ def make_client(name: str, cy_dir: str | None):
     """A fresh client object (not connected) for contender `name`."""
     if name in ("picows_like", "picows_like_cy", "picows_like_afn"):
         ws = import_picows_like()
-    elif name in ("picows", "picows_aa", "picows_afn", "picows_cy"):
+    elif name in ("picows", "picows_aa", "picows_afn", "picows_cy", "srv_like"):
         import picows as ws
     if name.endswith("_cy"):
         if not cy_dir:
@@ -391,7 +391,8 @@ def make_client(name: str, cy_dir: str | None):
         sys.path.insert(0, cy_dir)
         import importlib
         return lambda: CythonClient(ws, importlib.import_module(name))
-    if name in ("picows_like", "picows", "picows_aa"):       # A/A: the very same client, twice
+    # A/A: the very same client, twice; srv_like: the same again, against our server.
+    if name in ("picows_like", "picows", "picows_aa", "srv_like"):
         return lambda: PicowsApiClient(ws, False)
     if name in ("picows_afn", "picows_like_afn"):
         return lambda: PicowsApiClient(ws, True)

@@ -65,6 +65,10 @@ CONTENDERS = (
     Contender("websockets", "websockets (asyncio API)"),
     Contender("aiohttp", "aiohttp"),
     Contender("raw", "raw floor (no WS parsing)"),
+    # The server role: the baseline's very client (picows, afn off) against a
+    # picows_like echo server running beside the picows one, so its ratio is
+    # picows_like server / picows server, paired like every other ratio.
+    Contender("srv_like", "picows client -> picows_like server"),
 )
 BASELINE, FLOOR, AA_TWIN = "picows", "raw", "picows_aa"
 LABELS = {c.key: c.label for c in CONTENDERS}
@@ -74,6 +78,7 @@ HEAD_TO_HEAD = (("picows_like_cy", "picows_cy"), ("picows_like_afn", "picows_afn
 SHORT = {"picows_aa": "A/A", "picows_afn": "picows afn", "picows_cy": "picows cy",
          "picows_like": "picows_like", "picows_like_cy": "picows_like cy",
          "websockets": "websockets", "aiohttp": "aiohttp", "raw": "raw floor",
+         "srv_like": "picows_like server",
          "picows_like_afn": "picows_like afn",
          "picows_like_cy/picows_cy": "picows_like cy / picows cy",
          "picows_like_afn/picows_afn": "picows_like afn / picows afn"}
@@ -294,15 +299,18 @@ def machine_info(probe: dict) -> dict:
 
 # --- measurement ------------------------------------------------------------------------------
 
-def run_cell(group: dict, size: int, clients: dict[str, ClientProc], server: EchoServer, cfg,
-             rng: random.Random, workdir: Path) -> dict:
+def run_cell(group: dict, size: int, clients: dict[str, ClientProc],
+             servers: dict[str, EchoServer], cfg, rng: random.Random, workdir: Path) -> dict:
     """One (group, size) cell: connect + warm up every client, then cfg.rounds rounds of
-    one window per contender in a shuffled order; finally collect the latencies."""
+    one window per contender in a shuffled order; finally collect the latencies.
+    `servers`: the group's echo server under None, the picows_like one under
+    "srv_like" when that contender runs."""
+    server_of = {key: servers.get(key, servers[None]) for key in clients}
     errors = {key: [] for key in clients}
     connected = []
     for key, client in clients.items():
         progress(f"  [{cell_name(group, size)}] connecting {key}")
-        answer = client.command({"cmd": "connect", "url": server.url, "size": size,
+        answer = client.command({"cmd": "connect", "url": server_of[key].url, "size": size,
                                  "warmup": cfg.warmup}, timeout=cfg.warmup + 40)
         if answer["ok"]:
             connected.append(key)
@@ -317,12 +325,14 @@ def run_cell(group: dict, size: int, clients: dict[str, ClientProc], server: Ech
         for key in order:
             progress(f"  [{cell_name(group, size)}] round {round_no + 1}/{cfg.rounds}: {key}")
             if cfg.fresh and round_no > 0:
-                answer = clients[key].command({"cmd": "reconnect", "url": server.url, "size": size,
+                answer = clients[key].command({"cmd": "reconnect", "url": server_of[key].url,
+                                               "size": size,
                                                "warmup": cfg.rewarm}, timeout=cfg.rewarm + 40)
                 if not answer["ok"]:
                     errors[key].append(answer["error"])
                     active.remove(key)
                     continue
+            server = server_of[key]
             server_wait0 = server.cpu_wait_ns()
             answer = clients[key].command({"cmd": "run", "settle": cfg.settle, "seconds": cfg.window},
                                           timeout=cfg.settle + cfg.window + 30)
@@ -337,9 +347,10 @@ def run_cell(group: dict, size: int, clients: dict[str, ClientProc], server: Ech
                 answer["cpu_wait"] = round(100 * waited / answer["span_s"], 2)
             results[key] = answer
         rounds.append({"order": order, "results": results})
-        if not server.alive():
+        dead = [s for s in servers.values() if not s.alive()]
+        if dead:
             for key in active:
-                errors[key].append(f"echo server died: {server.stderr_tail()}")
+                errors[key].append(f"echo server died: {dead[0].stderr_tail()}")
             break
     progress("")
     latencies = {}
@@ -745,28 +756,37 @@ def main() -> int:
                 sizes = args.tls_sizes if tls else args.sizes
                 if not sizes:
                     continue
-                server = EchoServer(group["server"], group["loop"], certfile if tls else None,
-                                    args.server_cpu if args.pin else None, max_lifetime, workdir)
-                children.append(server)
-                server.start()
-                clients = start_clients(keys, group["loop"], cafile if tls else None, cy_dirs,
-                                        args, max_lifetime, workdir)
+                group_keys = keys
+                if "srv_like" in keys and group["server"] != "picows":
+                    group_keys = [k for k in keys if k != "srv_like"]   # it is the baseline's
+                servers = {}
+                for key, impl in ((None, group["server"]), ("srv_like", "picows_like")):
+                    if key is None or key in group_keys:
+                        servers[key] = EchoServer(impl, group["loop"], certfile if tls else None,
+                                                  args.server_cpu if args.pin else None,
+                                                  max_lifetime, workdir)
+                        children.append(servers[key])
+                        servers[key].start()
+                clients = start_clients(group_keys, group["loop"], cafile if tls else None,
+                                        cy_dirs, args, max_lifetime, workdir)
                 children.extend(clients.values())
                 for size in sizes:
-                    if not server.alive():
-                        notes.append(f"{cell_name(group, size)}: echo server had died, restarted")
-                        server.stop()
-                        server.start()
+                    for server in servers.values():
+                        if not server.alive():
+                            notes.append(f"{cell_name(group, size)}: {server.name} had died, "
+                                         f"restarted")
+                            server.stop()
+                            server.start()
                     for client in clients.values():
                         if client.proc is None and not client.start_failed:
                             client.spawn()       # it crashed or hung in an earlier cell: retry
                             client.wait_ready()
                     t0 = time.monotonic()
-                    cell = run_cell(group, size, clients, server, args, rng, workdir)
+                    cell = run_cell(group, size, clients, servers, args, rng, workdir)
                     cells.append(cell)
                     print(f"[{len(cells)}/{n_cells}] {cell_name(group, size)}: "
                           f"{time.monotonic() - t0:.0f} s", file=sys.stderr)
-                for child in [server, *clients.values()]:
+                for child in [*servers.values(), *clients.values()]:
                     child.stop()
                     if child.error and child.name.startswith("client-"):
                         notes.append(f"{child.name}: {child.error}")
