@@ -45,6 +45,7 @@ cdef class WSTransport:
         object _close_timer
         MemoryBuffer _wbuf
         bytearray _lent             # reusable buffer for large transport.write()s
+        bint _chunk_tls             # large writes go to the loop's TLS in pieces
         object _disconnected_future
         object _exception           # re-raised by wait_disconnected()
         object _protocol            # WSProtocol, for liveness hooks
@@ -74,6 +75,7 @@ cdef class WSTransport:
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
     cdef char* _lend(self, Py_ssize_t n) except NULL
     cdef int _write_lent(self, Py_ssize_t n) except -1
+    cdef int _write_view(self, object view, Py_ssize_t n) except -1
     cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1
     cdef bint _direct_ok(self) except -1
     cdef int _after_close_sent(self, int code, str reason) except -1

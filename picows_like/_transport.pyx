@@ -57,6 +57,11 @@ ws_key_pool_init()
 # below it one small copy beats a second transport.write() call.
 cdef Py_ssize_t ZERO_COPY_MIN = 16 * 1024
 
+# Large writes reach the loop's TLS transport in pieces this large (see
+# _write_view): below glibc's default mmap threshold (128 KiB), so the
+# ciphertext buffers come from the heap, not from fresh pages.
+cdef Py_ssize_t TLS_WRITE_CHUNK = 64 * 1024
+
 # How long a graceful close waits for the peer's EOF when close_timeout is None.
 cdef double LINGER_TIMEOUT = 5.0
 
@@ -144,6 +149,9 @@ cdef class WSTransport:
             if sock is not None:
                 self._fd = sock.fileno()
         self._maybe_queued = True
+        # aiofastnet's TLS writes straight from what it is given: no chunks.
+        self._chunk_tls = self.is_secure and \
+            not type(underlying_transport).__module__.startswith("aiofastnet")
         self._wbuf = MemoryBuffer(1024)
         self._disconnected_future = loop.create_future()
 
@@ -369,10 +377,27 @@ cdef class WSTransport:
         view = PyMemoryView_FromObject(buf)
         if PyByteArray_GET_SIZE(buf) != n:
             view = view[:n]
-        self._tr_write(view)
+        self._write_view(view, n)
         view = None
         if Py_REFCNT(buf) > 2:          # self._lent and `buf` are ours
             self._lent = None
+        return 0
+
+    cdef int _write_view(self, object view, Py_ssize_t n) except -1:
+        """transport.write(view) (n bytes); to the loop's TLS transport in
+        TLS_WRITE_CHUNK pieces: it encrypts each write() into a memory BIO
+        and takes it out as one new bytes object, so a 1 MiB write means
+        fresh 1 MiB buffers (page faults) on every send.  Measured on a
+        1 MiB TLS echo: ~+15% round trips on asyncio and uvloop."""
+        cdef Py_ssize_t pos = 0
+        if not self._chunk_tls or n <= TLS_WRITE_CHUNK:
+            self._tr_write(view)
+            return 0
+        if type(view) is not memoryview:
+            view = memoryview(view)         # slices of it are views, not copies
+        while pos < n:
+            self._tr_write(view[pos:pos + TLS_WRITE_CHUNK])
+            pos += TLS_WRITE_CHUNK
         return 0
 
     cdef int _write_by_ref(self, const char* hdr, Py_ssize_t hlen, bytes payload) except -1:
@@ -389,9 +414,9 @@ cdef class WSTransport:
         self._maybe_queued = True
         if sent < hlen:
             self._tr_write(PyBytes_FromStringAndSize(hdr + sent, hlen - sent))
-            self._tr_write(payload)
+            self._write_view(payload, n)
         else:
-            self._tr_write(memoryview(payload)[sent - hlen:])
+            self._write_view(memoryview(payload)[sent - hlen:], hlen + n - sent)
         return 0
 
     # -- closing ---------------------------------------------------------------

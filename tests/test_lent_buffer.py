@@ -132,3 +132,36 @@ async def test_small_and_growing_frames():
     for p in sent:
         tr.send(picows.WSMsgType.BINARY, bytearray(p))
     assert [decode(f) for f in under.frames] == [(2, p) for p in sent]
+
+
+class TLSLikeTransport(CopyingTransport):
+    """Says it is TLS (the loop's own): large writes must arrive in pieces."""
+
+    def __init__(self, capacity):
+        super().__init__(capacity)
+        self.writes = []
+
+    def get_extra_info(self, name, default=None):
+        return object() if name == "sslcontext" else default
+
+    def write(self, data):
+        self.writes.append(len(data))
+        super().write(data)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray])
+@pytest.mark.parametrize("client", [True, False], ids=["client", "server"])
+async def test_large_tls_writes_go_in_64k_pieces(client, kind):
+    under = TLSLikeTransport(4 * SIZE)
+    tr = make_transport(under, client)
+    assert tr.is_secure
+    sent = payloads(2)
+    for p in sent:
+        tr.send(picows.WSMsgType.BINARY, kind(p))
+    assert max(under.writes) <= 64 * 1024
+    assert len(under.writes) > 2 * (SIZE // (64 * 1024))
+    wire = bytes(under.wire[:under.ends[-1]])
+    hlen = len(wire) // 2 - SIZE
+    frames = [wire[:hlen + SIZE], wire[hlen + SIZE:]]
+    assert [decode(f) for f in frames] == [(2, p) for p in sent]
+
