@@ -12,6 +12,10 @@ so a cell measures what porting a websockets application to the layer gives:
 * ``picows_like``: picows_like.websockets (this repository)
 * ``picows``:      picows.websockets (picows 2.3.1's own compat layer)
 * ``websockets``:  websockets.asyncio (the reference)
+* ``raw``:         the floor: a pre-built frame sent over plain asyncio
+                   protocols and echoed byte for byte without parsing, i.e.
+                   what the event loop and the kernel alone cost (no
+                   WebSocket work on either end); no layer can beat it
 
 All with compression=None, ping_interval=None and a 16 MiB max_size.
 
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 import math
@@ -67,7 +72,7 @@ sys.path.insert(0, str(HERE))
 from _bench_common import (REPO_ROOT, make_payload, pin_to_cpu,  # noqa: E402
                            runqueue_wait_ns)
 
-IMPLS = ("picows_like", "picows", "websockets")
+IMPLS = ("picows_like", "picows", "websockets", "raw")
 SIZES = (256, 8 * 1024, 100 * 1024, 1024 * 1024)
 MAX_SIZE = 16 * 1024 * 1024
 OPTIONS = dict(compression=None, ping_interval=None, max_size=MAX_SIZE)
@@ -99,7 +104,58 @@ def run_loop(loop_name: str, coro) -> object:
 
 # -- child processes ------------------------------------------------------------
 
-async def server_main(impl: str) -> None:
+# -- the raw floor ----------------------------------------------------------------
+
+class RawEchoServer(asyncio.Protocol):
+    """Echoes bytes as they come, without parsing."""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class RawClient(asyncio.Protocol):
+    """send()/recv() like a layer's, over plain asyncio: one pre-built frame
+    (header + payload, built once per payload) out, recv() returns the
+    payload once the whole frame is back."""
+
+    def __init__(self) -> None:
+        self.payload = self.frame = None
+        self.chunks, self.received, self.waiter = [], 0, None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.received += len(data)
+        if self.received >= len(self.frame) and self.waiter is not None:
+            self.waiter.set_result(b"".join(self.chunks)[len(self.frame) - len(self.payload):])
+            self.chunks, self.received, self.waiter = [], 0, None
+
+    async def send(self, payload: bytes) -> None:
+        if payload is not self.payload:
+            n = len(payload)
+            header = (bytes([0x82, n]) if n < 126 else bytes([0x82, 126]) + n.to_bytes(2, "big")
+                      if n < 65536 else bytes([0x82, 127]) + n.to_bytes(8, "big"))
+            self.payload, self.frame = payload, header + payload
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(self.frame)
+
+    async def recv(self) -> bytes:
+        return await self.waiter
+
+
+@contextlib.asynccontextmanager
+async def echo_server(impl: str):
+    """An echo server of `impl` on 127.0.0.1; yields its port."""
+    if impl == "raw":
+        server = await asyncio.get_running_loop().create_server(RawEchoServer, "127.0.0.1", 0)
+        async with server:
+            yield server.sockets[0].getsockname()[1]
+        return
     _, serve = layer(impl)
 
     async def echo(ws) -> None:
@@ -107,7 +163,27 @@ async def server_main(impl: str) -> None:
             await ws.send(message)
 
     async with serve(echo, "127.0.0.1", 0, **OPTIONS) as server:
-        port = server.sockets[0].getsockname()[1]
+        yield server.sockets[0].getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def echo_client(impl: str, port: int):
+    """A connected client of `impl` with send() / recv()."""
+    if impl == "raw":
+        transport, client = await asyncio.get_running_loop().create_connection(
+            RawClient, "127.0.0.1", port)
+        try:
+            yield client
+        finally:
+            transport.close()
+        return
+    connect, _ = layer(impl)
+    async with connect(f"ws://127.0.0.1:{port}/", **OPTIONS) as ws:
+        yield ws
+
+
+async def server_main(impl: str) -> None:
+    async with echo_server(impl) as port:
         print(json.dumps({"port": port}), flush=True)
         await asyncio.get_running_loop().create_future()    # until killed
 
@@ -115,9 +191,8 @@ async def server_main(impl: str) -> None:
 async def client_main(impl: str, port: int) -> None:
     """A persistent client: one connection, then one measurement window per
     command line on stdin (``SIZE SECONDS WARMUP``), one JSON line out each."""
-    connect, _ = layer(impl)
     loop = asyncio.get_running_loop()
-    async with connect(f"ws://127.0.0.1:{port}/", **OPTIONS) as ws:
+    async with echo_client(impl, port) as ws:
         print(json.dumps({"ready": True}), flush=True)
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
@@ -161,16 +236,9 @@ async def window(ws, impl: str, size: int, duration: float, warmup: float) -> di
 
 async def inproc_main(impl: str, size: int, count: int) -> None:
     """Client and server in one process, `count` round trips (for callgrind)."""
-    connect, serve = layer(impl)
-
-    async def echo(ws) -> None:
-        async for message in ws:
-            await ws.send(message)
-
     payload = make_payload(size)
-    async with serve(echo, "127.0.0.1", 0, **OPTIONS) as server:
-        port = server.sockets[0].getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}/", **OPTIONS) as ws:
+    async with echo_server(impl) as port:
+        async with echo_client(impl, port) as ws:
             for _ in range(count):
                 await ws.send(payload)
                 await ws.recv()
@@ -319,20 +387,24 @@ def orchestrate(args) -> int:
     mode = (f"same cpu ({args.server_cpu}) for server and client" if args.same_cpu else
             f"server cpu {args.server_cpu}, client cpu {args.client_cpu}")
     others = [i for i in ("websockets", "picows") if i in impls and "picows_like" in impls]
-    names = {"picows": "picows.websockets", "picows_like": "picows_like.websockets"}
+    # Rows with paired ratios: ours, and the floor (the most any layer could get).
+    rated = [i for i in ("picows_like", "raw") if i in impls]
+    names = {"picows": "picows.websockets", "picows_like": "picows_like.websockets",
+             "raw": "raw floor (no WebSocket)"}
     lines = [f"websockets-layer echo (picows_like fast path: {fastpath}), {args.loop}, "
              f"{mode}; {args.rounds} interleaved windows x {args.duration:g} s per contender "
              f"and size ({datetime.datetime.now():%Y-%m-%d %H:%M}, {total:.0f} s)", "",
              "| size | layer | median RPS | p50 us | p99 us | cpu wait |"
-             + "".join(f" picows_like / {names.get(o, o)} [95% CI] |" for o in others),
+             + "".join(f" row / {names.get(o, o)} [95% CI] |" for o in others),
              "|---|---|---:|---:|---:|---:|" + "---:|" * len(others)]
     summary = {}
     for size in sizes:
         ratios = {}
-        for other in others:
-            paired = [a["rps"] / b["rps"] for a, b in
-                      zip(results[size]["picows_like"], results[size][other])]
-            ratios[other] = median_interval(paired)
+        for impl in rated:
+            for other in others:
+                paired = [a["rps"] / b["rps"] for a, b in
+                          zip(results[size][impl], results[size][other])]
+                ratios[impl, other] = median_interval(paired)
         for impl in impls:
             runs = results[size][impl]
             med = statistics.median(r["rps"] for r in runs)
@@ -340,15 +412,19 @@ def orchestrate(args) -> int:
             p99 = statistics.median(r["p99_us"] for r in runs)
             wait = statistics.median(r["cpu_wait_pct"] for r in runs)
             cells = "".join(
-                (f" {ratios[o][0]:.2f}x [{ratios[o][1]:.2f}-{ratios[o][2]:.2f}] |"
-                 if impl == "picows_like" else " |") for o in others)
+                (f" {ratios[impl, o][0]:.2f}x [{ratios[impl, o][1]:.2f}-{ratios[impl, o][2]:.2f}] |"
+                 if impl in rated else " |") for o in others)
             lines.append(f"| {fmt_size(size)} | {names.get(impl, impl)} | {med:.0f} | "
                          f"{p50:.1f} | {p99:.1f} | {wait:.1f}% |{cells}")
             summary.setdefault(str(size), {})[impl] = {
                 "median_rps": med, "p50_us": p50, "p99_us": p99, "runs": runs}
-        summary[str(size)]["ratios"] = {o: ratios[o] for o in others}
+        summary[str(size)]["ratios"] = {o: ratios["picows_like", o] for o in others
+                                        if ("picows_like", o) in ratios}
+        if "raw" in rated:
+            summary[str(size)]["floor_ratios"] = {o: ratios["raw", o] for o in others}
     lines.append("")
-    lines.append("Ratios are paired: each window of picows_like is divided by the same "
+    lines.append("Ratios are paired: each window of picows_like (or of the raw floor) is "
+                 "divided by the same "
                  "round's window of the other layer (rounds run the contenders back to back "
                  "in shuffled order), then the median and its order-statistics ~95% "
                  "interval over the rounds.  cpu wait: runnable-but-not-running time of "

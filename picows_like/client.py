@@ -62,10 +62,10 @@ def resolve_aiofastnet(use_aiofastnet: Optional[bool], secure: bool) -> Any:
     None (the default) means aiofastnet for TLS when it is installed and the
     loop's own transports for plain TCP.  picows uses aiofastnet for both
     whenever it is installed; measured on loopback echo (2 cores, noisy), its
-    TLS is faster than the loops' (1 MiB: ~1.2x after our lent-buffer fix,
-    1.6-1.8x before; 256 B: ~1.1x), while plain TCP is no faster and up to
-    ~15-25% slower for large messages on asyncio (it also bypasses our
-    direct-send path).  True forces it (ImportError if it is not installed),
+    TLS is ~1.1x faster than the loops' for small messages (on par at 1 MiB
+    since large frames reach the loop's TLS in 64 KiB pieces from a reused
+    buffer), while plain TCP is no faster and up to ~15-25% slower for
+    large messages on asyncio (it also bypasses our direct-send path).  True forces it (ImportError if it is not installed),
     False never uses it.
     """
     if use_aiofastnet is None:
