@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Echo contenders drawn (ratios to picows, aiofastnet off), in this order.
-ECHO_SERIES = ("picows_like", "picows_like_cy", "picows_cy", "picows_afn", "picows_aa",
-               "websockets", "aiohttp", "raw")
+ECHO_SERIES = ("picows_like", "picows_like_cy", "picows_like_afn", "srv_like", "picows_cy",
+               "picows_afn", "picows_aa", "websockets", "aiohttp", "raw")
 
 
 def human_size(size: int) -> str:
