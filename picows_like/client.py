@@ -64,23 +64,18 @@ def resolve_aiofastnet(use_aiofastnet: Optional[bool], secure: bool) -> Any:
     whenever it is installed; measured on loopback echo (2 cores, noisy), its
     TLS is ~1.1x faster than the loops' for small messages (on par at 1 MiB
     since large frames reach the loop's TLS in 64 KiB pieces from a reused
-    buffer), while plain TCP is no faster and up to ~15-25% slower for
-    large messages on asyncio (it also bypasses our direct-send path).  True forces it (ImportError if it is not installed),
-    False never uses it.
+    buffer), while plain TCP is no faster and up to ~15-25% slower for large
+    messages on asyncio (it also bypasses our direct-send path).  True forces
+    it (ImportError if it is not installed), False never uses it.
     """
-    if use_aiofastnet is None:
-        if not secure:
-            return None
-        try:
-            import aiofastnet
-        except ImportError:
-            return None
-        return aiofastnet
-    if not use_aiofastnet:
+    wanted = secure if use_aiofastnet is None else bool(use_aiofastnet)
+    if not wanted:
         return None
     try:
         import aiofastnet
     except ImportError:
+        if use_aiofastnet is None:
+            return None
         raise ImportError("use_aiofastnet=True but the aiofastnet package is not installed: "
                           "pip install 'picows_like[aiofastnet]'") from None
     return aiofastnet
