@@ -15,9 +15,31 @@ from ._protocol import WSProtocol
 from .exceptions import WSHandshakeError, WSInvalidStatusError
 from .handshake import WSHeadersLike, build_request, make_key
 from .proxy import connect_tcp, open_tunnel, parse_proxy_url
-from .url import WSParsedURL, parse_url
+from .url import WSParsedURL, parse_url, redact_url
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Headers that carry credentials: not sent on after a redirect to another
+# origin (as websockets and browsers do).
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def header_pairs(extra_headers: Optional[WSHeadersLike]) -> Optional[list]:
+    """`extra_headers` (a mapping, a multidict or an iterable of pairs) as a
+    list of (name, value) pairs, read once so that every attempt sends the
+    same headers; None stays None."""
+    if extra_headers is None:
+        return None
+    items = extra_headers.items() if hasattr(extra_headers, "items") else extra_headers
+    return [tuple(item) for item in items]
+
+
+def strip_credentials(headers: Optional[list]) -> Optional[list]:
+    """`headers` (pairs) without Authorization, Cookie and
+    Proxy-Authorization, whatever their case."""
+    if not headers:
+        return headers
+    return [(name, value) for name, value in headers
+            if not (isinstance(name, str) and name.lower() in CREDENTIAL_HEADERS)]
 
 
 def _two_argument_factory(factory: Callable) -> Callable:
@@ -121,7 +143,15 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
       (ssl.create_default_context()); `ssl_context` replaces that context.
     * 301/302/303/307/308 responses are followed (relative `Location`
       resolved against the current URL) up to `max_redirects` times; 0
-      disables it.  A wss:// -> ws:// redirect is refused.
+      disables it.  A wss:// -> ws:// redirect is refused.  After a
+      redirect to another origin (scheme, host or port differ) the
+      `Authorization`, `Cookie` and `Proxy-Authorization` headers of
+      `extra_headers` are no longer sent (as in websockets); a
+      `socket_factory` is called again for the new target.
+    * `websocket_handshake_timeout` bounds the whole call: name
+      resolution, TCP connect, proxy negotiation, TLS, the upgrade and
+      every redirect; on expiry asyncio.TimeoutError (as in picows) and
+      nothing stays open.
     * `proxy`: ``http://[user:pass@]host[:port]`` (HTTP CONNECT with Basic
       auth), ``socks4://`` / ``socks5://[user:pass@]host[:port]`` (needs the
       python-socks extra: ``pip install picows_like[socks]``).  TLS for a
@@ -158,8 +188,11 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
       redirect, or a redirect loop (with the 3xx response).
     * WSInvalidUpgradeError / WSInvalidHeaderError / WSInvalidMessageError:
       a malformed or invalid 101 response.
-    * asyncio.TimeoutError: no upgrade response (or proxy tunnel) within
-      `websocket_handshake_timeout`.
+    * asyncio.TimeoutError: no WebSocket connection within
+      `websocket_handshake_timeout` (whichever step was stalled).
+
+    URLs in log records and error messages have their userinfo redacted
+    (``ws://alice:***@host/``).
     """
     options = protocol_options(
         disconnect_on_exception=disconnect_on_exception,
@@ -181,18 +214,35 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
                          "which are not supported")
     resolve_aiofastnet(use_aiofastnet, True)       # ImportError now, not per attempt
     connect = functools.partial(_connect_once, listener_factory, proxy_url=proxy_url,
-                                ssl_context=ssl_context, extra_headers=extra_headers,
-                                socket_factory=socket_factory,
+                                ssl_context=ssl_context, socket_factory=socket_factory,
                                 use_aiofastnet=use_aiofastnet, logger=logger,
                                 options=options, kwargs=kwargs)
+    following = _follow_redirects(connect, parsed, header_pairs(extra_headers),
+                                  max_redirects, logger)
+    timeout = options["websocket_handshake_timeout"]
+    if timeout is None:
+        return await following
+    try:
+        return await asyncio.wait_for(following, timeout)
+    except asyncio.TimeoutError as exc:
+        if exc.args:            # a more specific one from a step (e.g. the proxy)
+            raise
+        raise asyncio.TimeoutError(f"websocket handshake timeout: no connection to "
+                                   f"{parsed.redacted_url} within {timeout} s") from exc
+
+
+async def _follow_redirects(connect: Callable, parsed: WSParsedURL, headers: Optional[list],
+                            max_redirects: int, logger: Any) -> Tuple[Any, Any]:
     visited = {parsed.url}
     followed = 0
     while True:
         try:
-            return await connect(parsed)
+            return await connect(parsed, extra_headers=headers)
         except WSInvalidStatusError as exc:
             new = _redirect_target(exc, parsed, followed, max_redirects, visited)
-            logger.info("%s redirected to %s", parsed.url, new.url)
+            if new.origin != parsed.origin:
+                headers = strip_credentials(headers)
+            logger.info("%s redirected to %s", parsed.redacted_url, new.redacted_url)
             parsed = new
             followed += 1
 
@@ -206,20 +256,21 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
     args = (exc.raw_header, exc.raw_body, response)
     status = int(response.status)
     if followed >= max_redirects:
-        raise WSInvalidStatusError(f"{status} redirect from {current.url} not followed: "
+        raise WSInvalidStatusError(f"{status} redirect from {current.redacted_url} not followed: "
                                    f"max_redirects={max_redirects} reached", *args) from exc
     location = response.headers.get("Location")
     if location is None:
-        raise WSHandshakeError(f"{status} redirect from {current.url} without a Location "
+        raise WSHandshakeError(f"{status} redirect from {current.redacted_url} without a Location "
                                f"header", *args) from exc
     target = urllib.parse.urljoin(current.url, location)
     new = parse_url(target)
     if current.is_secure and not new.is_secure:
-        raise WSHandshakeError(f"refusing {status} redirect from {current.url} to "
-                               f"insecure {target}", *args) from exc
+        raise WSHandshakeError(f"refusing {status} redirect from {current.redacted_url} to "
+                               f"insecure {redact_url(target)}", *args) from exc
     if new.url in visited:
-        raise WSHandshakeError(f"redirect loop: {current.url} redirects ({status}) to "
-                               f"{target}, which was already visited", *args) from exc
+        raise WSHandshakeError(f"redirect loop: {current.redacted_url} redirects ({status}) "
+                               f"to {redact_url(target)}, which was already visited",
+                               *args) from exc
     visited.add(new.url)
     return new
 

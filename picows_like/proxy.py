@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 
 from .exceptions import WSHandshakeError, WSInvalidURL
 from .handshake import MAX_HEADER_BYTES, content_length, parse_response
-from .url import WSParsedURL, WSPort, parse_url
+from .url import WSParsedURL, WSPort, parse_url, redact_url
 
 _DEFAULT_PORTS = {"http": 80, "socks4": 1080, "socks5": 1080}
 # Bound on how much of a refusal body we keep for WSProxyError.raw_body.
@@ -56,7 +56,7 @@ def parse_proxy_url(proxy: str) -> WSParsedURL:
             "https:// proxies (TLS to the proxy) are not supported; "
             "use http://, socks4:// or socks5://")
     if scheme not in _DEFAULT_PORTS:
-        raise WSInvalidURL(proxy, "proxy scheme must be http, socks4 or socks5")
+        raise WSInvalidURL(redact_url(proxy), "proxy scheme must be http, socks4 or socks5")
     parsed = parse_url(proxy, check_scheme=False)
     if urllib.parse.urlsplit(proxy).port is None:
         parsed = dataclasses.replace(parsed, port=WSPort(_DEFAULT_PORTS[scheme]))

@@ -26,6 +26,7 @@ from typing import Any, Callable, Collection, Generator, Iterator, Optional, Tup
 from ._enums import WSCloseCode
 from .client import ws_connect
 from .exceptions import WSInvalidMessageError, WSInvalidStatusError
+from .url import redact_url
 
 __all__ = ["backoff", "retryable_exception", "ws_connect_forever", "WSReconnectingClient",
            "RECONNECT_CLOSE_CODES"]
@@ -76,6 +77,7 @@ class WSReconnectingClient:
                  **ws_connect_kwargs: Any) -> None:
         self._listener_factory = listener_factory
         self._url = url
+        self._shown_url = redact_url(url)        # for logs: no credentials
         self._reconnect_delays = reconnect_delays
         self._reconnect_close_codes = frozenset(int(c) for c in reconnect_close_codes)
         self._is_retryable = is_retryable
@@ -95,6 +97,9 @@ class WSReconnectingClient:
         self.last_error: Optional[BaseException] = None
         """The last connect error (retryable or not)."""
         self._task = self._loop.create_task(self._run())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._shown_url} connects={self.connect_count}>"
 
     # -- public API ----------------------------------------------------------
 
@@ -175,13 +180,14 @@ class WSReconnectingClient:
             except Exception as exc:
                 self.last_error = exc
                 if not self._is_retryable(exc):
-                    self._logger.error("connecting to %s failed, giving up: %r", self._url, exc)
+                    self._logger.error("connecting to %s failed, giving up: %r",
+                                       self._shown_url, exc)
                     raise
                 if delays is None:
                     delays = self._reconnect_delays()
                 delay = next(delays)
                 self._logger.info("connecting to %s failed (%r); retrying in %.2fs",
-                                  self._url, exc, delay)
+                                  self._shown_url, exc, delay)
                 await self._sleep(delay)
                 continue
             if self._stopping:
@@ -196,7 +202,7 @@ class WSReconnectingClient:
             try:
                 await transport.wait_disconnected()
             except Exception as exc:
-                self._logger.info("connection to %s failed: %r", self._url, exc)
+                self._logger.info("connection to %s failed: %r", self._shown_url, exc)
             self._connected_event.clear()
             if self._on_disconnected is not None:
                 await _maybe_await(self._on_disconnected, transport, listener)
@@ -211,12 +217,12 @@ class WSReconnectingClient:
                     delays = self._reconnect_delays()
                 delay = next(delays)
                 self._logger.info("connection to %s closed (code %d); reconnecting in %.2fs",
-                                  self._url, code, delay)
+                                  self._shown_url, code, delay)
                 await self._sleep(delay)
             else:
                 delays = None
                 self._logger.info("connection to %s closed (code %d); reconnecting",
-                                  self._url, code)
+                                  self._shown_url, code)
 
 
 def _discard(connecting: "asyncio.Task") -> None:

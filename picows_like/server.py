@@ -49,6 +49,11 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
     with the loop's own; True always aiofastnet (ImportError if it is not
     installed), False never.  picows uses it for both: see ws_connect for
     the measurements behind the difference.
+
+    With `ssl=`, the TLS handshake is bounded by
+    `websocket_handshake_timeout` too (passed as ``ssl_handshake_timeout``
+    unless given): a client that connects and never completes TLS is
+    dropped within it, then the upgrade request gets the same time again.
     """
     options = protocol_options(
         disconnect_on_exception=disconnect_on_exception,
@@ -65,6 +70,11 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
     def protocol_factory() -> WSProtocol:
         return WSProtocol(False, ws_listener_factory, loop, logger, **options)
 
+    if (kwargs.get("ssl") is not None and websocket_handshake_timeout is not None
+            and kwargs.get("ssl_handshake_timeout") is None):
+        # The TLS handshake runs before the WebSocket one: bound it by the
+        # same timeout instead of asyncio's 60 s default.
+        kwargs["ssl_handshake_timeout"] = websocket_handshake_timeout
     fastnet = resolve_aiofastnet(use_aiofastnet, kwargs.get("ssl") is not None)
     if fastnet is not None:
         return await fastnet.create_server(loop, protocol_factory, host, port, **kwargs)

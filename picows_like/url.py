@@ -26,6 +26,22 @@ class WSParsedURL:
     username: Optional[str] = None
     password: Optional[str] = None
 
+    def __repr__(self) -> str:
+        # Never show credentials from the userinfo: a repr ends up in logs.
+        return f"WSParsedURL({redact_url(self.url)!r})"
+
+    @property
+    def redacted_url(self) -> str:
+        """`url` with its userinfo credentials replaced by ``***``, for
+        logs and error messages."""
+        return redact_url(self.url)
+
+    @property
+    def origin(self) -> tuple:
+        """(is_secure, host, port): two URLs with the same origin may share
+        credentials; a redirect to another origin drops them."""
+        return self.is_secure, self.host.lower(), self.port
+
     @property
     def resource_name(self) -> str:
         """Request target for the upgrade request, e.g. ``/ws?a=1``."""
@@ -40,19 +56,43 @@ class WSParsedURL:
         return self.username, self.password
 
 
+def redact_url(url: str) -> str:
+    """`url` safe to log: the password of its userinfo becomes ``***``
+    (``ws://alice:***@host/``); a userinfo without a password, often a
+    token, becomes ``***`` as a whole (``ws://***@host/``).  Works on
+    malformed URLs too (everything before the last ``@`` of the authority
+    is userinfo, as urllib.parse splits it)."""
+    url = str(url)
+    scheme, sep, rest = url.partition("//")
+    if not sep:
+        scheme, rest = "", url
+    end = len(rest)
+    for ch in "/?#":
+        pos = rest.find(ch)
+        if 0 <= pos < end:
+            end = pos
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, hostport = authority.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    userinfo = f"{user}:***" if colon else "***"
+    return f"{scheme}{sep}{userinfo}@{hostport}{tail}"
+
+
 def parse_url(url: str, check_scheme: bool = True) -> WSParsedURL:
     """Parse and validate `url`; raise WSInvalidURL with the reason."""
     try:
         parsed = urllib.parse.urlparse(url)
         port = parsed.port
     except ValueError as exc:
-        raise WSInvalidURL(url, str(exc)) from None
+        raise WSInvalidURL(redact_url(url), str(exc)) from None
     if check_scheme and parsed.scheme not in ("ws", "wss"):
-        raise WSInvalidURL(url, "scheme isn't ws or wss")
+        raise WSInvalidURL(redact_url(url), "scheme isn't ws or wss")
     if not parsed.hostname:
-        raise WSInvalidURL(url, "hostname isn't provided")
+        raise WSInvalidURL(redact_url(url), "hostname isn't provided")
     if parsed.fragment:
-        raise WSInvalidURL(url, "fragment identifier is meaningless")
+        raise WSInvalidURL(redact_url(url), "fragment identifier is meaningless")
 
     is_secure = parsed.scheme in ("wss", "https")
     host, path, query = parsed.hostname, parsed.path, parsed.query

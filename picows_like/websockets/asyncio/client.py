@@ -5,15 +5,16 @@ import os
 import socket
 import ssl as ssl_module
 import traceback
+import urllib.parse
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional
 
 from ... import reconnect as _reconnect
-from ...client import ws_connect
+from ...client import header_pairs, strip_credentials, ws_connect
 from ...extensions.permessage_deflate import WSPerMessageDeflate
 from ...exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
                            WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL)
 from ...proxy import connect_tcp
-from ...url import parse_url
+from ...url import parse_url, redact_url
 from ..exceptions import (InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus,
                           InvalidUpgrade, InvalidURI, SecurityError)
 from ..http11 import USER_AGENT, Request, Response
@@ -26,6 +27,11 @@ __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "
 # going away, no CLOSE at all (network failure), and the "come back later"
 # codes.
 RECONNECT_CLOSE_CODES = frozenset({1001, 1006, 1012, 1013, 1014})
+
+# Redirects followed by one connect (WEBSOCKETS_MAX_REDIRECTS overrides, as
+# in websockets) and the statuses that are redirects.
+MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
+_REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 
 
 
@@ -120,6 +126,17 @@ class connect:
     None does not; ``subprotocols`` are offered in order and the server's
     choice is ``connection.subprotocol``.
 
+    Redirects (300-308 with ``Location``) are followed as websockets
+    does, up to WEBSOCKETS_MAX_REDIRECTS (10): never to ws:// from wss://
+    (SecurityError); after a redirect to another origin (scheme, host or
+    port differ) ``Authorization``, ``Cookie`` and ``Proxy-Authorization``
+    are no longer sent, nor the credentials of the URI's userinfo, which
+    only go to the origin they came with; ValueError when a redirect
+    cannot be followed on what the caller fixed (any redirect with
+    ``sock=``, a cross-origin one with ``unix=`` or a ``host``/``port``
+    override).  ``open_timeout`` bounds the whole opening, redirects
+    included.  URIs in errors and logs have their userinfo redacted.
+
     Differences: ``extensions`` and an explicit ``proxy`` raise
     NotImplementedError; ``create_connection`` must be a ClientConnection
     subclass (it receives keyword arguments only).
@@ -139,7 +156,7 @@ class connect:
         try:
             self.ws_uri = parse_url(uri)
         except WSInvalidURL as exc:
-            raise InvalidURI(uri, str(exc).split(": ", 1)[-1]) from None
+            raise InvalidURI(redact_url(uri), str(exc).split(": ", 1)[-1]) from None
         if not self.ws_uri.is_secure and kwargs.get("ssl") is not None:
             raise ValueError("ssl argument is incompatible with a ws:// URI")
         check_unsupported(extensions)
@@ -178,8 +195,7 @@ class connect:
             headers.append(("Authorization", f"Basic {token}"))
         extra = self.additional_headers
         if extra is not None:
-            items = extra.items() if hasattr(extra, "items") else extra
-            headers.extend((str(k), str(v)) for k, v in items)
+            headers.extend((str(k), str(v)) for k, v in header_pairs(extra))
         return headers
 
     def _socket_factory(self, kwargs: dict) -> Optional[Callable]:
@@ -211,6 +227,55 @@ class connect:
         return None
 
     async def _open(self) -> ClientConnection:
+        for _ in range(MAX_REDIRECTS):
+            try:
+                return await self._open_once()
+            except InvalidStatus as exc:
+                new_uri = self._process_redirect(exc)
+                if isinstance(new_uri, Exception):
+                    if new_uri is exc:
+                        raise
+                    raise new_uri from exc
+                self._log_info("redirected to %s", redact_url(new_uri))
+                self.uri = new_uri
+                self.ws_uri = parse_url(new_uri)
+        raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
+
+    def _process_redirect(self, exc: InvalidStatus) -> Any:
+        """The URI a redirect sends us to, or the exception to raise (as
+        websockets' process_redirect).  Strips credential headers for a
+        cross-origin target."""
+        response = exc.response
+        if (response.status_code not in _REDIRECT_STATUSES
+                or "Location" not in response.headers):
+            return exc
+        old = self.ws_uri
+        new_uri = urllib.parse.urljoin(self.uri, response.headers["Location"])
+        try:
+            new = parse_url(new_uri)
+        except WSInvalidURL as error:
+            return InvalidURI(error.url, str(error).split(": ", 1)[-1])
+        shown = redact_url(new_uri)
+        kwargs = self.create_connection_kwargs
+        if kwargs.get("sock") is not None:
+            # The socket is closed now: nothing to send a second request on.
+            return ValueError(f"cannot follow redirect to {shown} with a preexisting socket")
+        if old.is_secure and not new.is_secure:
+            return SecurityError(f"cannot follow redirect to non-secure URI {shown}")
+        if old.origin != new.origin:
+            if kwargs.get("unix", False):
+                return ValueError(f"cannot follow cross-origin redirect to {shown} "
+                                  f"with a Unix socket")
+            if kwargs.get("host") is not None or kwargs.get("port") is not None:
+                return ValueError(f"cannot follow cross-origin redirect to {shown} "
+                                  f"with an explicit host or port")
+            # Credentials stay with the origin they were given for.
+            if self.additional_headers is not None:
+                self.additional_headers = strip_credentials(
+                    header_pairs(self.additional_headers))
+        return new_uri
+
+    async def _open_once(self) -> ClientConnection:
         kwargs = dict(self.create_connection_kwargs)
         socket_factory = self._socket_factory(kwargs)
         ssl = kwargs.pop("ssl", None)
@@ -237,6 +302,7 @@ class connect:
                 websocket_handshake_timeout=None, logger_name=self.logger,
                 max_frame_size=self.max_frame_size, extra_headers=self._headers(),
                 socket_factory=socket_factory, close_timeout=self.close_timeout,
+                max_redirects=0,
                 validate_utf8=True, compression=self.compression,
                 subprotocols=self.subprotocols, **kwargs)
         except WSError as exc:
