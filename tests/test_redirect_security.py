@@ -28,6 +28,7 @@ from picows_like.url import parse_url
 from picows_like.websockets.asyncio.client import connect as pws_connect
 from picows_like.websockets.asyncio.client import unix_connect as pws_unix_connect
 from helpers import RecordingListener, compute_accept, wf
+from reach_servers import HttpConnectProxy
 
 SECRET = "s3cr3t-pw"
 TOKEN = "Bearer tok-XYZZY"
@@ -279,6 +280,28 @@ async def test_redirect_logs_and_errors_carry_no_credentials(caplog):
                 _assert_no_secret(text)
                 assert "alice:***@" in text
     _assert_clean_records(caplog)
+
+
+async def test_proxy_credentials_stay_with_the_proxy_and_out_of_errors(caplog):
+    caplog.set_level(logging.DEBUG)
+    async with Site() as target:
+        async with Site({"/": (302, target.url())}) as origin, \
+                HttpConnectProxy(auth=("bob", SECRET)) as proxy:
+            # Both hops go through the proxy, each CONNECT authenticated; the
+            # proxy's credentials never reach either server.
+            transport = await _core_connect(origin.url(), proxy=proxy.url(f"bob:{SECRET}"))
+            await _core_close(transport)
+            assert [line.split()[1] for line, _ in proxy.requests] == [
+                f"127.0.0.1:{origin.port}", f"127.0.0.1:{target.port}"]
+            for site in (origin, target):
+                assert not CREDENTIAL_NAMES & set(site.headers_of(0))
+            # A wrong password: the 407 error names the proxy, not its credentials.
+            with pytest.raises(picows.WSHandshakeError) as info:
+                await _core_connect(origin.url(), proxy=proxy.url("bob:wrong-" + SECRET))
+            assert "407" in str(info.value)
+            _assert_no_secret(str(info.value) + repr(info.value))
+    for record in caplog.records:
+        _assert_no_secret(record.getMessage())
 
 
 async def test_reconnecting_client_logs_no_credentials(caplog):
