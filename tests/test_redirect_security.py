@@ -343,13 +343,14 @@ async def test_ws_layer_userinfo_goes_only_to_its_origin():
 
 async def test_ws_layer_same_origin_redirect_keeps_userinfo_and_headers():
     async with Site({"/old": (301, "/new")}) as site:
+        headers = (pair for pair in [("Authorization", TOKEN), ("Cookie", COOKIE)])
         async with pws_connect(site.url("/old", userinfo=f"alice:{SECRET}@"),
-                               additional_headers=[("Authorization", TOKEN)],
-                               close_timeout=1) as ws:
+                               additional_headers=headers, close_timeout=1) as ws:
             assert ws.request.path == "/new"
         second = site.headers_of(1)
         assert _basic("alice", SECRET) in second["authorization"]
         assert TOKEN in second["authorization"]
+        assert second["cookie"] == [COOKIE]
 
 
 async def test_ws_layer_refuses_any_redirect_over_a_given_socket():
