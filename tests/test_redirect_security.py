@@ -27,6 +27,7 @@ from picows_like import url as url_module
 from picows_like.url import parse_url
 from picows_like.websockets.asyncio.client import connect as pws_connect
 from picows_like.websockets.asyncio.client import unix_connect as pws_unix_connect
+from picows_like.websockets.exceptions import SecurityError
 from helpers import RecordingListener, compute_accept, wf
 from reach_servers import HttpConnectProxy
 
@@ -357,8 +358,9 @@ async def test_ws_layer_refuses_any_redirect_over_a_given_socket():
     async with Site({"/old": (302, "/new")}) as site:
         sock = socket.create_connection(("127.0.0.1", site.port))
         try:
-            with pytest.raises(ValueError, match="preexisting socket"):
+            with pytest.raises(ValueError, match="preexisting socket") as info:
                 await wf(pws_connect(site.url("/old"), sock=sock, close_timeout=1))
+            assert isinstance(info.value, SecurityError)
         finally:
             sock.close()
         assert len(site.requests) == 1

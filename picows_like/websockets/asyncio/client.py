@@ -34,6 +34,11 @@ MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
 _REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 
 
+class RedirectRefused(SecurityError, ValueError):
+    """A redirect that cannot be followed on the socket or address the
+    caller fixed.  A ValueError, as websockets raises, and a SecurityError,
+    as the other refused redirects here."""
+
 
 class ClientConnection(Connection):
     """A client WebSocket connection: recv(), send(), ping(), close(), ..."""
@@ -131,8 +136,9 @@ class connect:
     (SecurityError); after a redirect to another origin (scheme, host or
     port differ) ``Authorization``, ``Cookie`` and ``Proxy-Authorization``
     are no longer sent, nor the credentials of the URI's userinfo, which
-    only go to the origin they came with; ValueError when a redirect
-    cannot be followed on what the caller fixed (any redirect with
+    only go to the origin they came with; RedirectRefused (a ValueError
+    as in websockets, and a SecurityError) when a redirect cannot be
+    followed on what the caller fixed (any redirect with
     ``sock=``, a cross-origin one with ``unix=`` or a ``host``/``port``
     override).  ``open_timeout`` bounds the whole opening, redirects
     included.  URIs in errors and logs have their userinfo redacted.
@@ -261,16 +267,16 @@ class connect:
         kwargs = self.create_connection_kwargs
         if kwargs.get("sock") is not None:
             # The socket is closed now: nothing to send a second request on.
-            return ValueError(f"cannot follow redirect to {shown} with a preexisting socket")
+            return RedirectRefused(f"cannot follow redirect to {shown} with a preexisting socket")
         if old.is_secure and not new.is_secure:
             return SecurityError(f"cannot follow redirect to non-secure URI {shown}")
         if old.origin != new.origin:
             if kwargs.get("unix", False):
-                return ValueError(f"cannot follow cross-origin redirect to {shown} "
-                                  f"with a Unix socket")
+                return RedirectRefused(f"cannot follow cross-origin redirect to {shown} "
+                                       f"with a Unix socket")
             if kwargs.get("host") is not None or kwargs.get("port") is not None:
-                return ValueError(f"cannot follow cross-origin redirect to {shown} "
-                                  f"with an explicit host or port")
+                return RedirectRefused(f"cannot follow cross-origin redirect to {shown} "
+                                       f"with an explicit host or port")
             # Credentials stay with the origin they were given for.
             if self.additional_headers is not None:
                 self.additional_headers = strip_credentials(
