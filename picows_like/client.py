@@ -14,7 +14,7 @@ from ._options import WSLoggerLike, protocol_options, resolve_logger
 from ._protocol import WSProtocol
 from .exceptions import WSHandshakeError, WSInvalidStatusError
 from .handshake import WSHeadersLike, build_request, make_key
-from .proxy import connect_tcp, open_tunnel, parse_proxy_url
+from .proxy import connect_tcp, open_tls_tunnel, open_tunnel, parse_proxy_url
 from .url import WSParsedURL, parse_url
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -176,12 +176,11 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     listener_factory = _two_argument_factory(ws_listener_factory)
     parsed = parse_url(url)
     proxy_url = parse_proxy_url(proxy) if proxy is not None else None
-    if proxy_ssl_context is not None:
-        raise ValueError("proxy_ssl_context is only meaningful for https:// proxies, "
-                         "which are not supported")
+    if proxy_ssl_context is not None and proxy_url is not None and proxy_url.scheme != "https":
+        raise ValueError("proxy_ssl_context is only supported for https:// proxies")
     resolve_aiofastnet(use_aiofastnet, True)       # ImportError now, not per attempt
     connect = functools.partial(_connect_once, listener_factory, proxy_url=proxy_url,
-                                ssl_context=ssl_context, extra_headers=extra_headers,
+                                proxy_ssl_context=proxy_ssl_context, ssl_context=ssl_context, extra_headers=extra_headers,
                                 socket_factory=socket_factory,
                                 use_aiofastnet=use_aiofastnet, logger=logger,
                                 options=options, kwargs=kwargs)
@@ -226,6 +225,7 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
 
 async def _connect_once(listener_factory: Callable, parsed: WSParsedURL, *,
                         proxy_url: Optional[WSParsedURL],
+                        proxy_ssl_context: Optional[ssl.SSLContext],
                         ssl_context: Optional[ssl.SSLContext], extra_headers: Any,
                         socket_factory: Optional[Callable], use_aiofastnet: Optional[bool],
                         logger: Any, options: dict, kwargs: dict) -> Tuple[Any, Any]:
@@ -253,11 +253,18 @@ async def _connect_once(listener_factory: Callable, parsed: WSParsedURL, *,
     sock = None
     if socket_factory is not None:
         sock = await _make_socket(socket_factory, proxy_url or parsed)
-    if proxy_url is not None:
+    if proxy_url is not None and proxy_url.scheme != "https":
         if sock is None:
             sock = await connect_tcp(proxy_url.host, proxy_url.port)
         sock = await open_tunnel(sock, proxy_url, parsed.host, parsed.port, timeout)
-    if sock is not None:
+    if proxy_url is not None and proxy_url.scheme == "https":
+        # TLS to the proxy: the tunnel is a transport, not a socket.
+        transport, protocol = await open_tls_tunnel(
+            proxy_url, parsed, protocol_factory, sock=sock,
+            proxy_ssl_context=proxy_ssl_context,
+            fastnet=resolve_aiofastnet(use_aiofastnet, True), conn_kwargs=conn_kwargs,
+            timeout=timeout)
+    elif sock is not None:
         try:
             transport, protocol = await create_connection(protocol_factory, sock=sock,
                                                           **conn_kwargs)
