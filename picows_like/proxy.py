@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import socket
 import ssl
+import sys
 import urllib.parse
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -392,6 +393,9 @@ async def _open_tls_tunnel(proxy: WSParsedURL, target: WSParsedURL,
         if target_ssl is not None:
             if not isinstance(target_ssl, ssl.SSLContext):    # ssl=True
                 target_ssl = ssl.create_default_context()
+            if _NEEDS_LEGACY_START_TLS and fastnet is None and \
+                    isinstance(transport, asyncio.sslproto._SSLProtocolTransport):
+                start_tls = functools.partial(_legacy_start_tls, loop)
             inner = await start_tls(transport, connecting, target_ssl,
                                     server_hostname=conn_kwargs.get("server_hostname",
                                                                      target.host),
@@ -411,6 +415,61 @@ async def _open_tls_tunnel(proxy: WSParsedURL, target: WSParsedURL,
     except BaseException:
         transport.abort()
         raise
+
+
+# asyncio before 3.11 refuses loop.start_tls() over its own TLS transport,
+# although the SSLProtocol of those versions runs over any transport.
+_NEEDS_LEGACY_START_TLS = sys.version_info < (3, 11)
+
+
+class _LegacyOuterTransport:
+    """The proxy's TLS transport as the SSLProtocol of Python 3.9/3.10 uses
+    its transport: it also reads `_paused` and calls `_force_close(exc)`,
+    which only socket transports have there."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self._transport = transport
+        self.error: Optional[BaseException] = None     # why _force_close() was called
+
+    @property
+    def _paused(self) -> bool:
+        return not self._transport.is_reading()
+
+    def _force_close(self, exc: Optional[BaseException]) -> None:
+        self.error = exc
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+async def _legacy_start_tls(loop: asyncio.AbstractEventLoop, transport: asyncio.Transport,
+                            protocol: asyncio.BaseProtocol, sslcontext: ssl.SSLContext, *,
+                            server_hostname: Optional[str] = None,
+                            ssl_handshake_timeout: Optional[float] = None,
+                            **ignored: Any) -> asyncio.Transport:
+    """What loop.start_tls() of Python 3.9/3.10 does, without its check
+    that `transport` is a plain socket transport."""
+    from asyncio import sslproto
+    waiter = loop.create_future()
+    ssl_protocol = sslproto.SSLProtocol(loop, protocol, sslcontext, waiter,
+                                        server_side=False, server_hostname=server_hostname,
+                                        ssl_handshake_timeout=ssl_handshake_timeout,
+                                        call_connection_made=False)
+    outer = _LegacyOuterTransport(transport)
+    transport.pause_reading()
+    transport.set_protocol(ssl_protocol)
+    made = loop.call_soon(ssl_protocol.connection_made, outer)
+    resumed = loop.call_soon(transport.resume_reading)
+    try:
+        await waiter
+    except BaseException:
+        made.cancel()
+        resumed.cancel()
+        raise
+    if outer.error is not None:     # e.g. the handshake failed: that error, not EOF
+        raise outer.error
+    return ssl_protocol._app_transport
 
 
 # ----------------------------------------------------------------- SOCKS
