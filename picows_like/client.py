@@ -123,10 +123,14 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
       resolved against the current URL) up to `max_redirects` times; 0
       disables it.  A wss:// -> ws:// redirect is refused.
     * `proxy`: ``http://[user:pass@]host[:port]`` (HTTP CONNECT with Basic
-      auth), ``socks4://`` / ``socks5://[user:pass@]host[:port]`` (needs the
+      auth), ``https://...`` (the same over TLS to the proxy, verified with
+      `proxy_ssl_context`, default ssl.create_default_context() against the
+      proxy's host; ValueError with another proxy scheme),
+      ``socks4://`` / ``socks5://[user:pass@]host[:port]`` (needs the
       python-socks extra: ``pip install picows_like[socks]``).  TLS for a
-      wss:// target runs end to end through the tunnel.  The proxy
-      negotiation is bounded by `websocket_handshake_timeout`.
+      wss:// target runs end to end through the tunnel (TLS inside TLS
+      with an https:// proxy).  The proxy negotiation is bounded by
+      `websocket_handshake_timeout`.
     * `socket_factory(parsed_url)`: sync or async; returns a connected or
       unconnected socket (connected here), or None for the default path.
       With `proxy` it gets the proxy's WSParsedURL.
@@ -142,15 +146,15 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     * socket.gaierror (an OSError): the host or proxy host does not resolve.
     * ConnectionRefusedError / other OSError: the TCP connect to the server
       or proxy failed.
-    * ssl.SSLCertVerificationError (an ssl.SSLError): the server's
-      certificate is not trusted or does not match the host name (e.g. a
-      self-signed certificate with the default context); other
-      ssl.SSLError for other TLS failures.
+    * ssl.SSLCertVerificationError (an ssl.SSLError): the server's (or
+      https:// proxy's) certificate is not trusted or does not match the
+      host name (e.g. a self-signed certificate with the default context);
+      other ssl.SSLError for other TLS failures.
     * picows_like.proxy.WSProxyError (a WSHandshakeError): the proxy refused
       the tunnel: HTTP 407/403/... (`status`, `response`, `raw_header`,
-      `raw_body`), SOCKS authentication failure or target refused.
-      NotImplementedError for an https:// proxy; ImportError for a SOCKS
-      proxy without python-socks.
+      `raw_body`), SOCKS authentication failure or target refused; also a
+      python_socks.ProxyError when python-socks is installed, as in picows.
+      ImportError for a SOCKS proxy without python-socks.
     * WSInvalidStatusError: the server answered with a status other than
       101 (`response`, `raw_header`, `raw_body`); also a 3xx when redirects
       are disabled or `max_redirects` is exhausted.

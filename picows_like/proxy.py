@@ -37,9 +37,9 @@ from .url import WSParsedURL, WSPort, parse_url
 
 try:
     from python_socks import ProxyError as _SocksProxyError
-    _ERROR_BASES: Tuple[type, ...] = (WSHandshakeError, _SocksProxyError)
 except ImportError:             # the optional extra is not installed
-    _ERROR_BASES = (WSHandshakeError,)
+    class _SocksProxyError(Exception):  # type: ignore[no-redef]
+        """Stands in for python_socks.ProxyError."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "socks4": 1080, "socks5": 1080}
 # Bound on the head of the proxy's answer to CONNECT (as in picows).
@@ -50,7 +50,7 @@ _MAX_ERROR_BODY = 64 * 1024
 _ERROR_BODY_WAIT = 1.0
 
 
-class WSProxyError(*_ERROR_BASES):  # type: ignore[misc]
+class WSProxyError(WSHandshakeError, _SocksProxyError):
     """The proxy did not open the tunnel to the target.
 
     For an HTTP(S) proxy, `status` is its status code and `response` /
@@ -65,7 +65,7 @@ class WSProxyError(*_ERROR_BASES):  # type: ignore[misc]
     """
 
     def __init__(self, description: str, raw_header: Optional[bytes] = None,
-                 raw_body: Optional[bytes] = None, response=None,
+                 raw_body: Optional[bytes] = None, response: Any = None,
                  error_code: Optional[int] = None, status: Optional[int] = None):
         super().__init__(description, raw_header, raw_body, response)
         if status is None and response is not None:
@@ -271,7 +271,7 @@ class HTTPProxyConnectProtocol(asyncio.Protocol):
         self._reply = _ConnectReply(_authority(host, port), proxy_name)
         self._transport: Optional[asyncio.Transport] = None
         self._loop = asyncio.get_running_loop()
-        self._tunnel_established: asyncio.Future = self._loop.create_future()
+        self._tunnel_established: "asyncio.Future[None]" = self._loop.create_future()
         self._body_timer: Optional[asyncio.TimerHandle] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -360,11 +360,13 @@ async def _open_tls_tunnel(proxy: WSParsedURL, target: WSParsedURL,
                            protocol_factory: Callable[[], asyncio.BaseProtocol],
                            sock: Optional[socket.socket],
                            proxy_ssl_context: Optional[ssl.SSLContext], fastnet: Any,
-                           conn_kwargs: Dict[str, Any], where: str):
+                           conn_kwargs: Dict[str, Any],
+                           where: str) -> Tuple[asyncio.Transport, Any]:
     loop = asyncio.get_running_loop()
     if fastnet is not None:
-        create_connection: Callable = functools.partial(fastnet.create_connection, loop)
-        start_tls: Callable = functools.partial(fastnet.start_tls, loop)
+        create_connection: Callable[..., Any] = functools.partial(fastnet.create_connection,
+                                                                  loop)
+        start_tls: Callable[..., Any] = functools.partial(fastnet.start_tls, loop)
     else:
         create_connection, start_tls = loop.create_connection, loop.start_tls
     to_proxy, to_target = _split_kwargs(conn_kwargs)
@@ -446,7 +448,7 @@ class _LegacyOuterTransport:
 async def _legacy_start_tls(loop: asyncio.AbstractEventLoop, transport: asyncio.Transport,
                             protocol: asyncio.BaseProtocol, sslcontext: ssl.SSLContext, *,
                             server_hostname: Optional[str] = None,
-                            ssl_handshake_timeout: Optional[float] = None,
+                            ssl_handshake_timeout: Any = None,
                             **ignored: Any) -> asyncio.Transport:
     """What loop.start_tls() of Python 3.9/3.10 does, without its check
     that `transport` is a plain socket transport."""
@@ -459,7 +461,7 @@ async def _legacy_start_tls(loop: asyncio.AbstractEventLoop, transport: asyncio.
     outer = _LegacyOuterTransport(transport)
     transport.pause_reading()
     transport.set_protocol(ssl_protocol)
-    made = loop.call_soon(ssl_protocol.connection_made, outer)
+    made = loop.call_soon(ssl_protocol.connection_made, outer)  # type: ignore[arg-type]
     resumed = loop.call_soon(transport.resume_reading)
     try:
         await waiter
@@ -474,7 +476,7 @@ async def _legacy_start_tls(loop: asyncio.AbstractEventLoop, transport: asyncio.
 
 # ----------------------------------------------------------------- SOCKS
 
-def _import_python_socks(scheme: str):
+def _import_python_socks(scheme: str) -> Tuple[Any, Any]:
     try:
         import python_socks
         from python_socks.async_.asyncio import Proxy
@@ -492,7 +494,8 @@ class _ConnectedSocket:
     def __init__(self, sock: socket.socket):
         self._sock = sock
 
-    async def connect(self, dest_host: str, dest_port: int, timeout=None, **kwargs):
+    async def connect(self, dest_host: str, dest_port: int, timeout: Optional[float] = None,
+                      **kwargs: Any) -> socket.socket:
         return self._sock
 
 

@@ -10,6 +10,7 @@ also with and without aiofastnet.
 import asyncio
 import base64
 import contextlib
+import os
 import socket
 import ssl
 import sys
@@ -472,3 +473,46 @@ async def test_protocol_unknown_status_keeps_the_code():
     with pytest.raises(WSProxyError, match="rejected connection with status 499") as info:
         await wf(protocol.wait_tunnel_established())
     assert info.value.status == 499 and info.value.response is None
+
+
+# =============================================================================
+# examples/proxy_client.py with an https:// proxy
+# =============================================================================
+
+async def run_proxy_client_example(*args: str) -> Tuple[int, str, str]:
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [repo] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    uvloop_flag = ["--uvloop"] if type(asyncio.get_running_loop()).__module__.startswith(
+        "uvloop") else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, os.path.join(repo, "examples", "proxy_client.py"), *args, *uvloop_flag,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+    try:
+        out, err = await wf(proc.communicate(), 20)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_example_proxy_client_through_https_proxy(proxy_pki, target_pki, tmp_path):
+    proxy_ca, target_ca = tmp_path / "proxy-ca.pem", tmp_path / "target-ca.pem"
+    proxy_pki.ca.cert_pem.write_to_path(str(proxy_ca))
+    target_pki.ca.cert_pem.write_to_path(str(target_ca))
+    async with target_server(True, target_pki) as srv, \
+            HttpsConnectProxy(proxy_pki.server, auth=("user", "pw")) as proxy:
+        url = target_url(True, srv)
+        code, out, err = await run_proxy_client_example(
+            url, "--proxy", proxy.url("user:pw"), "--proxy-cafile", str(proxy_ca),
+            "--cafile", str(target_ca), "--message", "hi")
+        assert code == 0, err
+        assert "reply: hi" in out and "is_secure=True" in out and "user:pw" not in out
+        code, out, err = await run_proxy_client_example(
+            url, "--proxy", proxy.url("user:pw"), "--cafile", str(target_ca))
+        assert code == 1 and "TLS verification failed" in err and "Traceback" not in err
+        code, out, err = await run_proxy_client_example(
+            url, "--proxy", proxy.url("user:bad"), "--proxy-cafile", str(proxy_ca),
+            "--cafile", str(target_ca))
+        assert code == 1 and "proxy refused" in err and "407" in err
