@@ -31,7 +31,7 @@ import sys
 import urllib.parse
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from .exceptions import WSHandshakeError, WSInvalidMessageError, WSInvalidURL
+from .exceptions import WSHandshakeError, WSInvalidURL
 from .handshake import content_length, parse_response
 from .url import WSParsedURL, WSPort, parse_url
 
@@ -201,7 +201,7 @@ class _ConnectReply:
         try:
             self.response = parse_response(self.head)
             self.body_length = min(content_length(self.response.headers), _MAX_ERROR_BODY)
-        except WSInvalidMessageError:       # unknown status, odd headers: keep the status
+        except WSHandshakeError:            # unknown status, odd headers: keep the status
             self.response = None
         return self.feed(rest)
 
@@ -392,7 +392,7 @@ async def _open_tls_tunnel(proxy: WSParsedURL, target: WSParsedURL,
     try:
         await connecting.wait_tunnel_established()
         target_ssl = conn_kwargs.get("ssl")
-        if target_ssl is not None:
+        if target_ssl:                      # a context or True (wss://)
             if not isinstance(target_ssl, ssl.SSLContext):    # ssl=True
                 target_ssl = ssl.create_default_context()
             if _NEEDS_LEGACY_START_TLS and fastnet is None and \
@@ -411,7 +411,7 @@ async def _open_tls_tunnel(proxy: WSParsedURL, target: WSParsedURL,
         protocol = protocol_factory()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
-        if target_ssl is None:
+        if not target_ssl:
             transport.resume_reading()      # paused by HTTPProxyConnectProtocol
         return transport, protocol
     except BaseException:
