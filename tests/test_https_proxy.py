@@ -10,6 +10,7 @@ also with and without aiofastnet.
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import os
 import socket
 import ssl
@@ -405,6 +406,11 @@ async def test_proxy_ssl_context_is_for_https_proxies(proxy_pki):
     with pytest.raises(ValueError, match="only supported for https:// proxies"):
         await connect("ws://127.0.0.1:1/", proxy="http://127.0.0.1:3128",
                       proxy_ssl_context=proxy_pki.client)
+    if importlib.util.find_spec("python_socks") is not None:
+        # picows ignores it here; a SOCKS hop is never TLS, so say so.
+        with pytest.raises(ValueError, match="only supported for https:// proxies"):
+            await connect("ws://127.0.0.1:1/", proxy="socks5://127.0.0.1:1080",
+                          proxy_ssl_context=proxy_pki.client)
     # Without a proxy it is ignored, as in picows (proxy=os.environ.get(...) code).
     async with ws_server() as srv:
         client, cl = await connect(f"ws://127.0.0.1:{srv.port}/",
