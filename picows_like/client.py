@@ -14,7 +14,7 @@ from ._options import WSLoggerLike, protocol_options, resolve_logger
 from ._protocol import WSProtocol
 from .exceptions import WSHandshakeError, WSInvalidStatusError
 from .handshake import WSHeadersLike, build_request, make_key
-from .proxy import connect_tcp, open_tunnel, parse_proxy_url
+from .proxy import connect_tcp, open_tls_tunnel, open_tunnel, parse_proxy_url
 from .url import WSParsedURL, parse_url, redact_url
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -153,10 +153,14 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
       every redirect; on expiry asyncio.TimeoutError (as in picows) and
       nothing stays open.
     * `proxy`: ``http://[user:pass@]host[:port]`` (HTTP CONNECT with Basic
-      auth), ``socks4://`` / ``socks5://[user:pass@]host[:port]`` (needs the
+      auth), ``https://...`` (the same over TLS to the proxy, verified with
+      `proxy_ssl_context`, default ssl.create_default_context() against the
+      proxy's host; ValueError with another proxy scheme),
+      ``socks4://`` / ``socks5://[user:pass@]host[:port]`` (needs the
       python-socks extra: ``pip install picows_like[socks]``).  TLS for a
-      wss:// target runs end to end through the tunnel.  The proxy
-      negotiation is bounded by `websocket_handshake_timeout`.
+      wss:// target runs end to end through the tunnel (TLS inside TLS
+      with an https:// proxy).  The proxy negotiation is bounded by
+      `websocket_handshake_timeout`.
     * `socket_factory(parsed_url)`: sync or async; returns a connected or
       unconnected socket (connected here), or None for the default path.
       With `proxy` it gets the proxy's WSParsedURL.
@@ -172,15 +176,15 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     * socket.gaierror (an OSError): the host or proxy host does not resolve.
     * ConnectionRefusedError / other OSError: the TCP connect to the server
       or proxy failed.
-    * ssl.SSLCertVerificationError (an ssl.SSLError): the server's
-      certificate is not trusted or does not match the host name (e.g. a
-      self-signed certificate with the default context); other
-      ssl.SSLError for other TLS failures.
+    * ssl.SSLCertVerificationError (an ssl.SSLError): the server's (or
+      https:// proxy's) certificate is not trusted or does not match the
+      host name (e.g. a self-signed certificate with the default context);
+      other ssl.SSLError for other TLS failures.
     * picows_like.proxy.WSProxyError (a WSHandshakeError): the proxy refused
       the tunnel: HTTP 407/403/... (`status`, `response`, `raw_header`,
-      `raw_body`), SOCKS authentication failure or target refused.
-      NotImplementedError for an https:// proxy; ImportError for a SOCKS
-      proxy without python-socks.
+      `raw_body`), SOCKS authentication failure or target refused; also a
+      python_socks.ProxyError when python-socks is installed, as in picows.
+      ImportError for a SOCKS proxy without python-socks.
     * WSInvalidStatusError: the server answered with a status other than
       101 (`response`, `raw_header`, `raw_body`); also a 3xx when redirects
       are disabled or `max_redirects` is exhausted.
@@ -209,12 +213,12 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     listener_factory = _two_argument_factory(ws_listener_factory)
     parsed = parse_url(url)
     proxy_url = parse_proxy_url(proxy) if proxy is not None else None
-    if proxy_ssl_context is not None:
-        raise ValueError("proxy_ssl_context is only meaningful for https:// proxies, "
-                         "which are not supported")
+    if proxy_ssl_context is not None and proxy_url is not None and proxy_url.scheme != "https":
+        raise ValueError("proxy_ssl_context is only supported for https:// proxies")
     resolve_aiofastnet(use_aiofastnet, True)       # ImportError now, not per attempt
     connect = functools.partial(_connect_once, listener_factory, proxy_url=proxy_url,
-                                ssl_context=ssl_context, socket_factory=socket_factory,
+                                proxy_ssl_context=proxy_ssl_context, ssl_context=ssl_context,
+                                socket_factory=socket_factory,
                                 use_aiofastnet=use_aiofastnet, logger=logger,
                                 options=options, kwargs=kwargs)
     following = _follow_redirects(connect, parsed, header_pairs(extra_headers),
@@ -277,6 +281,7 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
 
 async def _connect_once(listener_factory: Callable, parsed: WSParsedURL, *,
                         proxy_url: Optional[WSParsedURL],
+                        proxy_ssl_context: Optional[ssl.SSLContext],
                         ssl_context: Optional[ssl.SSLContext], extra_headers: Any,
                         socket_factory: Optional[Callable], use_aiofastnet: Optional[bool],
                         logger: Any, options: dict, kwargs: dict) -> Tuple[Any, Any]:
@@ -304,11 +309,18 @@ async def _connect_once(listener_factory: Callable, parsed: WSParsedURL, *,
     sock = None
     if socket_factory is not None:
         sock = await _make_socket(socket_factory, proxy_url or parsed)
-    if proxy_url is not None:
+    if proxy_url is not None and proxy_url.scheme != "https":
         if sock is None:
             sock = await connect_tcp(proxy_url.host, proxy_url.port)
         sock = await open_tunnel(sock, proxy_url, parsed.host, parsed.port, timeout)
-    if sock is not None:
+    if proxy_url is not None and proxy_url.scheme == "https":
+        # TLS to the proxy: the tunnel is a transport, not a socket.
+        transport, protocol = await open_tls_tunnel(
+            proxy_url, parsed, protocol_factory, sock=sock,
+            proxy_ssl_context=proxy_ssl_context,
+            fastnet=resolve_aiofastnet(use_aiofastnet, True), conn_kwargs=conn_kwargs,
+            timeout=timeout)
+    elif sock is not None:
         try:
             transport, protocol = await create_connection(protocol_factory, sock=sock,
                                                           **conn_kwargs)

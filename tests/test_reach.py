@@ -307,8 +307,6 @@ async def test_redirect_through_proxy_opens_a_second_tunnel():
 
 
 async def test_proxy_url_validation():
-    with pytest.raises(NotImplementedError, match="https://"):
-        await connect("ws://127.0.0.1:1/", proxy="https://127.0.0.1:3128")
     with pytest.raises(picows.WSInvalidURL, match="proxy scheme"):
         await connect("ws://127.0.0.1:1/", proxy="ftp://127.0.0.1:21")
     with pytest.raises(picows.WSInvalidURL):
