@@ -111,7 +111,12 @@ class WSUpgradeRequest:
 
 
 class WSUpgradeResponse:
-    """The opening handshake response (101 or an HTTP error/redirect)."""
+    """The opening handshake response (101 or an HTTP error/redirect).
+
+    Header names must be RFC 9110 tokens and values must not contain CR,
+    LF or NUL: the constructor, every factory (`extra_headers`, a
+    redirect's `location`) and to_bytes() raise ValueError otherwise, so a
+    value taken from a request cannot add headers of its own."""
     __slots__ = ("version", "status", "headers", "body")
 
     def __init__(self, status: Union[int, HTTPStatus] = HTTPStatus.SWITCHING_PROTOCOLS,
