@@ -64,9 +64,10 @@ def check_header(name: Any, value: Any) -> None:
 
 
 def check_headers(headers: Any) -> None:
-    """check_header for every field of a CIMultiDict (or pairs)."""
+    """check_header for every field of a CIMultiDict (or pairs); a value
+    that is not a str is checked as the str() that to_bytes() writes."""
     for name, value in (headers.items() if hasattr(headers, "items") else headers):
-        check_header(name, value)
+        check_header(name, value if isinstance(value, str) else str(value))
 
 
 def add_extra_headers(headers: CIMultiDict, extra_headers: Optional[WSHeadersLike]) -> None:

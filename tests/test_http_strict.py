@@ -279,6 +279,10 @@ def test_legal_headers_still_build():
     assert b"X-Tab: a\tb\r\n" in wire and b"X-Latin: caf\xe9\r\n" in wire
     r = WSUpgradeResponse.create_redirect_response(302, "ws://h/x?a=b%0D%0A")
     assert b"Location: ws://h/x?a=b%0D%0A\r\n" in bytes(r.to_bytes())
+    # A value that is not a str is written (and checked) as its str().
+    r = WSUpgradeResponse.create_101_response()
+    r.headers["X-N"] = 5
+    assert b"X-N: 5\r\n" in bytes(r.to_bytes())
 
 
 @pytest.mark.parametrize("value", SPLITTING_VALUES)
@@ -375,3 +379,40 @@ async def test_client_request_refuses_splitting(kwargs):
         with pytest.raises(ValueError):
             await asyncio.wait_for(picows.ws_connect(RecordingListener, url, **kwargs), T)
         assert srv.requests == []
+
+
+# -- the websockets-compatible layer goes through the same checks ----------------
+
+@asyncio_test
+@pytest.mark.parametrize("kwargs", [
+    pytest.param(dict(additional_headers={"X-A": "1\r\nX-Injected: 1"}), id="crlf_value"),
+    pytest.param(dict(additional_headers={"X-A": "1\0"}), id="nul_value"),
+    pytest.param(dict(additional_headers=[("X A", "1")]), id="non_token_name"),
+    pytest.param(dict(user_agent_header="ua\r\nX-Injected: 1"), id="user_agent_crlf"),
+])
+async def test_websockets_layer_client_refuses_splitting(kwargs):
+    from picows_like.websockets.asyncio.client import connect
+    async with ws_server() as srv:
+        with pytest.raises(ValueError):
+            async with connect(srv.url(), open_timeout=T, **kwargs):
+                pass
+        assert srv.requests == []
+
+
+@asyncio_test
+async def test_websockets_layer_server_answers_500_for_split_header():
+    from picows_like.websockets.asyncio.server import serve
+
+    async def handler(ws):
+        await ws.recv()
+
+    def process_response(connection, request, response):
+        response.headers["X-A"] = "1\r\nSet-Cookie: a=1"
+        return response
+
+    async with serve(handler, "127.0.0.1", 0, process_response=process_response) as server:
+        port = server.sockets[0].getsockname()[1]
+        answer = await exchange(port, raw_request())
+        start, headers, _ = split_response(answer)
+        assert start.startswith(b"HTTP/1.1 500 "), answer[:300]
+        assert b"Set-Cookie" not in answer
