@@ -523,16 +523,28 @@ cdef class WSProtocolCore:
             self._reject(rejected.response)
             return
         response.headers["Sec-WebSocket-Accept"] = accept.decode()
-        self.transport.underlying_transport.write(response.to_bytes())
+        try:
+            wire = response.to_bytes()
+        except ValueError as exc:   # a header set after the response was built
+            self._logger.error("invalid upgrade response: %s", exc)
+            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            return
+        self.transport.underlying_transport.write(wire)
         self._upgraded_to(listener, request, response, agreed, subprotocol)
         self._connected()
 
     def _reject(self, response):
         """Answer a request we will not upgrade, then close."""
         response.headers["Connection"] = "close"
+        try:
+            wire = response.to_bytes()
+        except ValueError as exc:   # a header set after the response was built
+            self._logger.error("invalid error response: %s", exc)
+            wire = WSUpgradeResponse.create_error_response(
+                500, b"internal error\n", {"Connection": "close"}).to_bytes()
         self._stop_reading = True
         self._cancel_timers()
-        self.transport.underlying_transport.write(response.to_bytes())
+        self.transport.underlying_transport.write(wire)
         self.transport.disconnect()
 
     cdef int _upgraded_to(self, listener, request, response, compression,

@@ -4,6 +4,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 from http import HTTPStatus
 from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -22,6 +23,17 @@ MAX_HEADER_COUNT = 128
 MAX_BODY_BYTES = 1024 * 1024
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789"
                          b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# What we write: names are RFC 9110 tokens; values never carry CR, LF or NUL,
+# the three characters that can end a header line early (response splitting).
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SPLITTING_RE = re.compile(r"[\r\n\0]")
+# What we read in a request: a field value is VCHAR, obs-text, SP and HTAB
+# (RFC 9110 5.5); the request target printable ASCII without spaces; Host
+# an RFC 3986 authority (host and optional port).
+_BAD_VALUE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_SPLITTING_BYTES_RE = re.compile(rb"[\r\n\0]")
+_TARGET_RE = re.compile(rb"[\x21-\x7e]+")
+_HOST_RE = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:\[\]]+")
 
 
 def make_key() -> bytes:
@@ -34,16 +46,38 @@ def accept_value(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + _GUID).digest())
 
 
+def check_header(name: Any, value: Any) -> None:
+    """Refuse a header field we are about to write that could split the
+    message: the name must be an RFC 9110 token and the value must not hold
+    CR, LF or NUL (ValueError; TypeError when either is not a str).  Every
+    header the library writes passes here once, when it is built.  The
+    message names the header but never repeats the value (it may be a
+    credential)."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"header names and values must be str, got "
+                        f"{type(name).__name__} and {type(value).__name__}")
+    if _TOKEN_RE.fullmatch(name) is None:
+        raise ValueError(f"invalid HTTP header name {name!r}: not a token")
+    if _SPLITTING_RE.search(value) is not None:
+        raise ValueError(f"invalid value for HTTP header {name!r}: "
+                         f"CR, LF and NUL are not allowed")
+
+
+def check_headers(headers: Any) -> None:
+    """check_header for every field of a CIMultiDict (or pairs); a value
+    that is not a str is checked as the str() that to_bytes() writes."""
+    for name, value in (headers.items() if hasattr(headers, "items") else headers):
+        check_header(name, value if isinstance(value, str) else str(value))
+
+
 def add_extra_headers(headers: CIMultiDict, extra_headers: Optional[WSHeadersLike]) -> None:
-    """Add user headers; a user `Host` replaces ours, others are appended."""
+    """Add user headers (each checked by check_header); a user `Host`
+    replaces ours, others are appended."""
     if not extra_headers:
         return
     items = extra_headers.items() if hasattr(extra_headers, "items") else extra_headers
     for name, value in items:
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError("extra_headers names and values must be str")
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise ValueError(f"extra_headers: CR/LF not allowed in header {name!r}")
+        check_header(name, value)
         if name.lower() == "host":
             headers[name] = value
         else:
@@ -78,7 +112,12 @@ class WSUpgradeRequest:
 
 
 class WSUpgradeResponse:
-    """The opening handshake response (101 or an HTTP error/redirect)."""
+    """The opening handshake response (101 or an HTTP error/redirect).
+
+    Header names must be RFC 9110 tokens and values must not contain CR,
+    LF or NUL: the constructor, every factory (`extra_headers`, a
+    redirect's `location`) and to_bytes() raise ValueError otherwise, so a
+    value taken from a request cannot add headers of its own."""
     __slots__ = ("version", "status", "headers", "body")
 
     def __init__(self, status: Union[int, HTTPStatus] = HTTPStatus.SWITCHING_PROTOCOLS,
@@ -86,7 +125,11 @@ class WSUpgradeResponse:
                  version: bytes = b"HTTP/1.1"):
         self.version = version
         self.status = _status(status)
-        self.headers = CIMultiDict() if headers is None else headers
+        if headers is None:
+            headers = CIMultiDict()
+        else:
+            check_headers(headers)
+        self.headers = headers
         self.body = body
 
     @staticmethod
@@ -123,16 +166,20 @@ class WSUpgradeResponse:
         """A 3xx redirect to `location`."""
         if not 300 <= status <= 399:
             raise ValueError(f"invalid redirect response code {status}, can be only 3xx")
+        check_header("Location", location)
         self = WSUpgradeResponse(status)
         add_extra_headers(self.headers, extra_headers)
         self.headers["Location"] = location
         return self
 
     def to_bytes(self) -> bytearray:
-        """The response as it goes on the wire (adds Content-Length for a body)."""
+        """The response as it goes on the wire (adds Content-Length for a
+        body).  Headers changed after the response was built are checked
+        again here (ValueError), once per handshake."""
         out = bytearray(b"%b %d %b\r\n" % (self.version, self.status.value,
                                             self.status.phrase.encode()))
         headers = self.headers
+        check_headers(headers)
         if self.body:
             headers.setdefault("Content-Type", "text/plain")
             headers["Content-Length"] = str(len(self.body))
@@ -173,35 +220,66 @@ class HandshakeRejected(Exception):
             status, reason.encode() + b"\n", extra_headers)
 
 
-def _split_head(raw: bytes, what: str, error: type) -> Tuple[bytes, CIMultiDict]:
+def _split_head(raw: bytes, what: str, error: type,
+                strict: bool = False) -> Tuple[bytes, CIMultiDict]:
     """Split a header block (without the final CRLFCRLF) into its start line
-    and headers, enforcing the size and count limits."""
+    and headers, enforcing the size and count limits.  A line folded onto
+    the previous one (obs-fold), a name that is not a token (so also space
+    before the colon) and CR, LF or NUL in a value are errors; `strict`
+    (requests) also refuses every other control character in a value."""
     if len(raw) > MAX_HEADER_BYTES:
         raise error(f"{what} headers exceed {MAX_HEADER_BYTES} bytes")
     lines = raw.split(b"\r\n")
     if len(lines) - 1 > MAX_HEADER_COUNT:
         raise error(f"{what} has more than {MAX_HEADER_COUNT} headers")
     headers: CIMultiDict = CIMultiDict()
+    bad_value = _BAD_VALUE_RE if strict else _SPLITTING_BYTES_RE
     for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            raise error(f"folded {what} header line (obs-fold)")
         name, sep, value = line.partition(b":")
         if not sep or not name or not _TOKEN_CHARS.issuperset(name):
             raise error(f"malformed {what} header line {line[:64]!r}")
-        if b"\n" in value or b"\r" in value or b"\0" in value:
+        if bad_value.search(value) is not None:
             raise error(f"{what} header {name[:64]!r} has an invalid value")
         headers.add(name.decode("ascii"), value.strip(b" \t").decode("latin-1"))
     return lines[0], headers
 
 
 def parse_request(raw: bytes) -> WSUpgradeRequest:
-    """Parse an HTTP request head; HandshakeRejected(400) when malformed."""
+    """Parse an HTTP request head; HandshakeRejected(400) when malformed.
+
+    Strict where a proxy in front could read the same bytes differently
+    (request smuggling): the version is exactly HTTP/1.1, the target is
+    printable ASCII, there is no body (no Transfer-Encoding, Content-Length
+    absent or 0) and exactly one well-formed Host."""
     def bad(msg: str) -> HandshakeRejected:
         return HandshakeRejected(400, msg)
-    start, headers = _split_head(raw, "request", bad)
+    start, headers = _split_head(raw, "request", bad, strict=True)
     parts = start.split(b" ")
-    if len(parts) != 3 or not parts[0] or not _TOKEN_CHARS.issuperset(parts[0]) \
-            or not parts[1] or not parts[2].startswith(b"HTTP/1."):
+    if len(parts) != 3 or not parts[0] or not _TOKEN_CHARS.issuperset(parts[0]):
         raise bad(f"malformed request line {start[:64]!r}")
-    return WSUpgradeRequest(parts[0], parts[1], parts[2], headers)
+    method, target, version = parts
+    if version != b"HTTP/1.1":
+        raise bad(f"unsupported HTTP version {version[:16]!r}, expected HTTP/1.1")
+    if _TARGET_RE.fullmatch(target) is None:
+        raise bad("invalid request target: control character, space or non-ASCII byte")
+    if "Transfer-Encoding" in headers:
+        raise bad("Transfer-Encoding is not supported in an upgrade request")
+    for value in headers.getall("Content-Length", ()):
+        # Only "0" (or 00..., also as a list) is a body we can ignore; no int().
+        for item in value.split(","):
+            item = item.strip(" \t")
+            if not item or item.strip("0"):
+                raise bad("an upgrade request cannot have a body "
+                          f"(Content-Length {value[:32]!r})")
+    hosts = headers.getall("Host", ())
+    if len(hosts) != 1:
+        raise bad("an upgrade request needs exactly one Host header, "
+                  f"got {len(hosts)}")
+    if _HOST_RE.fullmatch(hosts[0]) is None:
+        raise bad("invalid Host header")
+    return WSUpgradeRequest(method, target, version, headers)
 
 
 def validate_request(request: WSUpgradeRequest) -> bytes:
@@ -256,8 +334,12 @@ def build_request(parsed_url: Any, key: bytes, extra_headers: Optional[WSHeaders
         headers["Sec-WebSocket-Extensions"] = compression.offer()
     if subprotocols:
         headers["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
+    check_headers(headers)               # Host and subprotocols come from the caller
     add_extra_headers(headers, extra_headers)
     path = parsed_url.resource_name.encode("latin-1")
+    if _TARGET_RE.fullmatch(path) is None:
+        raise ValueError("invalid character in the URL path or query: control "
+                         "character, space or non-ASCII")
     request = WSUpgradeRequest(b"GET", path, b"HTTP/1.1", headers)
     wire = bytearray(b"GET %b HTTP/1.1\r\n" % path)
     for name, value in headers.items():
