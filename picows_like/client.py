@@ -206,7 +206,7 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
     args = (exc.raw_header, exc.raw_body, response)
     status = int(response.status)
     if followed >= max_redirects:
-        raise WSInvalidStatusError(f"{status} redirect from {current.url} not followed: "
+        raise WSInvalidStatusError(f"{exc}; redirect from {current.url} not followed: "
                                    f"max_redirects={max_redirects} reached", *args) from exc
     location = response.headers.get("Location")
     if location is None:
