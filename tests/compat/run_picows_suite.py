@@ -24,6 +24,11 @@ deviation        listed in DEVIATIONS: picows breaks an RFC MUST or a security r
                  assertions count) and must pass; without one its failure is expected.
 pending          listed in PENDING: work done on another branch; a failure is expected
                  until that branch is merged.
+websockets       a test of picows.websockets (picows' imitation of the websockets
+                 library) that fails here and also fails when picows.websockets is the
+                 websockets library itself: picows_like.websockets follows websockets.
+                 Found mechanically: failed tests of that layer are run a second time
+                 against websockets.
 """
 
 import argparse
@@ -142,10 +147,12 @@ def extract_tests(sdist, cache_dir):
 
 # ---------------------------------------------------------------- table
 
-COLUMNS = ["passed", "failed", "skipped", "private", "deviation", "pending"]
+COLUMNS = ["passed", "failed", "skipped", "private", "deviation", "pending", "websockets"]
 
 
 def classify(nodeid, outcome):
+    if outcome == "websockets":
+        return outcome
     if outcome in ("passed", "skipped", "private"):
         if outcome == "passed" and find_listed(DEVIATIONS, nodeid) is not None:
             return "deviation"
@@ -166,7 +173,7 @@ def print_table(results, verbose):
         fname = nodeid.split("::")[0].split("/")[-1]
         row = per_file.setdefault(fname, dict.fromkeys(COLUMNS, 0))
         row[category] += 1
-        if category == "failed" or (verbose and category != "passed"):
+        if category in ("failed", "websockets") or (verbose and category != "passed"):
             key = (category, nodeid.split("[")[0] if not verbose else nodeid)
             failures.setdefault(key, [0, detail])[0] += 1
     width = max([len(f) for f in per_file] + [10])
@@ -178,7 +185,7 @@ def print_table(results, verbose):
             total[c] += row[c]
     print(f"{'total':{width}} " + " ".join(f"{total[c]:9}" for c in COLUMNS))
     if failures:
-        print("\n" + ("not passed:" if verbose else "failed (cases, first reason):"))
+        print("\n" + ("not passed:" if verbose else "failed / websockets (cases, first reason):"))
         for (category, test), (count, detail) in failures.items():
             times = f" x{count}" if count > 1 else ""
             print(f"  {category:9} {test}{times}: {detail}")
@@ -195,6 +202,23 @@ def print_table(results, verbose):
     return total
 
 
+def run_pytest(python, root, env, report, targets):
+    if os.path.exists(report):
+        os.remove(report)
+    env = dict(env, PICOWS_COMPAT_REPORT=report)
+    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "picows_shim",
+           "-c", os.path.join(root, "pytest.ini"), "--rootdir", root, "--tb=line", "-rN",
+           *targets]
+    if not any(a.startswith("tests") or "::" in a for a in targets):
+        cmd.append("tests")
+    proc = subprocess.run(cmd, cwd=root, env=env)
+    if not os.path.exists(report):
+        print(f"pytest exited with {proc.returncode} and wrote no results", file=sys.stderr)
+        return None
+    with open(report) as f:
+        return json.load(f)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--python", default=sys.executable,
@@ -208,23 +232,27 @@ def main(argv=None):
     sdist = fetch_sdist(args.python, args.cache_dir)
     root = extract_tests(sdist, args.cache_dir)
     report = os.path.join(args.cache_dir, "results.json")
-    if os.path.exists(report):
-        os.remove(report)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [HERE, REPO_ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["PICOWS_COMPAT_REPORT"] = report
-    cmd = [args.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "picows_shim",
-           "-c", os.path.join(root, "pytest.ini"), "--rootdir", root,
-           "--tb=line", "-rN", *args.pytest_args]
-    if not any(a.startswith("tests") or "::" in a for a in args.pytest_args):
-        cmd.append("tests")
-    proc = subprocess.run(cmd, cwd=root, env=env)
-    if not os.path.exists(report):
-        print(f"pytest exited with {proc.returncode} and wrote no results", file=sys.stderr)
-        return proc.returncode or 1
-    with open(report) as f:
-        results = json.load(f)
+    results = run_pytest(args.python, root, env, report, args.pytest_args)
+    if results is None:
+        return 1
+    # Failed tests of picows' websockets layer: do they fail with websockets itself too?
+    ws_failed = [n for n, (outcome, _) in results.items() if outcome == "failed"
+                 and n.split("/")[-1].startswith("test_websockets_") and "::" in n
+                 and classify(n, outcome) == "failed"]
+    if ws_failed:
+        print(f"\nrunning {len(ws_failed)} failed test(s) of picows.websockets against the "
+              f"websockets library itself:")
+        ws_env = dict(env, PICOWS_COMPAT_WEBSOCKETS="websockets", PICOWS_COMPAT_TEST_TIMEOUT="10")
+        reference = run_pytest(args.python, root, ws_env, report + ".websockets", ws_failed) or {}
+        version = subprocess.run([args.python, "-c", "import websockets; print(websockets.__version__)"],
+                                 capture_output=True, text=True).stdout.strip()
+        for nodeid in ws_failed:
+            outcome, detail = reference.get(nodeid, ("passed", ""))
+            if outcome == "failed":
+                results[nodeid] = ["websockets", f"fails with websockets {version} too: {detail}"]
     print()
     total = print_table(results, args.verbose)
     return 1 if total["failed"] else 0
