@@ -1,6 +1,6 @@
 # picows_like: build, test, demo, bench.  Everything runs in a local venv (.venv).
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 # Build and test dependencies (the `test` extra in pyproject.toml lists the same).  picows is
@@ -9,7 +9,7 @@ DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<
           "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy aiofastnet "picows==2.3.1" \
           "sphinx>=7"
 
-.PHONY: all build debug test docs demo bench bench-quick clean fuzz
+.PHONY: all build debug test docs demo bench bench-quick clean fuzz compat-picows
 
 all: build
 
@@ -50,6 +50,19 @@ bench: build $(VENV)/.bench
 # < 3 min; tables in benchmarks/results/echo-quick-*.md.
 bench-quick: build $(VENV)/.bench
 	$(PY) benchmarks/echo.py --quick
+
+# picows 2.3.1's own test suite against picows_like (tests/compat/run_picows_suite.py):
+# the sdist is downloaded into build/compat-picows (sha256 checked), its tests run through
+# an import shim, and a table is printed.  Fails on any failure that is not a listed deviation.
+# Its test dependencies beyond ours:
+COMPAT_DEPS := async-timeout anyio tiny-proxy
+
+$(VENV)/.compat: $(VENV)/.deps
+	$(PIP) install $(COMPAT_DEPS)
+	touch $@
+
+compat-picows: build $(VENV)/.compat
+	$(PY) tests/compat/run_picows_suite.py $(COMPAT_ARGS)
 
 clean:
 	rm -rf build docs/_build picows_like/*.so picows_like/*.c picows_like/*.html \

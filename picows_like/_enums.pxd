@@ -4,9 +4,9 @@ cpdef enum WSMsgType:
     CONTINUATION = 0x0
     TEXT = 0x1
     BINARY = 0x2
-    CLOSE = 0x8
-    PING = 0x9
+    PING = 0x9                 # picows' order: list(WSMsgType) is the same
     PONG = 0xA
+    CLOSE = 0x8
 
 
 cpdef enum WSCloseCode:

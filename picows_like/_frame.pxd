@@ -1,3 +1,5 @@
+from libc.stdint cimport uint8_t
+
 from ._enums cimport WSMsgType, WSCloseCode
 
 
@@ -13,11 +15,11 @@ cdef class WSFrame:
         readonly Py_ssize_t payload_size
         readonly Py_ssize_t tail_size
         WSMsgType msg_type
-        readonly bint fin
-        readonly bint rsv1
-        readonly bint rsv2
-        readonly bint rsv3
-        readonly bint last_in_buffer
+        readonly uint8_t fin            # 0/1, uint8_t as in picows (Python int)
+        readonly uint8_t rsv1
+        readonly uint8_t rsv2
+        readonly uint8_t rsv3
+        readonly uint8_t last_in_buffer
         object _owner           # keeps test payloads alive (see make_test_frame)
 
     cpdef bytes get_payload_as_bytes(self)

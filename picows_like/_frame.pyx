@@ -66,9 +66,12 @@ cdef class WSFrame:
         return PyUnicode_DecodeUTF8(self.payload_ptr + 2, self.payload_size - 2, "replace")
 
     def __str__(self):
-        return (f"WSFrame({msg_type_to_py(self.msg_type)!r}, payload_size={self.payload_size}, "
-                f"fin={self.fin}, rsv1={self.rsv1}, last_in_buffer={self.last_in_buffer}, "
-                f"tail_size={self.tail_size})")
+        # picows' format, field for field.
+        mt = msg_type_to_py(self.msg_type)
+        return (f"WSFrame({getattr(mt, 'name', mt)}, fin={self.fin != 0}, "
+                f"rsv1={self.rsv1 != 0}, rsv2={self.rsv2 != 0}, rsv3={self.rsv3 != 0}, "
+                f"last_in_buffer={self.last_in_buffer != 0}, "
+                f"payload_sz={self.payload_size}, tail_sz={self.tail_size})")
 
     def __repr__(self):
         return self.__str__()

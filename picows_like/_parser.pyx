@@ -105,21 +105,26 @@ cdef class FrameParser:
         if plen == 126:
             plen = (p[2] << 8) | p[3]
             if plen < 126:
-                self._fail(1002, "non-minimal 16-bit payload length")
+                self._fail(1002, "Received frame with invalid 16-bit payload len "
+                           "(non-minimal 16-bit payload length)")
                 return -1
         elif plen == 127:
             plen = _be64(p + 2)
             if plen >> 63:
-                self._fail(1002, "64-bit payload length has its most significant bit set")
+                self._fail(1002, "Received frame with invalid 64-bit payload length "
+                           "(64-bit payload length has its most significant bit set)")
                 return -1
             if plen <= 0xFFFF:
-                self._fail(1002, "non-minimal 64-bit payload length")
+                self._fail(1002, "Received frame with invalid 64-bit payload length "
+                           "(non-minimal 64-bit payload length)")
                 return -1
 
         # Header checks, in the order a peer most likely violates them.
         if masked != self.expect_masked:
-            self._fail(1002, "client sent an unmasked frame" if self.expect_masked
-                       else "server sent a masked frame")
+            self._fail(1002, "Received un-masked frame from client, RFC 6455 section 5.1 forbids "
+                       "this (client sent an unmasked frame)" if self.expect_masked
+                       else "Received masked frame from server, RFC 6455 section 5.1 forbids "
+                       "this (server sent a masked frame)")
             return -1
         if (b0 & 0x70) & ~self.rsv_allowed:
             self._fail(1002, "reserved bits set without a negotiated extension")
@@ -129,27 +134,33 @@ cdef class FrameParser:
             return -1
         if opcode >= 8:
             if opcode > 0xA:
-                self._fail(1002, f"unknown control opcode 0x{opcode:X}")
+                self._fail(1002, f"Received frame with invalid opcode={opcode:#x} "
+                               f"(unknown control opcode 0x{opcode:X})")
                 return -1
             if not fin:
-                self._fail(1002, "fragmented control frame")
+                self._fail(1002, "Received fragmented control frame")
                 return -1
             if plen > 125:
-                self._fail(1002, "control frame payload longer than 125 bytes")
+                self._fail(1002, f"Received control frame with payload size > 125 bytes, "
+                               f"opcode={opcode:#x} (control frame payload longer than 125 bytes)")
                 return -1
         elif opcode == 0:
-            if self.fragmented_opcode == 0:
+            # RSV2/RSV3 allowed (accept_rsv_bits): an extension of the application's is in
+            # effect, which RFC 6455 5.4 lets interleave fragments; picows never checks.
+            if self.fragmented_opcode == 0 and not (self.rsv_allowed & 0x30):
                 self._fail(1002, "CONTINUATION frame without a message in progress")
                 return -1
         elif opcode <= 2:
-            if self.fragmented_opcode != 0:
+            if self.fragmented_opcode != 0 and not (self.rsv_allowed & 0x30):
                 self._fail(1002, "new data frame while a fragmented message is in progress")
                 return -1
         else:
-            self._fail(1002, f"unknown data opcode 0x{opcode:X}")
+            self._fail(1002, f"Received frame with invalid opcode={opcode:#x} "
+                       f"(unknown data opcode 0x{opcode:X})")
             return -1
         if plen > <uint64_t>self.max_frame_size:
-            self._fail(1009, f"frame of {plen} bytes exceeds max_frame_size {self.max_frame_size}")
+            self._fail(1009, f"Received frame with payload size exceeding max allowed size, "
+                       f"{plen} > {self.max_frame_size} (frame of {plen} bytes exceeds max_frame_size)")
             return -1
 
         cdef Py_ssize_t total = hlen + <Py_ssize_t>plen
@@ -163,15 +174,16 @@ cdef class FrameParser:
 
         if opcode == 8:
             if plen == 1:
-                self._fail(1002, "CLOSE frame with a 1-byte payload")
+                self._fail(1002, "Received CLOSE with invalid close code size "
+                           "(CLOSE frame with a 1-byte payload)")
                 return -1
             if plen >= 2:
                 if not _close_code_valid((<uint8_t>payload[0] << 8) | <uint8_t>payload[1]):
-                    self._fail(1002, f"CLOSE frame with an invalid code "
+                    self._fail(1002, f"Received CLOSE with invalid close code: "
                                f"{(<uint8_t>payload[0] << 8) | <uint8_t>payload[1]}")
                     return -1
                 if not ws_utf8_valid(payload + 2, plen - 2):
-                    self._fail(1007, "CLOSE frame reason is not valid UTF-8")
+                    self._fail(1007, "Received CLOSE with invalid UTF-8 reason")
                     return -1
         elif opcode == 0:
             if fin:

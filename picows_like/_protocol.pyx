@@ -181,8 +181,14 @@ cdef class WSProtocolCore:
         elif self.listener is not None:
             try:
                 self.listener.on_ws_disconnected(transport)
-            except Exception:
-                self._logger.exception("exception in on_ws_disconnected")
+            except Exception as cb_exc:
+                # As picows: on a client, wait_disconnected() re-raises it
+                # (unless an earlier failure is already recorded).
+                if self._is_client and transport._exception is None:
+                    transport._exception = cb_exc
+                    self._logger.warning("exception in on_ws_disconnected: %r", cb_exc)
+                else:
+                    self._logger.exception("exception in on_ws_disconnected")
         if not transport._disconnected_future.done():
             transport._disconnected_future.set_result(None)
         transport._protocol = None
@@ -403,14 +409,18 @@ cdef class WSProtocolCore:
                 400, b"expected an HTTP upgrade request\n"))
             return 0
         end = <char*>memmem(data, n, b"\r\n\r\n", 4)
+        if (end - data if end != NULL else n) > MAX_HEADER_BYTES:
+            # The client fails with picows' wording; the server answers 431.
+            if self._is_client:
+                self._client_failed(WSInvalidMessageError(
+                    f"upgrade response headers exceed max_size threshold: {MAX_HEADER_BYTES}"))
+            else:
+                self._logger.info("the HTTP request head exceeds max_size threshold: %d",
+                                  MAX_HEADER_BYTES)
+                self._reject(WSUpgradeResponse.create_error_response(
+                    431, b"request headers too large\n"))
+            return 0
         if end == NULL:
-            if n > MAX_HEADER_BYTES:
-                if self._is_client:
-                    self._client_failed(WSInvalidMessageError(
-                        f"handshake response headers exceed {MAX_HEADER_BYTES} bytes"))
-                else:
-                    self._reject(WSUpgradeResponse.create_error_response(
-                        431, b"request headers too large\n"))
             return 0
         head = PyBytes_FromStringAndSize(data, end - data)
         self._rpos += (end - data) + 4

@@ -33,6 +33,7 @@ cdef class WSTransport:
 
         # Private from here on: users' compiled modules must not rely on it.
         object _loop
+        unsigned long _thread_id    # the loop's thread: the public methods check it
         object _logger
         object _tr_write
         object _tr_get_write_buffer_size

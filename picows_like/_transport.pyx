@@ -28,6 +28,7 @@ from cpython.ref cimport Py_REFCNT
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport uint8_t
+from cpython.pythread cimport PyThread_get_thread_ident
 from libc.string cimport memcpy
 
 from ._enums cimport WSMsgType, WSCloseCode
@@ -111,6 +112,11 @@ cdef inline Py_ssize_t _header_size(Py_ssize_t size, bint masked) noexcept nogil
     return (2 if size < 126 else 4 if size <= 0xFFFF else 10) + (4 if masked else 0)
 
 
+cdef int _wrong_thread(WSTransport self, str meth) except -1:
+    raise RuntimeError(f"WSTransport.{meth} called from a wrong thread: transport thread "
+                       f"id={self._thread_id}, current thread id={PyThread_get_thread_ident()}")
+
+
 cdef class WSCloseInfo:
     """One side's CLOSE: `code` and `reason` (str, may be empty)."""
     def __init__(self, code, reason):
@@ -138,6 +144,7 @@ cdef class WSTransport:
         self.underlying_transport = underlying_transport
         self._logger = logger
         self._loop = loop
+        self._thread_id = PyThread_get_thread_ident()
         self._close_timeout = close_timeout
         self._tr_write = underlying_transport.write
         self._tr_get_write_buffer_size = underlying_transport.get_write_buffer_size
@@ -163,6 +170,8 @@ cdef class WSTransport:
         """Send msg_ptr[0:msg_size] without copying it: the header is written
         into the 14 bytes before msg_ptr, which the caller must own.  On the
         client the payload is masked in place."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "send_reuse_external_buffer")
         if self.is_close_frame_sent or self._closing:
             return 0
         cdef uint8_t b0 = <uint8_t>msg_type | (0x80 if fin else 0) | (0x40 if rsv1 else 0) \
@@ -189,6 +198,8 @@ cdef class WSTransport:
         permessage-deflate negotiated, data messages of at least `min_size`
         bytes are compressed unless `compress=False` (`True` forces it);
         the choice made on a message's first frame holds for its fragments."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "send")
         if self.is_close_frame_sent or self._closing:
             return
         cdef uint8_t b0 = <uint8_t>msg_type | (0x80 if fin else 0) | (0x40 if rsv1 else 0) \
@@ -239,6 +250,8 @@ cdef class WSTransport:
                                         bint rsv1=False, bint rsv2=False, bint rsv3=False):
         """Send buffer[msg_offset:] writing the header into the bytes before
         it (msg_offset >= 14).  Client side: the payload is masked in place."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "send_reuse_external_bytearray")
         if msg_offset < 14:
             raise ValueError(f"msg_offset must be >= 14 to leave room for the frame header, "
                              f"got {msg_offset}")
@@ -252,16 +265,22 @@ cdef class WSTransport:
 
     cpdef send_ping(self, message=None):
         """Send a PING (payload <= 125 bytes)."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "send_ping")
         self.send(WSMsgType.PING, message)
 
     cpdef send_pong(self, message=None):
         """Send a PONG (payload <= 125 bytes)."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "send_pong")
         self.send(WSMsgType.PONG, message)
 
     cpdef send_close(self, close_code=WSCloseCode.NO_INFO, close_message=None):
         """Send a CLOSE with an optional code and message, once.  Does not
         disconnect: the connection closes when the peer answers (and then
         closes its side), or after the close timeout."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "send_close")
         if self.is_close_frame_sent or self._closing or self.is_disconnected:
             return
         cdef int code = int(close_code)
@@ -462,6 +481,8 @@ cdef class WSTransport:
         self._close_received = True
         if self.close_handshake is None:
             self.close_handshake = WSCloseHandshake()
+            # As picows: received first (whether or not we answer).
+            self.close_handshake.recv_then_sent = True
         self.close_handshake.recv = WSCloseInfo(code, reason)
         return 0
 
@@ -472,6 +493,8 @@ cdef class WSTransport:
         peer reliably gets everything we sent, CLOSE included); then the
         socket is closed.  graceful=False aborts at once.  Safe to call
         more than once."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "disconnect")
         if self.is_disconnected:
             return
         if not graceful:
@@ -540,6 +563,8 @@ cdef class WSTransport:
     cpdef notify_user_specific_pong_received(self):
         """Tell the auto-ping logic a user-specific pong arrived (no-op if
         none is expected)."""
+        if PyThread_get_thread_ident() != self._thread_id:
+            _wrong_thread(self, "notify_user_specific_pong_received")
         if self._protocol is not None:
             self._protocol._pong_received()
 

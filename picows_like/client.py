@@ -133,7 +133,8 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
     loop.create_connection.  Additive keywords: `close_timeout` (seconds to
     wait for the peer's CLOSE after ours, None = forever), `accept_rsv_bits`
     (deliver frames with RSV bits set instead of failing with 1002, for a
-    home-made extension), `validate_utf8` (1007 on invalid UTF-8 in TEXT),
+    home-made extension; fragment order is then not checked either, as in
+    picows), `validate_utf8` (1007 on invalid UTF-8 in TEXT),
     `compression` (None, "deflate" or a WSPerMessageDeflate: the
     permessage-deflate offer) and `subprotocols` (offered in order).
 
@@ -260,7 +261,7 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
     args = (exc.raw_header, exc.raw_body, response)
     status = int(response.status)
     if followed >= max_redirects:
-        raise WSInvalidStatusError(f"{status} redirect from {current.redacted_url} not followed: "
+        raise WSInvalidStatusError(f"{exc}; redirect from {current.redacted_url} not followed: "
                                    f"max_redirects={max_redirects} reached", *args) from exc
     location = response.headers.get("Location")
     if location is None:

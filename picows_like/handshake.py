@@ -18,7 +18,7 @@ WSHeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # Hard limits on what a peer can make us buffer and parse.
-MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 16 * 1024          # an HTTP head, as picows' max_size
 MAX_HEADER_COUNT = 128
 MAX_BODY_BYTES = 1024 * 1024
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789"
@@ -292,8 +292,8 @@ def validate_request(request: WSUpgradeRequest) -> bytes:
         raise HandshakeRejected(400, "WebSocket upgrade requires HTTP/1.1")
     headers = request.headers
     if "websocket" not in header_tokens(headers, "Upgrade"):
-        raise HandshakeRejected(426, "missing or invalid Upgrade header, expected 'websocket'",
-                                {"Upgrade": "websocket", "Connection": "Upgrade"})
+        # 400 as picows (RFC 6455 4.2.2 allows any fitting 4xx).
+        raise HandshakeRejected(400, "missing or invalid Upgrade header, expected 'websocket'")
     if "upgrade" not in header_tokens(headers, "Connection"):
         raise HandshakeRejected(400, "missing or invalid Connection header, expected 'Upgrade'")
     versions = headers.getall("Sec-WebSocket-Version", ())
@@ -373,18 +373,18 @@ def validate_response(response: WSUpgradeResponse, key: bytes, raw: bytes,
     body = response.body
     if response.status != HTTPStatus.SWITCHING_PROTOCOLS:
         raise WSInvalidStatusError(
-            f"server rejected WebSocket upgrade: {response.status.value} "
-            f"{response.status.phrase}", raw, body, response)
+            f"expected upgrade response with status 101 Switching Protocols, but received "
+            f"{response.status.value} {response.status.phrase}", raw, body, response)
     headers = response.headers
     if "websocket" not in header_tokens(headers, "Upgrade"):
-        raise WSInvalidUpgradeError("missing or invalid Upgrade header in the response",
+        raise WSInvalidUpgradeError("cannot upgrade, invalid upgrade header",
                                     "Upgrade", headers.get("Upgrade"), raw, body, response)
     if "upgrade" not in header_tokens(headers, "Connection"):
-        raise WSInvalidUpgradeError("missing or invalid Connection header in the response",
+        raise WSInvalidUpgradeError("cannot upgrade, invalid connection header",
                                     "Connection", headers.get("Connection"), raw, body, response)
     accept = headers.getall("Sec-WebSocket-Accept", ())
     if accept != [accept_value(key).decode()]:
-        raise WSInvalidHeaderError("invalid Sec-WebSocket-Accept in the response",
+        raise WSInvalidHeaderError("cannot upgrade, invalid sec-websocket-accept response",
                                    "Sec-WebSocket-Accept", ",".join(accept) or None,
                                    raw, body, response)
     agreed = None

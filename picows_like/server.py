@@ -37,7 +37,7 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
 
     Beyond picows, the factory may be a coroutine function (or return any
     awaitable): the core waits for it, frames the client sent behind its
-    request wait in the read buffer (reading pauses past 64 KiB), the
+    request wait in the read buffer (reading pauses past 16 KiB), the
     handshake timeout still applies and a client that leaves cancels it.
     ``request.peername`` / ``request.sockname`` carry the connection's
     addresses for decisions by client address.
