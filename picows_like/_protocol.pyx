@@ -38,13 +38,19 @@ cdef extern from "string.h":
     void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
 
 
-# After this many consecutive empty-buffer moments with no large frame, a
-# buffer that grew for a large frame is shrunk back to its initial size.
+# The read buffer grows for two reasons and gives the memory back for each:
+# * Throughput: a read that fills all the space we offered means more is
+#   waiting in the socket, so the next offer doubles, up to READ_GROW_LIMIT
+#   (a busy stream costs fewer reads).  After SHRINK_AFTER_CALM_READS
+#   consecutive reads that end with an empty buffer and no large frame it is
+#   back at its initial size; an idle connection holds at most the limit.
+# * A frame larger than that: the buffer grows to hold it whole and, once it
+#   is delivered and the buffer holds no partial frame that needs the room,
+#   is released to its initial size at once.  Large frames are rare and
+#   re-growing costs little next to receiving one; a peer must not pin
+#   max_frame_size per connection by sending one and going quiet.
 cdef enum:
     SHRINK_AFTER_CALM_READS = 64
-    # A read that fills all the space we offered means more is waiting in the
-    # socket: offer twice as much next time, up to this, so a busy stream
-    # costs fewer reads (an idle connection keeps its small initial buffer).
     READ_GROW_LIMIT = 256 * 1024
 
 # While a closing connection waits for the peer's EOF it reads and discards
@@ -188,6 +194,8 @@ cdef class WSProtocolCore:
         transport._protocol = None
 
     def pause_writing(self):
+        if self.transport is not None:
+            self.transport._write_paused = True     # auto-pong answers only the latest PING
         if self.listener is not None:
             try:
                 self.listener.pause_writing()
@@ -195,6 +203,8 @@ cdef class WSProtocolCore:
                 self._logger.exception("exception in pause_writing")
 
     def resume_writing(self):
+        if self.transport is not None:
+            self.transport._writing_resumed()
         if self.listener is not None:
             try:
                 self.listener.resume_writing()
@@ -247,12 +257,13 @@ cdef class WSProtocolCore:
                         not ws_utf8_feed(&self._utf8, frame.payload_ptr, frame.payload_size)
                         or (frame.fin and self._utf8.need != 0)):
                     return self._fail(1007, "invalid UTF-8 in a TEXT message")
-            return self._call_on_frame(frame)
+            self._call_on_frame(frame)
+            if self._inflater is not None:
+                self._inflater.release_output()     # the frame was delivered
+            return 0
         if op == WSMsgType.PING:
             if self._enable_auto_pong:
-                if self.transport.is_close_frame_sent:
-                    return 0            # nothing may follow our CLOSE
-                self.transport._send_frame(0x8A, frame.payload_ptr, frame.payload_size)
+                self.transport._auto_pong(frame.payload_ptr, frame.payload_size)
                 return 0
         elif op == WSMsgType.CLOSE:
             return self._on_close_frame(frame)
@@ -320,9 +331,13 @@ cdef class WSProtocolCore:
                 grow = min(buf.capacity * 2, <Py_ssize_t>READ_GROW_LIMIT)
         if unread == 0:
             self._rpos = self._wpos = 0
+            if buf.capacity > READ_GROW_LIMIT:
+                buf.shrink(self._init_size)     # a large frame, delivered
+                self._calm_reads = 0
+                return 0
             if filled:
                 if grow:
-                    buf.reserve(grow, 0)
+                    buf.reserve(grow, 0, READ_GROW_LIMIT)
             elif buf.capacity > self._init_size:
                 self._calm_reads += 1
                 if self._calm_reads >= SHRINK_AFTER_CALM_READS:
@@ -336,6 +351,13 @@ cdef class WSProtocolCore:
             target = grow
         if target > self._init_size:
             self._calm_reads = 0
+        if buf.capacity > READ_GROW_LIMIT and target <= READ_GROW_LIMIT:
+            # A large frame was delivered; only the start of a smaller one is left.
+            memmove(buf.data, buf.data + self._rpos, unread)
+            self._rpos = 0
+            self._wpos = unread
+            buf.shrink(max(target, self._init_size), unread)
+            return 0
         if self._rpos + target <= buf.capacity and self._wpos < buf.capacity:
             return 0
         if self._rpos > 0:
@@ -343,8 +365,16 @@ cdef class WSProtocolCore:
             self._rpos = 0
             self._wpos = unread
         if target > buf.capacity:
-            buf.reserve(target, unread)
+            buf.reserve(target, unread, READ_GROW_LIMIT)
         return 0
+
+    def _held_buffer_sizes(self):
+        """Test hook: bytes allocated now for the read buffer and for the
+        inflater's and the deflater's output buffers (0 without them)."""
+        deflater = self.transport._deflater if self.transport is not None else None
+        return (self._rbuf.capacity,
+                self._inflater.out.capacity if self._inflater is not None else 0,
+                (<Deflater>deflater).out.capacity if deflater is not None else 0)
 
     # -- failures ------------------------------------------------------------
 
@@ -551,10 +581,12 @@ cdef class WSProtocolCore:
         transport.subprotocol = subprotocol
         transport.compression = compression
         if compression is not None:
-            # We can always read with a 15-bit window; we write with the agreed one.
+            # We read with the window the peer agreed to write with (its memory:
+            # 2**bits bytes; 9 reads 8) and write with the one agreed for us.
             # zlib cannot write a raw 8-bit window (it would use 9), so with an
             # agreed 8 we send uncompressed, which RFC 7692 always allows.
-            self._inflater = Inflater(15, compression.recv_resets(self._is_client))
+            self._inflater = Inflater(compression.send_window_bits(not self._is_client),
+                                      compression.recv_resets(self._is_client))
             self._parser.rsv_allowed |= 0x40
             self._parser.rsv1_first_only = True
             bits = compression.send_window_bits(self._is_client)

@@ -135,3 +135,58 @@ def test_idle_reads_keep_the_initial_buffer(server):
         feed(protocol, frame)
         assert len(protocol.get_buffer(-1)) == INIT
     assert listener.frames == 500
+
+
+def big_masked_frame(payload: bytes, mask: bytes = b"\x11\x22\x33\x44") -> bytes:
+    n = len(payload)
+    head = struct.pack("!BBH", 0x82, 0x80 | 126, n) if n <= 0xFFFF \
+        else struct.pack("!BBQ", 0x82, 0x80 | 127, n)
+    key = (mask * (n // 4 + 1))[:n]
+    body = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+    return head + mask + body
+
+
+def test_a_frame_larger_than_the_limit_is_released_once_delivered(server):
+    # The buffer grows to hold a 1 MiB frame whole and gives that memory back
+    # as soon as the frame is delivered: an idle connection must not keep it.
+    protocol, transport, listener = server
+    frame = big_masked_frame(os.urandom(1024 * 1024))
+    pos = 0
+    while pos < len(frame):
+        pos += feed(protocol, frame[pos:])
+        if pos < len(frame):
+            assert len(protocol.get_buffer(-1)) >= len(frame) - pos
+    assert listener.frames == 1 and listener.bytes == 1024 * 1024
+    assert len(protocol.get_buffer(-1)) == INIT
+    assert protocol._held_buffer_sizes() == (INIT, 0, 0)
+
+
+def test_a_large_frame_then_the_start_of_a_small_one(server):
+    # The start of the next (small) frame in the same read does not keep the
+    # large buffer alive: it moves into a small one.
+    protocol, transport, listener = server
+    small = masked_frame(b"y" * 100)
+    stream = big_masked_frame(os.urandom(512 * 1024)) + small[:30]
+    pos = 0
+    while pos < len(stream):
+        pos += feed(protocol, stream[pos:])
+    assert listener.frames == 1
+    assert len(protocol.get_buffer(-1)) == INIT - 30
+    assert feed(protocol, small[30:]) == len(small) - 30
+    assert listener.frames == 2 and listener.bytes == 512 * 1024 + 100
+    assert protocol._held_buffer_sizes()[0] == INIT
+
+
+def test_a_busy_stream_of_medium_frames_keeps_its_buffer(server):
+    # 100 KB frames in full reads: the buffer reaches the 256 KiB limit and
+    # then stays there, read after read (no free and re-allocation per read).
+    protocol, transport, listener = server
+    frame = big_masked_frame(os.urandom(100_000))
+    stream = frame * 40
+    pos, sizes = 0, []
+    while pos < len(stream):
+        pos += feed(protocol, stream[pos:])
+        sizes.append(protocol._held_buffer_sizes()[0])
+    assert listener.frames == 40
+    first = sizes.index(LIMIT)
+    assert sizes[first:] == [LIMIT] * (len(sizes) - first) and len(sizes) - first > 10
