@@ -20,7 +20,7 @@ import zlib
 import pytest
 
 import picows_like as picows
-from helpers import RawConn, wf
+from helpers import OP_BINARY, RawConn, build_frame, wf, ws_server
 
 pytestmark = pytest.mark.stricter_than_picows
 
@@ -143,3 +143,27 @@ async def test_idle_connections_give_back_a_large_inflated_frame():
     assert len(data) < 64 * 1024          # one small frame on the wire
     await _idle_after_one_large_frame(masked_binary(data[:-4], rsv1=True), "deflate",
                                       "permessage-deflate")
+
+
+async def test_inflater_uses_the_window_the_peer_agreed_to():
+    # The inflater's window (its memory: 2**bits bytes) is the negotiated
+    # one: a client that agreed to a 9-bit window and then refers 4000 bytes
+    # back into the previous message breaks its promise: 1007.
+    async with ws_server(compression="deflate") as srv:
+        for bits, code in ((9, None), (15, 1007)):
+            conn = await RawConn.open(srv.port)
+            resp = await conn.client_handshake(extra=[(
+                "Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=9")])
+            assert "client_max_window_bits=9" in resp.header("Sec-WebSocket-Extensions")
+            co = zlib.compressobj(wbits=-bits)
+            data = os.urandom(4000)
+            for _ in range(2):      # the same data again: a match 4000 bytes back
+                wire = co.compress(data) + co.flush(zlib.Z_SYNC_FLUSH)
+                await conn.send(build_frame(OP_BINARY, wire[:-4], mask=True, rsv=4))
+            if code is None:
+                for _ in range(2):
+                    echo = await conn.read_frame()      # the server echoes, compressed
+                    assert echo.opcode == OP_BINARY
+            else:
+                assert await conn.read_close_code() == code
+            conn.close()
