@@ -2,9 +2,10 @@
 
 Driven in process, the way asyncio drives a BufferedProtocol: get_buffer(),
 copy one "read" into it, buffer_updated().  A read that fills all the offered
-space means the socket has more: the next offer doubles, up to 256 KiB; after
-64 calm reads the buffer is back at its initial size, so an idle connection
-holds only read_buffer_init_size.
+space means the socket has more: the next offer doubles, up to 256 KiB (and
+stays there for a busy stream); after 64 calm reads the buffer is back at its
+initial size.  A frame larger than 256 KiB grows the buffer to hold it, and
+that memory is released as soon as the frame is delivered.
 """
 import asyncio
 import base64
