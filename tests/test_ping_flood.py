@@ -7,7 +7,8 @@ small receive buffer sends 8 MB of 125-byte PINGs and reads nothing; the
 server's queued bytes are sampled on every loop iteration and must stay
 under 1 MiB, the server keeps serving another client meanwhile, and when the
 flooding client finally reads it gets valid PONGs in order, the last one
-carrying the latest PING's payload, then a clean closing handshake.
+carrying the latest PING's payload, then a clean closing handshake (also
+when it sends its CLOSE before reading: that PONG then precedes our CLOSE).
 """
 import asyncio
 import socket
@@ -56,7 +57,10 @@ class FrameReader:
             await self._more()
 
 
-async def test_ping_flood_from_a_peer_that_never_reads():
+@pytest.mark.parametrize("close_first", [False, True], ids=["read", "close-then-read"])
+async def test_ping_flood_from_a_peer_that_never_reads(close_first):
+    # close-then-read: the peer sends CLOSE before it reads anything; the
+    # PONG for its last PING still comes, just before the server's CLOSE.
     loop = asyncio.get_running_loop()
     async with ws_server() as srv:
         sock = socket.socket()
@@ -99,6 +103,9 @@ async def test_ping_flood_from_a_peer_that_never_reads():
                 assert (await other.next_message())[1] == b"still here"
                 await close_client(transport)
                 queued = server_tr.get_write_buffer_size()
+                if close_first:
+                    await wf(loop.sock_sendall(sock, build_frame(OP_CLOSE, b"\x03\xe8",
+                                                                 mask=True)))
                 # The peer reads now: PONGs in order, the last for the last PING.
                 reader = FrameReader(loop, sock, rest)
 
@@ -119,7 +126,8 @@ async def test_ping_flood_from_a_peer_that_never_reads():
             assert 0 < queued < MiB
             assert pongs < count            # later PINGs were answered by one PONG
             # And the connection is still a valid WebSocket: a clean close.
-            await wf(loop.sock_sendall(sock, build_frame(OP_CLOSE, b"\x03\xe8", mask=True)))
+            if not close_first:
+                await wf(loop.sock_sendall(sock, build_frame(OP_CLOSE, b"\x03\xe8", mask=True)))
             b0, payload = await wf(reader.frame())
             assert (b0, payload) == (0x80 | OP_CLOSE, b"\x03\xe8")
             with pytest.raises(EOFError):
