@@ -3,7 +3,7 @@
 Not a Python buffer by itself: the owner decides which region it exposes.
 """
 from cpython.mem cimport PyMem_RawMalloc, PyMem_RawRealloc, PyMem_RawFree
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 
 cdef class MemoryBuffer:
@@ -41,26 +41,14 @@ cdef class MemoryBuffer:
         self.capacity = new_capacity
         return 0
 
-    cdef int shrink(self, Py_ssize_t new_capacity, Py_ssize_t keep=0) except -1:
-        """Give memory back: move the first `keep` bytes to a new block of
-        new_capacity and free the old one (the rest is undefined).
-
-        Not realloc(): glibc shrinks a large (mmapped) block in place with
-        mremap, so the next large frame maps fresh pages and faults every
-        one of them in again; free() unmaps it and raises glibc's mmap
-        threshold, so later large buffers come from the heap and are reused
-        without page faults.  Either way the memory leaves this buffer."""
+    cdef int shrink(self, Py_ssize_t new_capacity) except -1:
+        """Give memory back; contents up to new_capacity are kept."""
         if new_capacity >= self.capacity:
             return 0
-        if keep > new_capacity:
-            keep = new_capacity
-        cdef char* p = <char*>PyMem_RawMalloc(new_capacity + BUFFER_SLACK)
+        cdef char* p = <char*>PyMem_RawRealloc(self.data, new_capacity + BUFFER_SLACK)
         if p == NULL:
             return 0        # keeping the bigger block is harmless
-        if keep > 0:
-            memcpy(p, self.data, keep)
         memset(p + new_capacity, 0, BUFFER_SLACK)
-        PyMem_RawFree(self.data)
         self.data = p
         self.capacity = new_capacity
         return 0

@@ -22,7 +22,7 @@ cdef class Inflater:
     (reset per frame), refusing output beyond `max_size` while inflating.
     Memory: zlib's state (~7 KiB) and a 2**window_bits-byte window (9..15
     bits: 512 B..32 KiB; allocated on first use, kept by a reset), plus
-    `out` (16 KiB, given back by release_output() after a frame > 256 KiB)."""
+    `out` (16 KiB; past 256 KiB given back by release_output() when idle)."""
     cdef:
         z_stream _strm
         bint _ready
@@ -42,7 +42,7 @@ cdef class Deflater:
 
     Memory: zlib's 4 * 2**window_bits + 2**(mem_level + 9) bytes (256 KiB
     at 15 and 8, 32 KiB at 12 and 5) plus ~6 KiB, kept by a reset; and
-    `out` (16 KiB, given back by release_output() after a frame > 256 KiB)."""
+    `out` (16 KiB; past 256 KiB given back by release_output() when idle)."""
     cdef:
         z_stream _strm
         bint _ready

@@ -24,8 +24,8 @@ cdef const char* _TAIL = b"\x00\x00\xff\xff"
 
 # Output buffers start at OUT_INIT bytes and grow (x2) to the largest frame
 # (de)compressed; past OUT_KEEP, release_output() gives them back to
-# OUT_INIT once the frame has been delivered (or sent), so a connection that
-# saw one large message does not keep its size while idle.
+# OUT_INIT (the protocol calls it when the connection has been idle), so a
+# connection that saw one large message does not keep its size.
 cdef enum:
     OUT_INIT = 16 * 1024
     OUT_KEEP = 256 * 1024
@@ -83,7 +83,7 @@ cdef class Inflater:
                 return 0
 
     cdef int release_output(self) except -1:
-        """After the frame in `out` was used: shrink `out` if it grew past OUT_KEEP."""
+        """Between frames: shrink `out` if it grew past OUT_KEEP."""
         if self.out.capacity > OUT_KEEP:
             self.out.shrink(OUT_INIT)
             self.out_size = 0
@@ -133,7 +133,7 @@ cdef class Deflater:
             deflateEnd(&self._strm)
 
     cdef int release_output(self) except -1:
-        """After the frame in `out` was sent: shrink `out` if it grew past OUT_KEEP."""
+        """Between frames: shrink `out` if it grew past OUT_KEEP."""
         if self.out.capacity > OUT_KEEP:
             self.out.shrink(OUT_INIT)
             self.out_size = 0

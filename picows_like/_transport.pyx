@@ -234,7 +234,8 @@ cdef class WSTransport:
         if opcode != WSMsgType.CONTINUATION:
             b0 |= 0x40                      # RSV1 on the first frame only (RFC 7692 6.1)
         self._send_frame(b0, deflater.out.data, deflater.out_size)
-        deflater.release_output()           # sent or copied: give a large buffer back
+        if deflater.out.capacity > 256 * 1024 and self._protocol is not None:
+            self._protocol._note_large_buffer()     # given back when idle
         return 0
 
     cpdef send_reuse_external_bytearray(self, WSMsgType msg_type, bytearray buffer,

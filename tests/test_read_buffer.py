@@ -4,8 +4,9 @@ Driven in process, the way asyncio drives a BufferedProtocol: get_buffer(),
 copy one "read" into it, buffer_updated().  A read that fills all the offered
 space means the socket has more: the next offer doubles, up to 256 KiB (and
 stays there for a busy stream); after 64 calm reads the buffer is back at its
-initial size.  A frame larger than 256 KiB grows the buffer to hold it, and
-that memory is released as soon as the frame is delivered.
+initial size.  A frame larger than 256 KiB grows the buffer to hold it; that
+memory is released once a whole idle-timer period went by without a large
+frame (the timer is called by hand here: `idle_period`).
 """
 import asyncio
 import base64
@@ -147,9 +148,17 @@ def big_masked_frame(payload: bytes, mask: bytes = b"\x11\x22\x33\x44") -> bytes
     return head + mask + body
 
 
-def test_a_frame_larger_than_the_limit_is_released_once_delivered(server):
+def idle_period(protocol):
+    """What the idle timer does when a period went by (the fixture's loop
+    does not run): the first call ends the period in which the large buffer
+    was last used, the second finds a whole idle period and releases."""
+    protocol._release_idle_buffers()
+    protocol._release_idle_buffers()
+
+
+def test_a_frame_larger_than_the_limit_is_released_when_idle(server):
     # The buffer grows to hold a 1 MiB frame whole and gives that memory back
-    # as soon as the frame is delivered: an idle connection must not keep it.
+    # once the connection is idle: an idle connection must not keep it.
     protocol, transport, listener = server
     frame = big_masked_frame(os.urandom(1024 * 1024))
     pos = 0
@@ -158,6 +167,9 @@ def test_a_frame_larger_than_the_limit_is_released_once_delivered(server):
         if pos < len(frame):
             assert len(protocol.get_buffer(-1)) >= len(frame) - pos
     assert listener.frames == 1 and listener.bytes == 1024 * 1024
+    protocol._release_idle_buffers()        # the period it was used in: kept
+    assert len(protocol.get_buffer(-1)) > 1024 * 1024
+    protocol._release_idle_buffers()        # a whole idle period: released
     assert len(protocol.get_buffer(-1)) == INIT
     assert protocol._held_buffer_sizes() == (INIT, 0, 0)
 
@@ -172,9 +184,45 @@ def test_a_large_frame_then_the_start_of_a_small_one(server):
     while pos < len(stream):
         pos += feed(protocol, stream[pos:])
     assert listener.frames == 1
+    idle_period(protocol)
     assert len(protocol.get_buffer(-1)) == INIT - 30
     assert feed(protocol, small[30:]) == len(small) - 30
     assert listener.frames == 2 and listener.bytes == 512 * 1024 + 100
+    assert protocol._held_buffer_sizes()[0] == INIT
+
+
+def test_a_large_frame_in_progress_keeps_its_buffer_when_idle(server):
+    # A peer that is slow to send a large frame: the room it needs is kept.
+    protocol, transport, listener = server
+    frame = big_masked_frame(os.urandom(512 * 1024))
+    pos = 0
+    while pos < 300 * 1024:
+        pos += feed(protocol, frame[pos:300 * 1024])
+    idle_period(protocol)
+    assert len(protocol.get_buffer(-1)) == len(frame) - pos
+    while pos < len(frame):
+        pos += feed(protocol, frame[pos:])
+    assert listener.frames == 1 and listener.bytes == 512 * 1024
+    idle_period(protocol)
+    assert len(protocol.get_buffer(-1)) == INIT
+
+
+def test_a_busy_stream_of_large_frames_keeps_its_buffer(server):
+    # 300 KB frames back to back: the buffer is used in every period, so it
+    # is kept (no free and fresh pages per frame), and released when idle.
+    protocol, transport, listener = server
+    frame = big_masked_frame(os.urandom(300_000))
+    sizes = []
+    for _ in range(5):
+        stream = frame * 4
+        pos = 0
+        while pos < len(stream):
+            pos += feed(protocol, stream[pos:])
+            sizes.append(protocol._held_buffer_sizes()[0])
+        protocol._release_idle_buffers()    # a period in which it was used
+    assert listener.frames == 20
+    assert min(sizes) >= len(frame) and len(set(sizes)) == 1
+    protocol._release_idle_buffers()
     assert protocol._held_buffer_sizes()[0] == INIT
 
 
