@@ -45,7 +45,7 @@ cdef extern from "string.h":
 #   consecutive reads that end with an empty buffer and no large frame it is
 #   back at its initial size; an idle connection holds at most the limit.
 # * A frame larger than that: the buffer grows to hold it whole.  So do the
-#   inflater's and the deflater's output buffers for a large message.  Once
+#   inflater's output buffer and the transport's send buffers.  Once
 #   no buffer above READ_GROW_LIMIT has been used for IDLE_RELEASE_SECONDS
 #   (one to two periods of the timer armed by _large_buffer_used) they are
 #   released, the read buffer to its initial size (keeping a partial small
@@ -373,7 +373,7 @@ cdef class WSProtocolCore:
         return 0
 
     def _note_large_buffer(self):
-        """The transport sent a large compressed message."""
+        """The transport used a send buffer larger than 256 KiB."""
         self._large_buffer_used()
 
     def _release_idle_buffers(self):
@@ -402,16 +402,18 @@ cdef class WSProtocolCore:
             self._calm_reads = 0
         if self._inflater is not None:
             self._inflater.release_output()
-        if self.transport is not None and self.transport._deflater is not None:
-            (<Deflater>self.transport._deflater).release_output()
+        if self.transport is not None:
+            self.transport._release_idle()
 
     def _held_buffer_sizes(self):
-        """Test hook: bytes allocated now for the read buffer and for the
-        inflater's and the deflater's output buffers (0 without them)."""
-        deflater = self.transport._deflater if self.transport is not None else None
+        """Test hook: bytes allocated now for the read buffer, the inflater's
+        and the deflater's output buffers (0 without them), the client's
+        masking buffer and the lent buffer (0 without one)."""
+        cdef WSTransport tr = self.transport
         return (self._rbuf.capacity,
                 self._inflater.out.capacity if self._inflater is not None else 0,
-                (<Deflater>deflater).out.capacity if deflater is not None else 0)
+                (<Deflater>tr._deflater).out.capacity if tr._deflater is not None else 0,
+                tr._wbuf.capacity, len(tr._lent) if tr._lent is not None else 0)
 
     # -- failures ------------------------------------------------------------
 

@@ -77,6 +77,7 @@ cdef class WSTransport:
                         object compress, bytes owner=*) except -1
     cdef int _auto_pong(self, const char* payload, Py_ssize_t size) except -1
     cdef int _writing_resumed(self) except -1
+    cdef int _release_idle(self) except -1
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
     cdef char* _lend(self, Py_ssize_t n) except NULL
     cdef int _write_lent(self, Py_ssize_t n) except -1

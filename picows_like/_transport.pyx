@@ -62,6 +62,11 @@ cdef Py_ssize_t ZERO_COPY_MIN = 16 * 1024
 # ciphertext buffers come from the heap, not from fresh pages.
 cdef Py_ssize_t TLS_WRITE_CHUNK = 64 * 1024
 
+# Send buffers larger than this (the client's masking buffer, the lent buffer,
+# the deflater's output) are kept while they are in use and given back when
+# the connection has been idle (the protocol's release timer, _release_idle).
+cdef Py_ssize_t KEEP_WHEN_IDLE = 256 * 1024
+
 # How long a graceful close waits for the peer's EOF when close_timeout is None.
 cdef double LINGER_TIMEOUT = 5.0
 
@@ -234,7 +239,7 @@ cdef class WSTransport:
         if opcode != WSMsgType.CONTINUATION:
             b0 |= 0x40                      # RSV1 on the first frame only (RFC 7692 6.1)
         self._send_frame(b0, deflater.out.data, deflater.out_size)
-        if deflater.out.capacity > 256 * 1024 and self._protocol is not None:
+        if deflater.out.capacity > KEEP_WHEN_IDLE and self._protocol is not None:
             self._protocol._note_large_buffer()     # given back when idle
         return 0
 
@@ -339,6 +344,8 @@ cdef class WSTransport:
             write_frame_header(p, b0, size, key)
             ws_mask_copy(p + hlen, payload, <size_t>size, key)
             self._write(p, hlen + size, NULL, 0)
+            if self._wbuf.capacity > KEEP_WHEN_IDLE and self._protocol is not None:
+                self._protocol._note_large_buffer()
         else:
             write_frame_header(hdr, b0, size, NULL)
             if owner is not None and size >= ZERO_COPY_MIN:
@@ -400,7 +407,19 @@ cdef class WSTransport:
         if buf is None or PyByteArray_GET_SIZE(buf) < n:
             buf = PyByteArray_FromStringAndSize(NULL, n)
             self._lent = buf
+        if n > KEEP_WHEN_IDLE and self._protocol is not None:
+            self._protocol._note_large_buffer()
         return PyByteArray_AS_STRING(buf)
+
+    cdef int _release_idle(self) except -1:
+        """The connection is idle: give large send buffers back."""
+        if self._wbuf.capacity > KEEP_WHEN_IDLE:
+            self._wbuf.shrink(1024)
+        if self._lent is not None and PyByteArray_GET_SIZE(self._lent) > KEEP_WHEN_IDLE:
+            self._lent = None
+        if self._deflater is not None:
+            (<Deflater>self._deflater).release_output()
+        return 0
 
     cdef int _write_lent(self, Py_ssize_t n) except -1:
         """transport.write() the first n bytes of the lent buffer.  Most

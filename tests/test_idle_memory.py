@@ -181,3 +181,25 @@ async def test_inflater_uses_the_window_the_peer_agreed_to():
             else:
                 assert await conn.read_close_code() == code
             conn.close()
+
+
+async def test_send_buffers_are_given_back_when_idle(short_idle):
+    # What the application sends: a client masks a 10 MiB frame in its write
+    # buffer and, when the socket does not take it all, queues the rest from
+    # the lent buffer.  Both are kept while in use, given back when idle.
+    delivered = asyncio.Queue()
+    server = await wf(picows.ws_create_server(lambda request: Sink(delivered, echo=False),
+                                              "127.0.0.1", 0, max_frame_size=12 * MiB))
+    port = server.sockets[0].getsockname()[1]
+    try:
+        transport, _ = await wf(picows.ws_connect(picows.WSListener,
+                                                  f"ws://127.0.0.1:{port}/"))
+        protocol = transport.underlying_transport.get_protocol()
+        idle = protocol._held_buffer_sizes()
+        transport.send(picows.WSMsgType.BINARY, bytearray(FRAME))
+        assert max(protocol._held_buffer_sizes()[3:]) > FRAME
+        assert await wf(delivered.get()) == FRAME
+        await _released([protocol], [idle])
+        transport.disconnect(False)
+    finally:
+        server.close()

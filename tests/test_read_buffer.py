@@ -171,7 +171,7 @@ def test_a_frame_larger_than_the_limit_is_released_when_idle(server):
     assert len(protocol.get_buffer(-1)) > 1024 * 1024
     protocol._release_idle_buffers()        # a whole idle period: released
     assert len(protocol.get_buffer(-1)) == INIT
-    assert protocol._held_buffer_sizes() == (INIT, 0, 0)
+    assert protocol._held_buffer_sizes() == (INIT, 0, 0, 1024, 0)
 
 
 def test_a_large_frame_then_the_start_of_a_small_one(server):
