@@ -49,7 +49,7 @@ cdef extern from "string.h":
 #   no buffer above READ_GROW_LIMIT has been used for IDLE_RELEASE_SECONDS
 #   (one to two periods of the timer armed by _large_buffer_used) they are
 #   released, the read buffer to its initial size (keeping a partial small
-#   frame), the others to 16 KiB: a peer cannot pin max_frame_size per
+#   frame), the others to theirs: a peer cannot pin max_frame_size per
 #   connection by sending one large frame and going quiet.  Not at once:
 #   glibc serves each re-grown block with fresh mmapped pages, and freeing
 #   after every frame made a 1 MiB echo 2.7x slower (485 page faults per
