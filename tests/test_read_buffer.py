@@ -12,8 +12,10 @@ import asyncio
 import base64
 import logging
 import os
+import random
 import socket
 import struct
+import zlib
 
 import pytest
 
@@ -57,10 +59,13 @@ class Counter(picows.WSListener):
     def __init__(self):
         self.frames = 0
         self.bytes = 0
+        self.crcs = None        # a list: also record each payload's CRC32
 
     def on_ws_frame(self, transport, frame):
         self.frames += 1
         self.bytes += frame.payload_size
+        if self.crcs is not None:
+            self.crcs.append(zlib.crc32(frame.get_payload_as_bytes()))
 
 
 def masked_frame(payload: bytes) -> bytes:
@@ -239,3 +244,30 @@ def test_a_busy_stream_of_medium_frames_keeps_its_buffer(server):
     assert listener.frames == 40
     first = sizes.index(LIMIT)
     assert sizes[first:] == [LIMIT] * (len(sizes) - first) and len(sizes) - first > 10
+
+
+def test_random_splits_with_idle_releases_deliver_every_frame_intact(server):
+    # Frames of every size class, split into random reads, with the idle
+    # timer firing at random moments (releasing whatever it may): every
+    # frame arrives whole and unchanged, and the buffer ends small.
+    protocol, transport, listener = server
+    listener.crcs = got = []
+    rnd = random.Random(7)
+    sizes = [rnd.choice([rnd.randrange(0, 126), rnd.randrange(126, 100_000),
+                         rnd.randrange(300_000, 1_200_000)]) for _ in range(60)]
+    payloads = [rnd.randbytes(n) for n in sizes]
+    stream = b"".join(big_masked_frame(p) if len(p) > 125 else masked_frame(p)
+                      for p in payloads)
+    pos = 0
+    while pos < len(stream):
+        buf = protocol.get_buffer(-1)
+        n = min(len(buf), len(stream) - pos, rnd.randrange(1, 300_000))
+        memoryview(buf)[:n] = stream[pos:pos + n]
+        protocol.buffer_updated(n)
+        pos += n
+        if rnd.random() < 0.3:
+            protocol._release_idle_buffers()
+    assert got == [zlib.crc32(p) for p in payloads]
+    idle_period(protocol)
+    assert protocol._held_buffer_sizes()[0] <= LIMIT
+    assert transport.written.count(b"\r\n\r\n") == 1 and transport.written.endswith(b"\r\n\r\n")
