@@ -410,6 +410,8 @@ cdef class WSProtocolCore:
         and the deflater's output buffers (0 without them), the client's
         masking buffer and the lent buffer (0 without one)."""
         cdef WSTransport tr = self.transport
+        if tr is None:
+            return (self._rbuf.capacity, 0, 0, 0, 0)
         return (self._rbuf.capacity,
                 self._inflater.out.capacity if self._inflater is not None else 0,
                 (<Deflater>tr._deflater).out.capacity if tr._deflater is not None else 0,
