@@ -12,5 +12,5 @@ cdef class MemoryBuffer:
         char* data
         Py_ssize_t capacity
 
-    cdef int reserve(self, Py_ssize_t min_capacity, Py_ssize_t keep) except -1
+    cdef int reserve(self, Py_ssize_t min_capacity, Py_ssize_t keep, Py_ssize_t limit=*) except -1
     cdef int shrink(self, Py_ssize_t new_capacity) except -1

@@ -21,12 +21,16 @@ cdef class MemoryBuffer:
         PyMem_RawFree(self.data)
         self.data = NULL
 
-    cdef int reserve(self, Py_ssize_t min_capacity, Py_ssize_t keep) except -1:
-        """Grow to at least min_capacity, geometrically; the first `keep`
-        bytes survive (realloc copies them), the rest is undefined."""
+    cdef int reserve(self, Py_ssize_t min_capacity, Py_ssize_t keep,
+                     Py_ssize_t limit=0) except -1:
+        """Grow to at least min_capacity, geometrically but not past `limit`
+        (if non-zero) unless min_capacity is; the first `keep` bytes survive
+        (realloc copies them), the rest is undefined."""
         if min_capacity <= self.capacity:
             return 0
         cdef Py_ssize_t new_capacity = self.capacity * 2
+        if limit > 0 and new_capacity > limit:
+            new_capacity = limit
         if new_capacity < min_capacity:
             new_capacity = min_capacity
         cdef char* p = <char*>PyMem_RawRealloc(self.data, new_capacity + BUFFER_SLACK)

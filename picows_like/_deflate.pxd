@@ -19,7 +19,10 @@ cdef class Inflater:
     """Per-connection permessage-deflate decompressor (RFC 7692 7.2.2).
 
     inflate() appends the decompressed bytes of one frame to `out`
-    (reset per frame), refusing output beyond `max_size` while inflating."""
+    (reset per frame), refusing output beyond `max_size` while inflating.
+    Memory: zlib's state (~7 KiB) and a 2**window_bits-byte window (9..15
+    bits: 512 B..32 KiB; allocated on first use, kept by a reset), plus
+    `out` (16 KiB; past 256 KiB given back by release_output() when idle)."""
     cdef:
         z_stream _strm
         bint _ready
@@ -29,12 +32,17 @@ cdef class Inflater:
         readonly str error
 
     cdef int _run(self, const char* data, Py_ssize_t size, Py_ssize_t max_size) except -2
+    cdef int release_output(self) except -1
     cdef int inflate(self, const char* data, Py_ssize_t size, bint fin,
                      Py_ssize_t max_size) except -2
 
 
 cdef class Deflater:
-    """Per-connection permessage-deflate compressor (RFC 7692 7.2.1)."""
+    """Per-connection permessage-deflate compressor (RFC 7692 7.2.1).
+
+    Memory: zlib's 4 * 2**window_bits + 2**(mem_level + 9) bytes (256 KiB
+    at 15 and 8, 32 KiB at 12 and 5) plus ~6 KiB, kept by a reset; and
+    `out` (16 KiB; past 256 KiB given back by release_output() when idle)."""
     cdef:
         z_stream _strm
         bint _ready
@@ -43,3 +51,4 @@ cdef class Deflater:
         readonly Py_ssize_t out_size
 
     cdef int deflate(self, const char* data, Py_ssize_t size, bint fin) except -1
+    cdef int release_output(self) except -1

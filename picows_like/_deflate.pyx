@@ -22,6 +22,14 @@ cdef extern from "zlib.h":
 
 cdef const char* _TAIL = b"\x00\x00\xff\xff"
 
+# Output buffers start at OUT_INIT bytes and grow (x2) to the largest frame
+# (de)compressed; past OUT_KEEP, release_output() gives them back to
+# OUT_INIT (the protocol calls it when the connection has been idle), so a
+# connection that saw one large message does not keep its size.
+cdef enum:
+    OUT_INIT = 16 * 1024
+    OUT_KEEP = 256 * 1024
+
 
 cdef class Inflater:
     def __cinit__(self, int window_bits=15, bint reset_after_message=False):
@@ -33,7 +41,7 @@ cdef class Inflater:
             raise MemoryError("inflateInit2 failed")
         self._ready = True
         self._reset_after_message = reset_after_message
-        self.out = MemoryBuffer(16 * 1024)
+        self.out = MemoryBuffer(OUT_INIT)
 
     def __dealloc__(self):
         if self._ready:
@@ -74,6 +82,13 @@ cdef class Inflater:
             if self._strm.avail_in == 0 and self._strm.avail_out != 0:
                 return 0
 
+    cdef int release_output(self) except -1:
+        """Between frames: shrink `out` if it grew past OUT_KEEP."""
+        if self.out.capacity > OUT_KEEP:
+            self.out.shrink(OUT_INIT)
+            self.out_size = 0
+        return 0
+
     cdef int inflate(self, const char* data, Py_ssize_t size, bint fin,
                      Py_ssize_t max_size) except -2:
         """0 ok (out[:out_size] holds this frame's data), 1 over max_size,
@@ -111,11 +126,18 @@ cdef class Deflater:
             raise ValueError("deflateInit2 failed (check level and mem_level)")
         self._ready = True
         self._reset_after_message = reset_after_message
-        self.out = MemoryBuffer(16 * 1024)
+        self.out = MemoryBuffer(OUT_INIT)
 
     def __dealloc__(self):
         if self._ready:
             deflateEnd(&self._strm)
+
+    cdef int release_output(self) except -1:
+        """Between frames: shrink `out` if it grew past OUT_KEEP."""
+        if self.out.capacity > OUT_KEEP:
+            self.out.shrink(OUT_INIT)
+            self.out_size = 0
+        return 0
 
     cdef int deflate(self, const char* data, Py_ssize_t size, bint fin) except -1:
         """Compress one frame's payload into out[:out_size] (sync flush; the

@@ -25,6 +25,8 @@ cdef class WSProtocolCore:
         Py_ssize_t _wpos
         Py_ssize_t _init_size
         int _calm_reads                # reads since the buffer last needed to be big
+        bint _large_used               # a buffer > 256 KiB was used this timer period
+        object _release_timer          # gives large buffers back when idle
 
         bint _is_client
         bint _upgraded
@@ -75,5 +77,6 @@ cdef class WSProtocolCore:
     cdef int _fail(self, int code, str message) except -1
     cdef int _callback_failed(self, exc, str where) except -1
     cdef int _compact(self, bint filled) except -1
+    cdef int _large_buffer_used(self) except -1
     cdef int _handshake_data(self) except -1
     cdef int _upgraded_to(self, listener, request, response, compression, subprotocol) except -1

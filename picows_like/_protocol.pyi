@@ -8,6 +8,9 @@ from ._transport import WSTransport
 # Input discarded while a connection is closing (after our CLOSE, waiting for
 # the peer's EOF) beyond which the connection is aborted.
 CLOSE_DRAIN_MAX_BYTES: int
+# Buffers grown past 256 KiB (read, inflater output, send buffers) are given
+# back once none has been used for this long (one to two of these periods).
+IDLE_RELEASE_SECONDS: float
 
 class WSProtocolCore:
     @property

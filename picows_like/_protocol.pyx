@@ -38,14 +38,26 @@ cdef extern from "string.h":
     void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
 
 
-# After this many consecutive empty-buffer moments with no large frame, a
-# buffer that grew for a large frame is shrunk back to its initial size.
+# The read buffer grows for two reasons and gives the memory back for each:
+# * Throughput: a read that fills all the space we offered means more is
+#   waiting in the socket, so the next offer doubles, up to READ_GROW_LIMIT
+#   (a busy stream costs fewer reads).  After SHRINK_AFTER_CALM_READS
+#   consecutive reads that end with an empty buffer and no large frame it is
+#   back at its initial size; an idle connection holds at most the limit.
+# * A frame larger than that: the buffer grows to hold it whole.  So do the
+#   inflater's output buffer and the transport's send buffers.  Once
+#   no buffer above READ_GROW_LIMIT has been used for IDLE_RELEASE_SECONDS
+#   (one to two periods of the timer armed by _large_buffer_used) they are
+#   released, the read buffer to its initial size (keeping a partial small
+#   frame), the others to theirs: a peer cannot pin max_frame_size per
+#   connection by sending one large frame and going quiet.  Not at once:
+#   glibc serves each re-grown block with fresh mmapped pages, and freeing
+#   after every frame made a 1 MiB echo 2.7x slower (485 page faults per
+#   round trip); a busy stream of large frames keeps its buffers.
 cdef enum:
     SHRINK_AFTER_CALM_READS = 64
-    # A read that fills all the space we offered means more is waiting in the
-    # socket: offer twice as much next time, up to this, so a busy stream
-    # costs fewer reads (an idle connection keeps its small initial buffer).
     READ_GROW_LIMIT = 256 * 1024
+IDLE_RELEASE_SECONDS = 1.0
 
 # While a closing connection waits for the peer's EOF it reads and discards
 # input (so closing the socket sends FIN, not RST); a peer that sends more
@@ -194,6 +206,8 @@ cdef class WSProtocolCore:
         transport._protocol = None
 
     def pause_writing(self):
+        if self.transport is not None:
+            self.transport._write_paused = True     # auto-pong answers only the latest PING
         if self.listener is not None:
             try:
                 self.listener.pause_writing()
@@ -201,6 +215,8 @@ cdef class WSProtocolCore:
                 self._logger.exception("exception in pause_writing")
 
     def resume_writing(self):
+        if self.transport is not None:
+            self.transport._writing_resumed()
         if self.listener is not None:
             try:
                 self.listener.resume_writing()
@@ -253,12 +269,13 @@ cdef class WSProtocolCore:
                         not ws_utf8_feed(&self._utf8, frame.payload_ptr, frame.payload_size)
                         or (frame.fin and self._utf8.need != 0)):
                     return self._fail(1007, "invalid UTF-8 in a TEXT message")
-            return self._call_on_frame(frame)
+            self._call_on_frame(frame)
+            if self._inflater is not None and self._inflater.out.capacity > READ_GROW_LIMIT:
+                self._large_buffer_used()
+            return 0
         if op == WSMsgType.PING:
             if self._enable_auto_pong:
-                if self.transport.is_close_frame_sent:
-                    return 0            # nothing may follow our CLOSE
-                self.transport._send_frame(0x8A, frame.payload_ptr, frame.payload_size)
+                self.transport._auto_pong(frame.payload_ptr, frame.payload_size)
                 return 0
         elif op == WSMsgType.CLOSE:
             return self._on_close_frame(frame)
@@ -324,11 +341,13 @@ cdef class WSProtocolCore:
             self._calm_reads = 0
             if buf.capacity < READ_GROW_LIMIT:
                 grow = min(buf.capacity * 2, <Py_ssize_t>READ_GROW_LIMIT)
+        if buf.capacity > READ_GROW_LIMIT:
+            self._large_buffer_used()
         if unread == 0:
             self._rpos = self._wpos = 0
             if filled:
                 if grow:
-                    buf.reserve(grow, 0)
+                    buf.reserve(grow, 0, READ_GROW_LIMIT)
             elif buf.capacity > self._init_size:
                 self._calm_reads += 1
                 if self._calm_reads >= SHRINK_AFTER_CALM_READS:
@@ -349,8 +368,60 @@ cdef class WSProtocolCore:
             self._rpos = 0
             self._wpos = unread
         if target > buf.capacity:
-            buf.reserve(target, unread)
+            buf.reserve(target, unread, READ_GROW_LIMIT)
         return 0
+
+    cdef int _large_buffer_used(self) except -1:
+        self._large_used = True
+        if self._release_timer is None and not self._stop_reading:
+            self._release_timer = self._loop.call_later(IDLE_RELEASE_SECONDS,
+                                                        self._release_idle_buffers)
+        return 0
+
+    def _note_large_buffer(self):
+        """The transport used a send buffer larger than 256 KiB."""
+        self._large_buffer_used()
+
+    def _release_idle_buffers(self):
+        """Timer: give large buffers back once a whole period went by
+        without one being used (see READ_GROW_LIMIT)."""
+        cdef MemoryBuffer buf = self._rbuf
+        cdef Py_ssize_t unread, keep
+        self._release_timer = None
+        if self._stop_reading:
+            return                  # closing: everything goes with the connection
+        if self._large_used:
+            self._large_used = False
+            self._release_timer = self._loop.call_later(IDLE_RELEASE_SECONDS,
+                                                        self._release_idle_buffers)
+            return
+        unread = self._wpos - self._rpos
+        keep = self._parser.need if self._upgraded else 0
+        if keep <= unread:
+            keep = unread + 1
+        if buf.capacity > READ_GROW_LIMIT and keep <= READ_GROW_LIMIT:
+            # Only the start of a frame that fits the usual buffer is left.
+            memmove(buf.data, buf.data + self._rpos, unread)
+            self._rpos = 0
+            self._wpos = unread
+            buf.shrink(max(keep, self._init_size))
+            self._calm_reads = 0
+        if self._inflater is not None:
+            self._inflater.release_output()
+        if self.transport is not None:
+            self.transport._release_idle()
+
+    def _held_buffer_sizes(self):
+        """Test hook: bytes allocated now for the read buffer, the inflater's
+        and the deflater's output buffers (0 without them), the client's
+        masking buffer and the lent buffer (0 without one)."""
+        cdef WSTransport tr = self.transport
+        if tr is None:
+            return (self._rbuf.capacity, 0, 0, 0, 0)
+        return (self._rbuf.capacity,
+                self._inflater.out.capacity if self._inflater is not None else 0,
+                (<Deflater>tr._deflater).out.capacity if tr._deflater is not None else 0,
+                tr._wbuf.capacity, len(tr._lent) if tr._lent is not None else 0)
 
     # -- failures ------------------------------------------------------------
 
@@ -573,10 +644,12 @@ cdef class WSProtocolCore:
         transport.subprotocol = subprotocol
         transport.compression = compression
         if compression is not None:
-            # We can always read with a 15-bit window; we write with the agreed one.
+            # We read with the window the peer agreed to write with (its memory:
+            # 2**bits bytes; 9 reads 8) and write with the one agreed for us.
             # zlib cannot write a raw 8-bit window (it would use 9), so with an
             # agreed 8 we send uncompressed, which RFC 7692 always allows.
-            self._inflater = Inflater(15, compression.recv_resets(self._is_client))
+            self._inflater = Inflater(compression.send_window_bits(not self._is_client),
+                                      compression.recv_resets(self._is_client))
             self._parser.rsv_allowed |= 0x40
             self._parser.rsv1_first_only = True
             bits = compression.send_window_bits(self._is_client)
@@ -611,6 +684,9 @@ cdef class WSProtocolCore:
     # -- liveness ------------------------------------------------------------
 
     def _cancel_timers(self):
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None

@@ -54,6 +54,9 @@ cdef class WSTransport:
                                     # which users cimport, does not pull in zlib.h)
         Py_ssize_t _compress_min    # smaller messages go uncompressed
         bint _compressing           # the outgoing message in progress is compressed
+        bint _write_paused          # between pause_writing() and resume_writing()
+        Py_ssize_t _pong_pending    # size of the latest PING payload left to answer; -1: none
+        char _pong_payload[125]
 
     cdef int send_reuse_external_buffer(self, WSMsgType msg_type, char* msg_ptr,
                                         size_t msg_size, bint fin=*, bint rsv1=*,
@@ -73,6 +76,9 @@ cdef class WSTransport:
                          bytes owner=*) except -1
     cdef int _send_data(self, uint8_t b0, const char* payload, Py_ssize_t size,
                         object compress, bytes owner=*) except -1
+    cdef int _auto_pong(self, const char* payload, Py_ssize_t size) except -1
+    cdef int _writing_resumed(self) except -1
+    cdef int _release_idle(self) except -1
     cdef int _write(self, const char* p1, Py_ssize_t n1, const char* p2, Py_ssize_t n2) except -1
     cdef char* _lend(self, Py_ssize_t n) except NULL
     cdef int _write_lent(self, Py_ssize_t n) except -1

@@ -63,6 +63,11 @@ cdef Py_ssize_t ZERO_COPY_MIN = 16 * 1024
 # ciphertext buffers come from the heap, not from fresh pages.
 cdef Py_ssize_t TLS_WRITE_CHUNK = 64 * 1024
 
+# Send buffers larger than this (the client's masking buffer, the lent buffer,
+# the deflater's output) are kept while they are in use and given back when
+# the connection has been idle (the protocol's release timer, _release_idle).
+cdef Py_ssize_t KEEP_WHEN_IDLE = 256 * 1024
+
 # How long a graceful close waits for the peer's EOF when close_timeout is None.
 cdef double LINGER_TIMEOUT = 5.0
 
@@ -160,6 +165,7 @@ cdef class WSTransport:
         self._chunk_tls = self.is_secure and \
             not type(underlying_transport).__module__.startswith("aiofastnet")
         self._wbuf = MemoryBuffer(1024)
+        self._pong_pending = -1
         self._disconnected_future = loop.create_future()
 
     # -- sending -------------------------------------------------------------
@@ -243,7 +249,10 @@ cdef class WSTransport:
         deflater.deflate(payload, size, (b0 & 0x80) != 0)
         if opcode != WSMsgType.CONTINUATION:
             b0 |= 0x40                      # RSV1 on the first frame only (RFC 7692 6.1)
-        return self._send_frame(b0, deflater.out.data, deflater.out_size)
+        self._send_frame(b0, deflater.out.data, deflater.out_size)
+        if deflater.out.capacity > KEEP_WHEN_IDLE and self._protocol is not None:
+            self._protocol._note_large_buffer()     # given back when idle
+        return 0
 
     cpdef send_reuse_external_bytearray(self, WSMsgType msg_type, bytearray buffer,
                                         Py_ssize_t msg_offset, bint fin=True,
@@ -275,6 +284,33 @@ cdef class WSTransport:
             _wrong_thread(self, "send_pong")
         self.send(WSMsgType.PONG, message)
 
+    # Auto-pong under a PING flood: a peer that sends PINGs and never reads
+    # would make us queue one PONG per PING without bound.  While the
+    # transport's buffer is above its high-water mark (between pause_writing
+    # and resume_writing) only the latest PING is remembered, and answered
+    # when the buffer drains (RFC 6455 5.5.3 allows answering only the most
+    # recent one), or just before our CLOSE.  What auto-pong queues is thus
+    # bounded by the high-water mark plus one PONG, whatever the peer sends.
+
+    cdef int _auto_pong(self, const char* payload, Py_ssize_t size) except -1:
+        if self.is_close_frame_sent or self._closing:
+            return 0                        # nothing may follow our CLOSE
+        if size > 125:
+            raise ValueError("control frame payloads are limited to 125 bytes")
+        if self._write_paused:
+            memcpy(self._pong_payload, payload, size)
+            self._pong_pending = size
+            return 0
+        return self._send_frame(0x8A, payload, size)
+
+    cdef int _writing_resumed(self) except -1:
+        cdef Py_ssize_t size = self._pong_pending
+        self._write_paused = False
+        if size >= 0:
+            self._pong_pending = -1
+            self._auto_pong(self._pong_payload, size)
+        return 0
+
     cpdef send_close(self, close_code=WSCloseCode.NO_INFO, close_message=None):
         """Send a CLOSE with an optional code and message, once.  Does not
         disconnect: the connection closes when the peer answers (and then
@@ -293,6 +329,10 @@ cdef class WSTransport:
                 raise ValueError("close_message must be at most 123 bytes")
         elif close_message:
             raise ValueError("close_message requires a close_code")
+        cdef Py_ssize_t pong_size = self._pong_pending
+        if pong_size >= 0:                  # the PING it answers came before this CLOSE
+            self._pong_pending = -1
+            self._send_frame(0x8A, self._pong_payload, pong_size)
         self._send_frame(0x88, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
         self._after_close_sent(code, payload[2:].decode("utf-8", "replace"))
 
@@ -323,6 +363,8 @@ cdef class WSTransport:
             write_frame_header(p, b0, size, key)
             ws_mask_copy(p + hlen, payload, <size_t>size, key)
             self._write(p, hlen + size, NULL, 0)
+            if self._wbuf.capacity > KEEP_WHEN_IDLE and self._protocol is not None:
+                self._protocol._note_large_buffer()
         else:
             write_frame_header(hdr, b0, size, NULL)
             if owner is not None and size >= ZERO_COPY_MIN:
@@ -384,7 +426,19 @@ cdef class WSTransport:
         if buf is None or PyByteArray_GET_SIZE(buf) < n:
             buf = PyByteArray_FromStringAndSize(NULL, n)
             self._lent = buf
+        if n > KEEP_WHEN_IDLE and self._protocol is not None:
+            self._protocol._note_large_buffer()
         return PyByteArray_AS_STRING(buf)
+
+    cdef int _release_idle(self) except -1:
+        """The connection is idle: give large send buffers back."""
+        if self._wbuf.capacity > KEEP_WHEN_IDLE:
+            self._wbuf.shrink(1024)
+        if self._lent is not None and PyByteArray_GET_SIZE(self._lent) > KEEP_WHEN_IDLE:
+            self._lent = None
+        if self._deflater is not None:
+            (<Deflater>self._deflater).release_output()
+        return 0
 
     cdef int _write_lent(self, Py_ssize_t n) except -1:
         """transport.write() the first n bytes of the lent buffer.  Most

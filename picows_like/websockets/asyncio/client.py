@@ -89,9 +89,10 @@ def core_compression(compression: Any, server: bool) -> Optional[WSPerMessageDef
     ("deflate", the default, or None).
 
     Parameters as websockets chooses them: memLevel 5 on both sides; a
-    server also limits both windows to 12 bits (4 KiB instead of 32 KiB of
-    state per direction and connection).  The compression level stays the
-    core's (1, zlib's fastest), as fits a low-latency library."""
+    server also limits both windows to 12 bits (per connection, a 4 KiB
+    decompression window instead of 32 KiB, and 32 KiB of compressor state
+    instead of 144 KiB).  The compression level stays the core's (1, zlib's
+    fastest), as fits a low-latency library."""
     if compression is None:
         return None
     if compression != "deflate":
