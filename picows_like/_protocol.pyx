@@ -481,15 +481,17 @@ cdef class WSProtocolCore:
             return 0
         end = <char*>memmem(data, n, b"\r\n\r\n", 4)
         if (end - data if end != NULL else n) > MAX_HEADER_BYTES:
-            # The client fails with picows' wording; the server answers 431.
+            # As picows (its test suite checks it): the client fails, the
+            # server closes without an answer.
             if self._is_client:
                 self._client_failed(WSInvalidMessageError(
                     f"upgrade response headers exceed max_size threshold: {MAX_HEADER_BYTES}"))
             else:
-                self._logger.info("the HTTP request head exceeds max_size threshold: %d",
-                                  MAX_HEADER_BYTES)
-                self._reject(WSUpgradeResponse.create_error_response(
-                    431, b"request headers too large\n"))
+                self._logger.info("disconnecting: the HTTP request head exceeds max_size "
+                                  "threshold: %d", MAX_HEADER_BYTES)
+                self._stop_reading = True
+                self._cancel_timers()
+                self.transport.disconnect()
             return 0
         if end == NULL:
             return 0

@@ -77,15 +77,8 @@ NEEDS_NETWORK = [
            f"connects to wss://{NETWORK_HOST}", {}),
 ]
 
-# Failures that another branch of this project fixes; expected until it is merged.
-HTTPS_PROXY = "https-proxy (other branch): https:// proxies, TLS to the proxy and TLS inside TLS"
-PENDING = [
-    Listed("test_redirects_and_proxies.py::test_redirect_through_proxy", HTTPS_PROXY, {}, "-https"),
-    Listed("test_redirects_and_proxies.py::test_start_tls_failure_before_ws_protocol_handoff",
-           HTTPS_PROXY, {}),
-    Listed("test_basics.py::test_client_handshake_timeout",
-           "sec-client (other branch): websocket_handshake_timeout bounds the whole connect", {}),
-]
+# Failures expected until work in progress lands (none now).
+PENDING: list = []
 
 
 def find_listed(table, nodeid):
