@@ -37,6 +37,11 @@ cdef extern from "ws_utf8.h":
 cdef extern from "string.h":
     void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
 
+# What a WSFrame points at once on_ws_frame has returned: a frame kept past
+# the callback reads as empty, never as freed memory (zeroed, with the slack
+# a payload always has after it).
+cdef char _NO_PAYLOAD[64]
+
 
 # After this many consecutive empty-buffer moments with no large frame, a
 # buffer that grew for a large frame is shrunk back to its initial size.
@@ -91,7 +96,7 @@ cdef class WSProtocolCore:
         self._idle_timeout = auto_ping_idle_timeout
         self._reply_timeout = auto_ping_reply_timeout
         self._parser = FrameParser(not is_client, max_frame_size,
-                                   0x70 if accept_rsv_bits else 0)
+                                   0x70 if accept_rsv_bits else 0, validate_utf8)
         self._frame = WSFrame.__new__(WSFrame)
         self._init_size = read_buffer_init_size
         self._rbuf = MemoryBuffer(read_buffer_init_size)
@@ -222,6 +227,8 @@ cdef class WSProtocolCore:
             frame.tail_size = end - pos
             frame.last_in_buffer = complete_frame_size(self._rbuf.data + pos, end - pos) == 0
             self._dispatch(frame)
+            frame.payload_ptr = _NO_PAYLOAD
+            frame.payload_size = 0
             if self._stop_reading:
                 self._rpos = self._wpos
                 return 0
@@ -239,7 +246,8 @@ cdef class WSProtocolCore:
                     self._msg_compressed = frame.rsv1
                 if self._msg_compressed and self._inflate(frame) < 0:
                     return 0
-            if self._validate_utf8:
+            if self._validate_utf8 and self._msg_compressed:
+                # (the parser checks uncompressed TEXT as its bytes arrive)
                 if op != WSMsgType.CONTINUATION:
                     self._msg_is_text = op == WSMsgType.TEXT
                     ws_utf8_reset(&self._utf8)
@@ -385,6 +393,7 @@ cdef class WSProtocolCore:
         cdef Py_ssize_t n = self._wpos - self._rpos
         cdef char* end
         cdef bytes head
+        cdef Py_ssize_t start
         if self._pending_factory is not None:  # server: an async listener factory runs
             if n > MAX_HEADER_BYTES and not self._factory_paused:
                 # Keep reading (so a client that leaves is noticed) but not
@@ -402,8 +411,13 @@ cdef class WSProtocolCore:
             self._reject(WSUpgradeResponse.create_error_response(
                 400, b"expected an HTTP upgrade request\n"))
             return 0
-        end = <char*>memmem(data, n, b"\r\n\r\n", 4)
+        # Search only what is new since the last read (and the 3 bytes
+        # before it, where a CRLFCRLF may start): 1-byte reads cost O(n).
+        start = self._head_checked - 3 if self._head_checked > 3 else 0
+        self._head_scan_bytes += n - start
+        end = <char*>memmem(data + start, n - start, b"\r\n\r\n", 4)
         if end == NULL:
+            self._head_checked = n
             if n > MAX_HEADER_BYTES:
                 if self._is_client:
                     self._client_failed(WSInvalidMessageError(
