@@ -18,8 +18,8 @@ cdef class FrameParser:
     `error_message`).  A frame's header is checked as soon as it is complete,
     before its payload arrives, so an oversized or illegal frame is refused
     without buffering it.  No length on the wire makes it overflow: a payload
-    over max_frame_size, or too long for a Py_ssize_t with its header, is
-    refused (1009) before any arithmetic with it.
+    over max_frame_size, or over sys.maxsize // 2 whatever max_frame_size
+    says, is refused (1009) before any arithmetic with it.
 
     With validate_utf8, uncompressed TEXT messages are checked as their bytes
     arrive: parse() validates (and unmasks, in place) the new payload bytes
@@ -31,7 +31,7 @@ cdef class FrameParser:
     cdef:
         readonly bint expect_masked        # True on the server side
         readonly Py_ssize_t max_frame_size
-        Py_ssize_t _max_payload            # min(max_frame_size, PY_SSIZE_T_MAX - 14)
+        Py_ssize_t _max_payload            # min(max_frame_size, sys.maxsize // 2)
         readonly bint validate_utf8
         bint _text_msg                     # the open message is uncompressed TEXT
         Py_ssize_t _checked                # payload bytes of the pending frame validated

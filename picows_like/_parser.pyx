@@ -15,11 +15,11 @@ cdef extern from "ws_utf8.h":
     void ws_utf8_reset(ws_utf8_state* st) nogil
     int ws_utf8_feed(ws_utf8_state* st, const char* data, size_t size) nogil
 
-# The longest header (2 + 8 length + 4 mask bytes).  A payload length is
-# refused (1009) above PY_SSIZE_T_MAX - MAX_HEADER_SIZE whatever
-# max_frame_size says, so header + payload always fits in a Py_ssize_t.
-cdef enum:
-    MAX_HEADER_SIZE = 14
+# Whatever max_frame_size says (it may be sys.maxsize, "no limit"), a payload
+# length above this is refused with 1009: no buffer can be that large, and the
+# headroom keeps header + payload (+ buffer slack, + geometric growth) far
+# from overflowing a Py_ssize_t.  2**62 - 1 on 64-bit builds.
+cdef Py_ssize_t MAX_PAYLOAD = PY_SSIZE_T_MAX // 2
 
 
 def is_valid_utf8(data) -> bool:
@@ -85,7 +85,7 @@ cdef class FrameParser:
             raise ValueError("max_frame_size must be > 0")
         self.expect_masked = expect_masked
         self.max_frame_size = max_frame_size
-        self._max_payload = min(max_frame_size, PY_SSIZE_T_MAX - MAX_HEADER_SIZE)
+        self._max_payload = min(max_frame_size, MAX_PAYLOAD)
         self.validate_utf8 = validate_utf8
         self._text_msg = False
         self._checked = 0
@@ -176,7 +176,8 @@ cdef class FrameParser:
                 self._fail(1009, f"frame of {plen} bytes exceeds max_frame_size "
                            f"{self.max_frame_size}")
             else:
-                self._fail(1009, f"frame of {plen} bytes is larger than a buffer can be")
+                self._fail(1009, f"frame of {plen} bytes exceeds the largest supported "
+                           f"frame size {MAX_PAYLOAD}")
             return -1
 
         # Uncompressed TEXT payloads are checked as they arrive (validate_utf8).
@@ -192,7 +193,7 @@ cdef class FrameParser:
 
         cdef char* payload = data + hlen
         cdef Py_ssize_t have = size - hlen
-        # plen <= PY_SSIZE_T_MAX - hlen (checked above): hlen + plen cannot overflow.
+        # plen <= MAX_PAYLOAD (checked above): hlen + plen cannot overflow.
         if <uint64_t>have < plen:
             self.need = hlen + <Py_ssize_t>plen
             if check_utf8 and have > self._checked:
