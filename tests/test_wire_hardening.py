@@ -104,6 +104,22 @@ async def test_valid_utf8_split_inside_code_points_across_reads(role):
         await peer.close_normally()
 
 
+async def test_compressed_text_is_still_checked_after_inflating():
+    # The parser leaves compressed TEXT to the protocol, which checks the
+    # inflated bytes: a valid message passes, an invalid one gets 1007.
+    async with ws_server(lambda r: RecordingListener(echo=True), compression="deflate",
+                         validate_utf8=True) as srv:
+        transport, listener = await connect(srv.url(), compression="deflate")
+        text = "żółw 🎉 ".encode() * 1000
+        transport.send(picows.WSMsgType.TEXT, text[:1001], fin=False)
+        transport.send(picows.WSMsgType.CONTINUATION, text[1001:])
+        assert await listener.next_message() == (picows.WSMsgType.TEXT, text)
+        transport.send(picows.WSMsgType.TEXT, b"abc \xed\xa0\x80 def" * 100)
+        close = await listener.wait_frame(picows.WSMsgType.CLOSE)
+        assert close.close_code == 1007
+        await wf(transport.wait_disconnected())
+
+
 # -- a WSFrame kept past the callback ------------------------------------------------
 
 class KeepingListener(picows.WSListener):
