@@ -7,6 +7,11 @@ _Data = Union[bytes, bytearray, memoryview]
 _I = TypeVar("_I", bound="Inflater")
 _D = TypeVar("_D", bound="Deflater")
 
+# Largest piece of input or output handed to zlib in one call (its counters are 32-bit).
+ZLIB_CHUNK: int
+
+def _set_zlib_chunk(size: int) -> int: ...
+
 class Inflater:
     def __new__(cls: type[_I], window_bits: int = ...,
                 reset_after_message: bool = ...) -> _I: ...

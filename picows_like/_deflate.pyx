@@ -3,12 +3,13 @@ flush per message, the 0x00 0x00 0xff 0xff tail stripped on send and
 re-added on receive (RFC 7692 7.2).  No Python objects per frame: output
 goes to a reusable per-connection buffer."""
 from libc.string cimport memset
+from cpython.pyport cimport PY_SSIZE_T_MAX
 
 from ._buffer cimport MemoryBuffer
 
 
 cdef extern from "zlib.h":
-    int Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_SYNC_FLUSH, Z_DEFLATED, Z_DEFAULT_STRATEGY
+    int Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_NO_FLUSH, Z_SYNC_FLUSH, Z_DEFLATED, Z_DEFAULT_STRATEGY
     int inflateInit2(z_stream* strm, int window_bits)
     int inflate(z_stream* strm, int flush) nogil
     int inflateReset(z_stream* strm) nogil
@@ -29,6 +30,29 @@ cdef const char* _TAIL = b"\x00\x00\xff\xff"
 cdef enum:
     OUT_INIT = 16 * 1024
     OUT_KEEP = 256 * 1024
+
+# zlib counts input and output space in 32-bit unsigned ints (avail_in,
+# avail_out): payloads and output buffers are handed to it in pieces of at
+# most this many bytes, so a frame over 4 GiB is neither truncated nor left
+# partly unwritten.  Tests lower it with _set_zlib_chunk() to exercise the loops.
+ZLIB_CHUNK = 1 << 30
+cdef Py_ssize_t _zlib_chunk = ZLIB_CHUNK
+
+# Decompressed frames are refused (as over max_size) beyond this, whatever
+# max_size says, so the output size arithmetic cannot overflow.
+cdef Py_ssize_t _MAX_OUTPUT = PY_SSIZE_T_MAX // 2
+
+
+def _set_zlib_chunk(Py_ssize_t size):
+    """Test hook: set the piece size handed to zlib (8..ZLIB_CHUNK); returns
+    the previous one.  At least 8: a sync flush needs more than 6 bytes of
+    output space per call, or zlib repeats its flush marker (zlib.h)."""
+    global _zlib_chunk
+    if not 8 <= size <= ZLIB_CHUNK:
+        raise ValueError(f"chunk size must be in 8..{ZLIB_CHUNK}")
+    old = _zlib_chunk
+    _zlib_chunk = size
+    return old
 
 
 cdef class Inflater:
@@ -51,14 +75,21 @@ cdef class Inflater:
         """Inflate `data` into out[out_size:]; 0 ok, 1 too big, -1 corrupt."""
         cdef int ret
         cdef Py_ssize_t room
+        cdef Py_ssize_t step = _zlib_chunk
+        cdef Py_ssize_t rest = size              # input not yet handed to zlib
+        if max_size > _MAX_OUTPUT:
+            max_size = _MAX_OUTPUT               # so max_size + 1 cannot overflow
         self._strm.next_in = <const unsigned char*>data
-        self._strm.avail_in = <unsigned int>size
+        self._strm.avail_in = 0
         while True:
+            if self._strm.avail_in == 0 and rest > 0:
+                self._strm.avail_in = <unsigned int>min(rest, step)
+                rest -= self._strm.avail_in
             if self.out_size == self.out.capacity:
                 if self.out.capacity > max_size:
                     return 1
                 self.out.reserve(min(self.out.capacity * 2, max_size + 1), self.out_size)
-            room = self.out.capacity - self.out_size
+            room = min(self.out.capacity - self.out_size, step)
             self._strm.next_out = <unsigned char*>self.out.data + self.out_size
             self._strm.avail_out = <unsigned int>room
             with nogil:
@@ -68,18 +99,22 @@ cdef class Inflater:
                 return 1
             if ret == Z_STREAM_END:
                 inflateReset(&self._strm)        # a final block: start afresh
-                if self._strm.avail_in == 0:
+                if self._strm.avail_in == 0 and rest == 0:
                     return 0
                 continue
             if ret == Z_BUF_ERROR:
-                if self._strm.avail_in == 0 or self._strm.avail_out != 0:
-                    return 0                     # all input consumed
+                if self._strm.avail_in == 0:
+                    if rest == 0:
+                        return 0                 # all input consumed
+                    continue
+                if self._strm.avail_out != 0:
+                    return 0
                 continue
             if ret != Z_OK:
                 self.error = (<bytes>self._strm.msg).decode() if self._strm.msg != NULL \
                     else f"zlib error {ret}"
                 return -1
-            if self._strm.avail_in == 0 and self._strm.avail_out != 0:
+            if self._strm.avail_in == 0 and rest == 0 and self._strm.avail_out != 0:
                 return 0
 
     cdef int release_output(self) except -1:
@@ -143,22 +178,29 @@ cdef class Deflater:
         """Compress one frame's payload into out[:out_size] (sync flush; the
         empty-block tail removed when the message ends here)."""
         cdef Py_ssize_t room
-        cdef int ret
+        cdef int ret, flush
+        cdef Py_ssize_t step = _zlib_chunk
+        cdef Py_ssize_t rest = size              # input not yet handed to zlib
         self.out_size = 0
         self._strm.next_in = <const unsigned char*>data
-        self._strm.avail_in = <unsigned int>size
+        self._strm.avail_in = 0
         while True:
+            if self._strm.avail_in == 0 and rest > 0:
+                self._strm.avail_in = <unsigned int>min(rest, step)
+                rest -= self._strm.avail_in
+            # One sync flush at the end of the frame, not one per piece.
+            flush = Z_SYNC_FLUSH if rest == 0 else Z_NO_FLUSH
             # A sync flush of n bytes needs at most n + n/1000 + ~20 bytes.
             self.out.reserve(self.out_size + size // 1000 + size // 8 + 64, self.out_size)
-            room = self.out.capacity - self.out_size
+            room = min(self.out.capacity - self.out_size, step)
             self._strm.next_out = <unsigned char*>self.out.data + self.out_size
             self._strm.avail_out = <unsigned int>room
             with nogil:
-                ret = deflate(&self._strm, Z_SYNC_FLUSH)
+                ret = deflate(&self._strm, flush)
             self.out_size += room - self._strm.avail_out
             if ret != Z_OK and ret != Z_BUF_ERROR:
                 raise RuntimeError(f"zlib deflate failed: {ret}")
-            if self._strm.avail_out != 0:
+            if rest == 0 and self._strm.avail_out != 0:
                 break
         if fin:
             if self.out_size >= 4 and self.out.data[self.out_size - 4] == 0 and \

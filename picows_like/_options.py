@@ -1,5 +1,6 @@
 """Argument checks and logger resolution shared by ws_connect and ws_create_server."""
 import logging
+import sys
 from typing import Any, Optional, Sequence, Union
 
 from ._enums import WSAutoPingStrategy
@@ -41,6 +42,8 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
     strategy = WSAutoPingStrategy(auto_ping_strategy)
     if max_frame_size is None or max_frame_size <= 0:
         raise ValueError("max_frame_size must be > 0")
+    if max_frame_size > sys.maxsize:
+        raise ValueError("max_frame_size must be <= sys.maxsize (which means no limit)")
     if read_buffer_init_size is None or read_buffer_init_size <= 0:
         raise ValueError("read_buffer_init_size must be > 0")
     if close_timeout is not None and close_timeout < 0:

@@ -1,6 +1,13 @@
 from ._frame cimport WSFrame
 
 
+cdef extern from "ws_utf8.h":
+    ctypedef struct ws_utf8_state:
+        unsigned char need
+        unsigned char lo
+        unsigned char hi
+
+
 cdef class FrameParser:
     """Sans-I/O RFC 6455 frame parser: bytes in, one frame (or error) out.
 
@@ -10,11 +17,25 @@ cdef class FrameParser:
     room), or returns -1 on a protocol violation (`error_code`,
     `error_message`).  A frame's header is checked as soon as it is complete,
     before its payload arrives, so an oversized or illegal frame is refused
-    without buffering it.
+    without buffering it.  No length on the wire makes it overflow: a payload
+    over max_frame_size, or over sys.maxsize // 2 whatever max_frame_size
+    says, is refused (1009) before any arithmetic with it.
+
+    With validate_utf8, uncompressed TEXT messages are checked as their bytes
+    arrive: parse() validates (and unmasks, in place) the new payload bytes
+    of an incomplete frame, so invalid UTF-8 fails (1007) without waiting for
+    the rest.  This relies on parse() being called again on the same frame
+    start after it returned 0 (the bytes may move, not change).  Compressed
+    messages are left to the caller (after inflating).
     """
     cdef:
         readonly bint expect_masked        # True on the server side
         readonly Py_ssize_t max_frame_size
+        Py_ssize_t _max_payload            # min(max_frame_size, sys.maxsize // 2)
+        readonly bint validate_utf8
+        bint _text_msg                     # the open message is uncompressed TEXT
+        Py_ssize_t _checked                # payload bytes of the pending frame validated
+        ws_utf8_state _utf8
         public int rsv_allowed             # RSV bits (0x70 mask) a peer may set
         public bint rsv1_first_only        # permessage-deflate: RSV1 only on TEXT/BINARY
         readonly int fragmented_opcode     # TEXT/BINARY while a message is open

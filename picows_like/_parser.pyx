@@ -1,6 +1,7 @@
 """The frame state machine and the RFC 6455 rules a receiver must enforce."""
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
+from cpython.pyport cimport PY_SSIZE_T_MAX
 
 from ._enums cimport WSMsgType
 from ._frame cimport WSFrame, msg_type_to_py
@@ -11,6 +12,14 @@ cdef extern from "ws_mask.h":
 
 cdef extern from "ws_utf8.h":
     int ws_utf8_valid(const char* data, size_t size) nogil
+    void ws_utf8_reset(ws_utf8_state* st) nogil
+    int ws_utf8_feed(ws_utf8_state* st, const char* data, size_t size) nogil
+
+# Whatever max_frame_size says (it may be sys.maxsize, "no limit"), a payload
+# length above this is refused with 1009: no buffer can be that large, and the
+# headroom keeps header + payload (+ buffer slack, + geometric growth) far
+# from overflowing a Py_ssize_t.  2**62 - 1 on 64-bit builds.
+cdef Py_ssize_t MAX_PAYLOAD = PY_SSIZE_T_MAX // 2
 
 
 def is_valid_utf8(data) -> bool:
@@ -44,29 +53,43 @@ cdef Py_ssize_t complete_frame_size(const char* data, Py_ssize_t size) noexcept 
     cdef uint64_t plen = p[1] & 0x7F
     if plen == 126:
         hlen += 2
-        if size < hlen:
-            return 0
-        plen = (p[2] << 8) | p[3]
     elif plen == 127:
         hlen += 8
-        if size < hlen:
-            return 0
+    if size < hlen:
+        return 0
+    if plen == 126:
+        plen = (p[2] << 8) | p[3]
+    elif plen == 127:
         plen = _be64(p + 2)
-        if plen > <uint64_t>size:
-            return 0
-    if hlen + <Py_ssize_t>plen > size:
+    # Compared with the room left, never added first (plen may be ~2^64).
+    if plen > <uint64_t>(size - hlen):
         return 0
     return hlen + <Py_ssize_t>plen
 
 
+cdef inline void _unmask_from(char* payload, Py_ssize_t start, Py_ssize_t end,
+                              const uint8_t* key) noexcept nogil:
+    """Unmask payload[start:end] in place (the key phase follows start)."""
+    cdef uint8_t rot[4]
+    cdef int i
+    for i in range(4):
+        rot[i] = key[(start + i) & 3]
+    ws_mask_inplace(payload + start, <size_t>(end - start), rot)
+
+
 cdef class FrameParser:
     def __init__(self, bint expect_masked, Py_ssize_t max_frame_size=10 * 1024 * 1024,
-                 int rsv_allowed=0):
+                 int rsv_allowed=0, bint validate_utf8=False):
         # rsv_allowed: bits a peer may set (0x40 when permessage-deflate is on).
         if max_frame_size <= 0:
             raise ValueError("max_frame_size must be > 0")
         self.expect_masked = expect_masked
         self.max_frame_size = max_frame_size
+        self._max_payload = min(max_frame_size, MAX_PAYLOAD)
+        self.validate_utf8 = validate_utf8
+        self._text_msg = False
+        self._checked = 0
+        ws_utf8_reset(&self._utf8)
         self.rsv_allowed = rsv_allowed & 0x70
         self.rsv1_first_only = False
         self.fragmented_opcode = 0
@@ -158,18 +181,55 @@ cdef class FrameParser:
             self._fail(1002, f"Received frame with invalid opcode={opcode:#x} "
                        f"(unknown data opcode 0x{opcode:X})")
             return -1
-        if plen > <uint64_t>self.max_frame_size:
-            self._fail(1009, f"Received frame with payload size exceeding max allowed size, "
-                       f"{plen} > {self.max_frame_size} (frame of {plen} bytes exceeds max_frame_size)")
+        if plen > <uint64_t>self._max_payload:
+            # picows' wording first (its tests and users' logs match it).
+            if plen > <uint64_t>self.max_frame_size:
+                self._fail(1009, f"Received frame with payload size exceeding max allowed size, "
+                           f"{plen} > {self.max_frame_size} (frame of {plen} bytes exceeds "
+                           f"max_frame_size)")
+            else:
+                self._fail(1009, f"Received frame with payload size exceeding max allowed size, "
+                           f"{plen} > {MAX_PAYLOAD} (the largest supported frame size)")
             return -1
 
-        cdef Py_ssize_t total = hlen + <Py_ssize_t>plen
-        if size < total:
-            self.need = total
-            return 0
+        # Uncompressed TEXT payloads are checked as they arrive (validate_utf8).
+        cdef bint check_utf8 = False
+        if self.validate_utf8 and opcode <= 2:
+            if opcode == 0:
+                check_utf8 = self._text_msg
+            else:
+                check_utf8 = opcode == 1 and not ((b0 & 0x40) and self.rsv1_first_only)
+                self._text_msg = check_utf8
+                if check_utf8 and self._checked == 0:
+                    ws_utf8_reset(&self._utf8)
 
         cdef char* payload = data + hlen
-        if masked:
+        cdef Py_ssize_t have = size - hlen
+        # plen <= MAX_PAYLOAD (checked above): hlen + plen cannot overflow.
+        if <uint64_t>have < plen:
+            self.need = hlen + <Py_ssize_t>plen
+            if check_utf8 and have > self._checked:
+                # Fail on invalid UTF-8 before the rest of the frame arrives.
+                if masked:
+                    _unmask_from(payload, self._checked, have, p + hlen - 4)
+                if not ws_utf8_feed(&self._utf8, payload + self._checked,
+                                    <size_t>(have - self._checked)):
+                    self._fail(1007, "invalid UTF-8 in a TEXT message")
+                    return -1
+                self._checked = have
+            return 0
+        cdef Py_ssize_t total = hlen + <Py_ssize_t>plen
+
+        if check_utf8:
+            if masked:
+                _unmask_from(payload, self._checked, <Py_ssize_t>plen, p + hlen - 4)
+            if not ws_utf8_feed(&self._utf8, payload + self._checked,
+                                <size_t>(<Py_ssize_t>plen - self._checked)) \
+                    or (fin and self._utf8.need != 0):
+                self._fail(1007, "invalid UTF-8 in a TEXT message")
+                return -1
+            self._checked = 0
+        elif masked:
             ws_mask_inplace(payload, <size_t>plen, p + hlen - 4)
 
         if opcode == 8:

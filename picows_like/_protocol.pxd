@@ -57,6 +57,8 @@ cdef class WSProtocolCore:
         object _pending_factory        # server: an async listener factory, running
         bint _factory_paused           # reading paused while it runs (too much input)
         Py_ssize_t _body_needed
+        Py_ssize_t _head_checked       # bytes after _rpos searched for CRLFCRLF so far
+        readonly Py_ssize_t _head_scan_bytes   # total bytes searched (tests: no rescans)
 
         # liveness
         bint _auto_ping

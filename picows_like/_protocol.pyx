@@ -37,6 +37,11 @@ cdef extern from "ws_utf8.h":
 cdef extern from "string.h":
     void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
 
+# What a WSFrame points at once on_ws_frame has returned: a frame kept past
+# the callback reads as empty, never as freed memory (zeroed, with the slack
+# a payload always has after it).
+cdef char _NO_PAYLOAD[64]
+
 
 # The read buffer grows for two reasons and gives the memory back for each:
 # * Throughput: a read that fills all the space we offered means more is
@@ -103,7 +108,7 @@ cdef class WSProtocolCore:
         self._idle_timeout = auto_ping_idle_timeout
         self._reply_timeout = auto_ping_reply_timeout
         self._parser = FrameParser(not is_client, max_frame_size,
-                                   0x70 if accept_rsv_bits else 0)
+                                   0x70 if accept_rsv_bits else 0, validate_utf8)
         self._frame = WSFrame.__new__(WSFrame)
         self._init_size = read_buffer_init_size
         self._rbuf = MemoryBuffer(read_buffer_init_size)
@@ -244,6 +249,8 @@ cdef class WSProtocolCore:
             frame.tail_size = end - pos
             frame.last_in_buffer = complete_frame_size(self._rbuf.data + pos, end - pos) == 0
             self._dispatch(frame)
+            frame.payload_ptr = _NO_PAYLOAD
+            frame.payload_size = 0
             if self._stop_reading:
                 self._rpos = self._wpos
                 return 0
@@ -261,7 +268,8 @@ cdef class WSProtocolCore:
                     self._msg_compressed = frame.rsv1
                 if self._msg_compressed and self._inflate(frame) < 0:
                     return 0
-            if self._validate_utf8:
+            if self._validate_utf8 and self._msg_compressed:
+                # (the parser checks uncompressed TEXT as its bytes arrive)
                 if op != WSMsgType.CONTINUATION:
                     self._msg_is_text = op == WSMsgType.TEXT
                     ws_utf8_reset(&self._utf8)
@@ -368,7 +376,15 @@ cdef class WSProtocolCore:
             self._rpos = 0
             self._wpos = unread
         if target > buf.capacity:
-            buf.reserve(target, unread, READ_GROW_LIMIT)
+            try:
+                buf.reserve(target, unread, READ_GROW_LIMIT)
+            except MemoryError:
+                # A length the parser accepts (max_frame_size allows it) but
+                # this process cannot hold: the frame is too big after all.
+                self._rpos = self._wpos = 0
+                self._fail(WSCloseCode.MESSAGE_TOO_BIG,
+                           f"Received frame with payload size exceeding max allowed size "
+                           f"(no memory for a frame of {target} bytes)")
         return 0
 
     cdef int _large_buffer_used(self) except -1:
@@ -462,6 +478,7 @@ cdef class WSProtocolCore:
         cdef Py_ssize_t n = self._wpos - self._rpos
         cdef char* end
         cdef bytes head
+        cdef Py_ssize_t start
         if self._pending_factory is not None:  # server: an async listener factory runs
             if n > MAX_HEADER_BYTES and not self._factory_paused:
                 # Keep reading (so a client that leaves is noticed) but not
@@ -479,7 +496,11 @@ cdef class WSProtocolCore:
             self._reject(WSUpgradeResponse.create_error_response(
                 400, b"expected an HTTP upgrade request\n"))
             return 0
-        end = <char*>memmem(data, n, b"\r\n\r\n", 4)
+        # Search only what is new since the last read (and the 3 bytes
+        # before it, where a CRLFCRLF may start): 1-byte reads cost O(n).
+        start = self._head_checked - 3 if self._head_checked > 3 else 0
+        self._head_scan_bytes += n - start
+        end = <char*>memmem(data + start, n - start, b"\r\n\r\n", 4)
         if (end - data if end != NULL else n) > MAX_HEADER_BYTES:
             # As picows (its test suite checks it): the client fails, the
             # server closes without an answer.
@@ -494,6 +515,7 @@ cdef class WSProtocolCore:
                 self.transport.disconnect()
             return 0
         if end == NULL:
+            self._head_checked = n
             return 0
         head = PyBytes_FromStringAndSize(data, end - data)
         self._rpos += (end - data) + 4

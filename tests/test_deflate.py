@@ -1,6 +1,7 @@
 """permessage-deflate (RFC 7692): the zlib wrapper and the negotiation rules.
 End-to-end compressed echo and interop live in test_compression.py."""
 import os
+import sys
 import zlib
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 if os.environ.get("PICOWS_LIKE_TEST_AGAINST_PICOWS") == "1":
     pytest.skip("picows has no permessage-deflate", allow_module_level=True)
 
+from picows_like import _deflate  # noqa: E402
 from picows_like._deflate import Deflater, Inflater  # noqa: E402
 from picows_like.extensions import WSPerMessageDeflate  # noqa: E402
 from picows_like.extensions.permessage_deflate import (WSNegotiationError,  # noqa: E402
@@ -173,3 +175,62 @@ def test_repeated_empty_messages():
     d, i = Deflater(15), Inflater(15)
     for data in (b"", b"", b"a", b"", b"", b"bb" * 100, b""):
         assert i.decompress(d.compress(data)) == data
+
+
+# -- zlib's 32-bit counters: input and output handed over in pieces -----------------
+
+@pytest.fixture
+def small_zlib_chunk():
+    """zlib gets at most 8 bytes of input and of output space per call, so
+    every payload below takes many pieces both ways (the real piece is 1 GiB,
+    under zlib's 4 GiB uInt limit)."""
+    old = _deflate._set_zlib_chunk(8)
+    assert old == _deflate.ZLIB_CHUNK == 1 << 30
+    yield 8
+    _deflate._set_zlib_chunk(old)
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["takeover", "no_takeover"])
+def test_multi_piece_feed_and_drain_round_trip(small_zlib_chunk, reset):
+    d, i = Deflater(15, reset), Inflater(15, reset)
+    stock = zlib.decompressobj(wbits=-15)
+    for data in PAYLOADS[:4] + [bytes(range(256)) * 40 + os.urandom(3000)]:
+        for _ in range(2):       # the second time with the window the first left
+            wire = d.compress(data)
+            assert len(data) <= small_zlib_chunk or len(wire) > small_zlib_chunk
+            assert i.decompress(wire) == data
+            # Stock zlib agrees on what was produced.
+            assert stock.decompress(wire + b"\x00\x00\xff\xff") == data
+        # A stock stream inflated 8 bytes in, 8 bytes out at a time.
+        co = zlib.compressobj(wbits=-15)
+        theirs = co.compress(data) + co.flush(zlib.Z_SYNC_FLUSH)
+        assert Inflater(15, True).decompress(theirs[:-4]) == data
+
+
+def test_multi_piece_fragments_and_limit(small_zlib_chunk):
+    d, i = Deflater(), Inflater()
+    text = b"fragmented " * 500
+    parts = [d.compress(text[:1000], fin=False), d.compress(text[1000:3000], fin=False),
+             d.compress(text[3000:])]
+    got = [i.decompress(parts[0], fin=False), i.decompress(parts[1], fin=False),
+           i.decompress(parts[2])]
+    assert b"".join(got) == text
+    # The size limit still holds exactly when output arrives 8 bytes at a time.
+    wire = Deflater().compress(b"x" * 1001)
+    assert Inflater().decompress(wire, max_size=1001) == b"x" * 1001
+    with pytest.raises(ValueError, match="exceeds 1000"):
+        Inflater().decompress(wire, max_size=1000)
+
+
+def test_chunk_hook_refuses_bad_sizes():
+    for bad in (0, 7, (1 << 30) + 1):
+        with pytest.raises(ValueError):
+            _deflate._set_zlib_chunk(bad)
+    assert _deflate._set_zlib_chunk(1 << 30) == 1 << 30
+
+
+def test_unlimited_max_size_does_not_overflow():
+    # max_size=sys.maxsize ("no limit") used to make max_size + 1 wrap, and
+    # the inflater then spun forever with no output space.
+    data = b"abc" * 100_000
+    assert Inflater().decompress(Deflater().compress(data), max_size=sys.maxsize) == data

@@ -4,8 +4,13 @@ is `make fuzz` (fuzz/, atheris); this one stays within a few seconds.
 
 Properties:
 * the frame parser only ever raises WSProtocolError (code 1002/1007/1009),
-  whatever the bytes, and its result does not depend on how the input is
+  whatever the bytes, max_frame_size (up to sys.maxsize) or 64-bit length
+  (up to 2**64 - 1), and its result does not depend on how the input is
   split into reads;
+* with validate_utf8, the frame at which a TEXT message fails (1007) is the
+  first one whose bytes can no longer start valid UTF-8, at any split;
+* the inflater returns or refuses (max_size up to sys.maxsize) whatever the
+  bytes, also when zlib is fed and drained a few bytes at a time;
 * valid frame streams round-trip exactly, at any split;
 * corrupting a valid stream never changes the frames before the damage;
 * parse_request / validate_request only raise HandshakeRejected; a valid
@@ -22,8 +27,10 @@ PICOWS_LIKE_FUZZ_EXAMPLES scales the number of examples (default 200).
 import asyncio
 import base64
 import os
+import functools
 import random
 import struct
+import sys
 
 import pytest
 
@@ -35,6 +42,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import picows_like as picows  # noqa: E402
 from picows_like import WSMsgType, WSProtocolError  # noqa: E402
+from picows_like import _deflate  # noqa: E402
 from picows_like._parser import FrameParser  # noqa: E402
 from picows_like.exceptions import WSInvalidMessageError  # noqa: E402
 from picows_like.handshake import (HandshakeRejected, parse_request, parse_response,  # noqa: E402
@@ -137,15 +145,147 @@ def run_parser(chunks, server_side, **kw):
 
 @fuzz_settings
 @given(data=st.binary(max_size=400), server_side=st.booleans(), cuts=cut_lists,
-       max_frame_size=st.sampled_from([1, 125, 1000, 10 * 1024 * 1024]),
-       rsv_allowed=st.sampled_from([0, 0x40, 0x70]))
+       max_frame_size=st.sampled_from([1, 125, 1000, 10 * 1024 * 1024, sys.maxsize]),
+       rsv_allowed=st.sampled_from([0, 0x40, 0x70]), validate_utf8=st.booleans())
 def test_parser_random_bytes_only_protocol_errors_and_split_invariant(
-        data, server_side, cuts, max_frame_size, rsv_allowed):
-    kw = dict(max_frame_size=max_frame_size, rsv_allowed=rsv_allowed)
+        data, server_side, cuts, max_frame_size, rsv_allowed, validate_utf8):
+    kw = dict(max_frame_size=max_frame_size, rsv_allowed=rsv_allowed,
+              validate_utf8=validate_utf8)
     whole = run_parser([data], server_side, **kw)
     pieces = run_parser(split(data, cuts), server_side, **kw)
     one_by_one = run_parser([data[i:i + 1] for i in range(len(data))], server_side, **kw)
     assert whole == pieces == one_by_one
+
+
+# 64-bit lengths around every boundary that matters: the top bit, sys.maxsize
+# minus a header, the parser's own largest frame (sys.maxsize // 2), 4 GiB.
+BIG = sys.maxsize
+huge_lengths = st.one_of(
+    st.integers(0, 2 ** 64 - 1),
+    st.sampled_from([BIG, BIG - 1, BIG - 9, BIG - 10, BIG - 13, BIG - 14, BIG - 15,
+                     BIG + 1, 2 ** 64 - 1, BIG // 2, BIG // 2 + 1, BIG // 2 - 1,
+                     2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 65536]),
+    st.integers(BIG - 64, BIG + 64))
+frame_size_limits = st.one_of(st.sampled_from([1, 125, 1000, 2 ** 32, BIG // 2, BIG - 14, BIG]),
+                              st.integers(1, BIG))
+
+
+@fuzz_settings
+@given(length=huge_lengths, server_side=st.booleans(), max_frame_size=frame_size_limits,
+       opcode=st.sampled_from([0, 1, 2, 8, 9]), tail=st.binary(max_size=40),
+       prefix=st.sampled_from([b"", b"\x01\x00"]), validate_utf8=st.booleans(),
+       cuts=cut_lists)
+def test_parser_any_64bit_length_any_limit(length, server_side, max_frame_size, opcode, tail,
+                                           prefix, validate_utf8, cuts):
+    # prefix: a non-final TEXT frame first, so a CONTINUATION is legal.
+    mbit = 0x80 if server_side else 0
+    start = b""
+    if prefix:
+        start = build_frame(1, b"", fin=False, mask=b"\0\0\0\0" if server_side else None)
+    data = (start + bytes([0x80 | opcode, mbit | 127]) + struct.pack("!Q", length)
+            + (b"\x11\x22\x33\x44" if server_side else b"") + tail)
+    kw = dict(max_frame_size=max_frame_size, validate_utf8=validate_utf8)
+    whole = run_parser([data], server_side, **kw)
+    pieces = run_parser(split(data, cuts), server_side, **kw)
+    # (feed() drops the frames of the call that raises: compare verdicts then)
+    assert whole[1] == pieces[1] and (whole[1] is not None or whole[0] == pieces[0])
+    frames, code = whole
+    if length >> 63:
+        assert code == 1002
+    elif length > max_frame_size or length > BIG // 2:
+        assert code in (1002, 1009)     # 1002 when an earlier header rule fires
+    if code is None:
+        # Not refused: it just waits for the payload, with an exact need.
+        parser = FrameParser(server_side, **kw)
+        parser.feed(data)
+        assert parser.need in (0, len(data) - len(start) - len(tail) + length)
+
+
+@functools.lru_cache(maxsize=None)
+def _utf8_partial_prefixes():
+    """Every proper prefix (1-3 bytes) of a valid UTF-8 encoded code point."""
+    out = set()
+    for cp in range(0x80, 0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        enc = chr(cp).encode()
+        for k in range(1, len(enc)):
+            out.add(enc[:k])
+    return frozenset(out)
+
+
+def _utf8_state(data: bytes, final: bool) -> bool:
+    """True if `data` is valid UTF-8 (final) or can still become so."""
+    for k in range(0, 4 if not final else 1):
+        head, tail = data[:len(data) - k], data[len(data) - k:]
+        if k and tail not in _utf8_partial_prefixes():
+            continue
+        try:
+            head.decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            pass
+    return False
+
+
+utf8_pieces = st.lists(
+    st.one_of(st.text(max_size=6).map(lambda s: s.encode("utf-8", "surrogatepass")),
+              st.binary(max_size=3),
+              st.sampled_from(["ż", "€", "🎉"]).map(lambda c: c.encode()[:1])),
+    min_size=1, max_size=4)
+
+
+@fuzz_settings
+@given(messages=st.lists(st.tuples(st.sampled_from([WSMsgType.TEXT, WSMsgType.BINARY]),
+                                   utf8_pieces), min_size=1, max_size=4),
+       server_side=st.booleans(), cuts=cut_lists, mask_seed=st.integers(0, 2 ** 32))
+def test_parser_utf8_fails_at_the_first_impossible_frame(messages, server_side, cuts,
+                                                        mask_seed):
+    frames, expected, failed = [], [], False
+    for op, pieces in messages:
+        text = b""
+        for i, piece in enumerate(pieces):
+            fin = i == len(pieces) - 1
+            f = (op if i == 0 else WSMsgType.CONTINUATION, fin, 0, piece)
+            frames.append(f)
+            text += piece
+            if not failed and op == WSMsgType.TEXT and not _utf8_state(text, fin):
+                failed = True
+            if not failed:
+                expected.append((f[0], fin, False, False, False, piece))
+    data = encode(frames, server_side, mask_seed)
+    for chunks in ([data], split(data, cuts), [data[i:i + 1] for i in range(len(data))]):
+        got, code = run_parser(chunks, server_side, validate_utf8=True)
+        assert code == (1007 if failed else None)
+        if len(chunks) == len(data):    # one byte per feed(): every frame before is kept
+            assert got == expected
+
+
+@fuzz_settings
+@given(data=st.one_of(st.binary(max_size=300),
+                      st.binary(max_size=2000).map(lambda b: _deflate.Deflater().compress(b)),
+                      st.tuples(st.binary(max_size=2000), st.integers(0, 1999),
+                                st.integers(0, 255)).map(
+                          lambda t: bytearray(_deflate.Deflater().compress(t[0]))).map(bytes)),
+       flip=st.integers(0, 10 ** 6), max_size=frame_size_limits,
+       chunk=st.sampled_from([8, 9, 64, 1 << 30]), fin=st.booleans())
+def test_inflater_any_input_any_limit(data, flip, max_size, chunk, fin):
+    if data:
+        pos = flip % (len(data) + 1)
+        if pos < len(data) and flip % 3 == 0:
+            data = data[:pos] + bytes([data[pos] ^ 0x5A]) + data[pos + 1:]
+    old = _deflate._set_zlib_chunk(chunk)
+    try:
+        try:
+            out = _deflate.Inflater().decompress(data, fin, max_size)
+        except ValueError:
+            return                          # corrupt, or over max_size
+        assert len(out) <= max_size
+        # The same stream inflated in 1 GiB pieces gives the same bytes.
+        _deflate._set_zlib_chunk(1 << 30)
+        assert _deflate.Inflater().decompress(data, fin, max_size) == out
+    finally:
+        _deflate._set_zlib_chunk(old)
 
 
 @fuzz_settings

@@ -2,6 +2,7 @@
 length classes, masking, and each receive rule with its close code."""
 import os
 import struct
+import sys
 
 import pytest
 
@@ -159,3 +160,125 @@ def test_incomplete_frame_reports_need():
     data = frame(2, b"x" * 1000)
     assert parser.feed(data[:10]) == []
     assert parser.need == len(data)
+
+
+# -- lengths that would overflow ---------------------------------------------------
+
+BIG_LENGTHS = [(1 << 63) - 1, (1 << 63) - 7, (1 << 63) - 14, (1 << 63) - 15, (1 << 62) + 1]
+
+
+@pytest.mark.parametrize("server_side", [True, False], ids=["server", "client"])
+@pytest.mark.parametrize("length", BIG_LENGTHS)
+def test_huge_length_with_unlimited_max_frame_size_is_1009(server_side, length):
+    # max_frame_size=sys.maxsize ("no limit"): header + length would pass
+    # PY_SSIZE_T_MAX; the parser refuses the frame instead of adding.
+    head = bytes([0x82, (0x80 if server_side else 0) | 127]) + struct.pack("!Q", length)
+    head += b"\x01\x02\x03\x04" if server_side else b""
+    parser = FrameParser(server_side, max_frame_size=sys.maxsize)
+    with pytest.raises(WSProtocolError) as info:
+        parser.feed(head + b"x" * 64)
+    assert info.value.code == 1009
+    assert parser.error_code == 1009 and str(length) in parser.error_message
+
+
+@pytest.mark.parametrize("server_side", [True, False], ids=["server", "client"])
+def test_large_but_representable_length_waits_for_payload(server_side):
+    # Up to 2**62 - 1 the frame is just incomplete: `need` is exact.
+    length = (1 << 62) - 1
+    head = bytes([0x82, (0x80 if server_side else 0) | 127]) + struct.pack("!Q", length)
+    head += b"\x01\x02\x03\x04" if server_side else b""
+    parser = FrameParser(server_side, max_frame_size=sys.maxsize)
+    assert parser.feed(head + b"x" * 100) == []
+    assert parser.need == len(head) + length
+
+
+@pytest.mark.parametrize("length", [1 << 63, (1 << 64) - 1])
+def test_64bit_length_with_top_bit_is_1002_even_without_limit(length):
+    head = b"\x82\xff" + struct.pack("!Q", length) + b"\0\0\0\0"
+    assert _error(True, head, max_frame_size=sys.maxsize) == 1002
+
+
+def test_max_frame_size_over_sys_maxsize_cannot_be_built():
+    with pytest.raises(OverflowError):
+        FrameParser(True, max_frame_size=sys.maxsize + 1)
+    assert FrameParser(True, max_frame_size=sys.maxsize).max_frame_size == sys.maxsize
+
+
+# -- UTF-8 checked as a TEXT frame arrives ------------------------------------------
+
+def _partial(opcode, payload, total, fin=True, mask=None):
+    """The first bytes of a frame announcing `total` payload bytes."""
+    full = frame(opcode, payload + b"a" * (total - len(payload)), fin=fin, mask=mask)
+    return full[:len(full) - (total - len(payload))]
+
+
+@pytest.mark.parametrize("server_side", [True, False], ids=["server", "client"])
+@pytest.mark.parametrize("fin", [True, False], ids=["final", "non_final_fragment"])
+def test_invalid_utf8_in_partial_text_frame_fails_at_once(server_side, fin):
+    mask = os.urandom(4) if server_side else None
+    start = _partial(1, b"valid \xce\xba then \xff", 10_000, fin=fin, mask=mask)
+    parser = FrameParser(server_side, validate_utf8=True)
+    with pytest.raises(WSProtocolError) as info:
+        parser.feed(start)
+    assert info.value.code == 1007
+    # Without the option the same bytes just wait for the rest of the frame.
+    assert FrameParser(server_side).feed(start) == []
+
+
+@pytest.mark.parametrize("server_side", [True, False], ids=["server", "client"])
+def test_invalid_utf8_in_partial_continuation_fails_at_once(server_side):
+    mask = os.urandom(4) if server_side else None
+    parser = FrameParser(server_side, validate_utf8=True)
+    assert parser.feed(frame(1, b"ok \xe2\x82", fin=False, mask=mask)) == [
+        (WSMsgType.TEXT, False, False, False, False, b"ok \xe2\x82")]
+    # The continuation starts with the missing byte of U+20AC, then goes bad
+    # at 0xA0 (ED A0 would start a surrogate): that very byte fails.
+    good = b"\xac fine \xed"
+    start = _partial(0, good + b"\xa0\x80", 5000, fin=False, mask=mask)
+    bad_at = len(start) - 2
+    for i in range(bad_at):
+        assert parser.feed(start[i:i + 1]) == []
+    with pytest.raises(WSProtocolError) as info:
+        parser.feed(start[bad_at:bad_at + 1])
+    assert info.value.code == 1007
+
+
+@pytest.mark.parametrize("server_side", [True, False], ids=["server", "client"])
+def test_valid_utf8_split_at_every_byte_passes(server_side):
+    text = "ascii ż € 🎉 κόσμε".encode() * 20
+    mask = os.urandom(4) if server_side else None
+    data = frame(1, text[:150], fin=False, mask=mask) + frame(0, text[150:], mask=mask)
+    parser = FrameParser(server_side, validate_utf8=True)
+    got = []
+    for i in range(len(data)):
+        got += parser.feed(data[i:i + 1])
+    assert [p for *_, p in got] == [text[:150], text[150:]]
+    # Every split in two reads, too.
+    for cut in range(len(data)):
+        parser = FrameParser(server_side, validate_utf8=True)
+        got = parser.feed(data[:cut]) + parser.feed(data[cut:])
+        assert b"".join(p for *_, p in got) == text, cut
+
+
+def test_truncated_code_point_at_end_of_message_is_1007():
+    parser = FrameParser(False, validate_utf8=True)
+    data = frame(1, b"abc\xe2\x82")
+    assert parser.feed(data[:-1]) == []        # could still be completed
+    with pytest.raises(WSProtocolError) as info:
+        parser.feed(data[-1:])
+    assert info.value.code == 1007
+
+
+def test_binary_and_compressed_text_are_not_checked_by_the_parser():
+    parser = FrameParser(False, validate_utf8=True, rsv_allowed=0x40)
+    parser.rsv1_first_only = True               # permessage-deflate negotiated
+    assert parser.feed(frame(2, b"\xff\xfe")) == [
+        (WSMsgType.BINARY, True, False, False, False, b"\xff\xfe")]
+    # RSV1 TEXT is compressed: its bytes are checked after inflating, by the caller.
+    assert parser.feed(frame(1, b"\xff", fin=False, rsv=0x40) + frame(0, b"\xfe")) == [
+        (WSMsgType.TEXT, False, True, False, False, b"\xff"),
+        (WSMsgType.CONTINUATION, True, False, False, False, b"\xfe")]
+    # Without deflate, an allowed RSV1 is not compression: the text is checked.
+    parser = FrameParser(False, validate_utf8=True, rsv_allowed=0x40)
+    with pytest.raises(WSProtocolError):
+        parser.feed(frame(1, b"\xff", rsv=0x40))
