@@ -8,6 +8,11 @@ from .extensions.permessage_deflate import resolve as resolve_compression
 
 WSLoggerLike = Optional[Union[str, logging.Logger, logging.LoggerAdapter]]
 
+# The read buffer is allocated at this size up front for every connection;
+# anything larger is a mistake, and near sys.maxsize the allocation size
+# (plus the buffer's slack) would overflow.
+MAX_READ_BUFFER_INIT_SIZE = 1 << 30
+
 
 def resolve_logger(logger_name: WSLoggerLike, default_suffix: str) -> Any:
     """`picows_like.<name>` for a str (default suffix for None); a logger-like
@@ -46,6 +51,8 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
         raise ValueError("max_frame_size must be <= sys.maxsize (which means no limit)")
     if read_buffer_init_size is None or read_buffer_init_size <= 0:
         raise ValueError("read_buffer_init_size must be > 0")
+    if read_buffer_init_size > MAX_READ_BUFFER_INIT_SIZE:
+        raise ValueError(f"read_buffer_init_size must be <= {MAX_READ_BUFFER_INIT_SIZE}")
     if close_timeout is not None and close_timeout < 0:
         raise ValueError("close_timeout must be >= 0 or None")
     if isinstance(subprotocols, str):

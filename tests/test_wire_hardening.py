@@ -68,6 +68,16 @@ async def test_max_frame_size_above_sys_maxsize_is_refused_at_the_call():
                                 max_frame_size=sys.maxsize + 1)
 
 
+@pytest.mark.parametrize("size", [(1 << 30) + 1, sys.maxsize])
+async def test_read_buffer_init_size_too_large_is_refused_at_the_call(size):
+    with pytest.raises(ValueError, match="read_buffer_init_size"):
+        await picows.ws_create_server(lambda r: RecordingListener(), "127.0.0.1", 0,
+                                      read_buffer_init_size=size)
+    with pytest.raises(ValueError, match="read_buffer_init_size"):
+        await picows.ws_connect(RecordingListener, "ws://127.0.0.1:1/",
+                                read_buffer_init_size=size)
+
+
 async def test_compressed_echo_with_unlimited_max_frame_size():
     # The inflater's output limit was max_size + 1, which wrapped at
     # sys.maxsize: the first frame inflating past 16 KiB spun forever.
