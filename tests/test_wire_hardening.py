@@ -209,10 +209,10 @@ def test_request_head_fed_one_byte_at_a_time_is_scanned_linearly():
     from picows_like._protocol import WSProtocol
 
     key = base64.b64encode(os.urandom(16)).decode()
-    pad = "".join(f"X-Pad-{i}: {'p' * 160}\r\n" for i in range(100))
+    pad = "".join(f"X-Pad-{i}: {'p' * 160}\r\n" for i in range(80))
     request = (f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                f"{pad}Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
-    assert 16 * 1024 < len(request) < 20 * 1024
+    assert 12 * 1024 < len(request) < 16 * 1024       # under the 16 KiB head limit
     loop = asyncio.new_event_loop()
     a, b = socket.socketpair()
     try:
