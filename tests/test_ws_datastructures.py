@@ -20,7 +20,7 @@ import pytest
 if os.environ.get("PICOWS_LIKE_TEST_AGAINST_PICOWS") == "1":
     pytest.skip("picows has no websockets data structures", allow_module_level=True)
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import websockets.datastructures  # noqa: E402
@@ -129,8 +129,9 @@ def test_close_serialize_and_str(impl):
         f.Close.parse(memoryview(b"\x03\xe8"))
 
 
-CLOSE_CODES = st.one_of(st.integers(0, 0xFFFF), st.integers(995, 1020),
-                        st.integers(2995, 3005), st.integers(3995, 5005))
+# Every code near a boundary of the rules, plus anything on two bytes.
+CLOSE_CODES = st.one_of(st.sampled_from([*range(995, 1020), 2999, 3000, 3999, 4000, 4999, 5000]),
+                        st.integers(0, 0xFFFF))
 CLOSE_PAYLOADS = st.one_of(
     st.binary(max_size=130),
     st.builds(lambda code, reason: code.to_bytes(2, "big") + reason, CLOSE_CODES,
@@ -195,17 +196,59 @@ def test_frame_check(impl, kwargs, message):
     impl.frames.Frame(impl.frames.Opcode.PONG, b"x" * 125).check()
 
 
-TEXTY = st.text(alphabet=st.sampled_from("ab \n\\x\u00e9\u20ac\U0001f600\x00\x7f"),
-                max_size=400).map(str.encode)
-FRAME_DATA = st.one_of(st.binary(max_size=400), TEXTY,
-                       TEXTY.flatmap(lambda b: st.integers(0, len(b)).map(lambda i: b[i:])),
-                       st.lists(st.sampled_from([0x80, 0xC3, 0xE2, 0xF0, 0xFF, 0x41, 0x20]),
-                                max_size=40).map(bytes))
+PRINTABLE = st.text(alphabet=st.sampled_from("ab \n\\x\u00e9\u20ac\U0001f600"),
+                    max_size=420).map(str.encode)
+
+
+_E, _EURO, _SMILE = ("\u00e9".encode(), "\u20ac".encode(), "\U0001f600".encode())
+HEADS = [b""] + [c[i:] for c in (_E, _EURO, _SMILE) for i in range(1, len(c))]
+TAILS = [b""] + [c[:i] for c in (_E, _EURO, _SMILE) for i in range(1, len(c))]
+
+
+@st.composite
+def frame_payloads(draw):
+    """Mostly printable UTF-8, starting or ending inside a character (as
+    fragments do), sometimes with one byte that isn't printable or UTF-8,
+    sometimes long enough for __str__ to look at the ends only."""
+    kind = draw(st.integers(0, 4))
+    if kind == 0:
+        return draw(st.binary(max_size=400))
+    if kind == 1:
+        return bytes(draw(st.lists(st.sampled_from([0x80, 0xBF, 0xC3, 0xE2, 0xF0, 0xFF,
+                                                    0x41, 0x20]), max_size=40)))
+    if kind == 4:
+        data = b"ab" * draw(st.integers(100, 170))
+    else:
+        data = draw(PRINTABLE)
+    data = draw(st.sampled_from(HEADS)) + data + draw(st.sampled_from(TAILS))
+    if kind >= 3 and data:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from([b"\x00", b"\x7f", b"\xff", b"\x80"])) + data[at:]
+    return data
+
+
+FRAME_DATA = frame_payloads()
 OPCODE_NAMES = st.sampled_from(["CONT", "TEXT", "BINARY", "CLOSE", "PING", "PONG"])
+DATA_OPCODE_NAMES = st.sampled_from(["CONT", "TEXT", "BINARY"])
+
+
+def _frame_str_examples(test):
+    """Pinned edges: fragments cut inside a character at either end, payloads
+    just around the size where only the ends are examined."""
+    for head in HEADS:
+        test = example("CONT", head + b"abc", True)(test)
+    for tail in TAILS:
+        test = example("TEXT", b"abc" + tail, False)(test)
+        test = example("BINARY", b"abc" + tail, True)(test)
+    for size in (74, 75, 76, 240, 280, 299, 300, 301):
+        test = example("TEXT", _SMILE * (size // 4) + b"a" * (size % 4), True)(test)
+        test = example("BINARY", b"ab" * (size // 2) + b"\x00", True)(test)
+    return test
 
 
 @diff_settings
-@given(OPCODE_NAMES, FRAME_DATA, st.booleans())
+@given(st.one_of(DATA_OPCODE_NAMES, OPCODE_NAMES), FRAME_DATA, st.booleans())
+@_frame_str_examples
 def test_frame_str_differential(opcode, data, fin):
     both(lambda m: str(m.frames.Frame(m.frames.Opcode[opcode], data, fin)))
     both(lambda m: str(m.frames.Frame(m.frames.Opcode[opcode], bytearray(data), fin)))
@@ -227,8 +270,10 @@ def _frame_view(frame):
 
 @diff_settings
 @given(OPCODE_NAMES, st.binary(max_size=300), st.booleans(), st.booleans(), st.booleans(),
-       st.one_of(st.none(), st.integers(0, 300)))
+       st.one_of(st.none(), st.integers(-2, 2), st.integers(0, 300)))
 def test_frame_serialize_parse_differential(opcode, data, fin, rsv1, mask, max_size):
+    if max_size is not None and max_size <= 2:
+        max_size = max(0, len(data) + max_size)     # around the limit
     plain = both(lambda m: m.frames.Frame(m.frames.Opcode[opcode], data, fin,
                                           rsv1).serialize(mask=False))
     for writer in (REF, OURS):
@@ -305,25 +350,29 @@ def test_websocket_uri_record(impl):
 URI_PART = st.text(alphabet=st.sampled_from(string.ascii_letters + string.digits
                                             + "-._~%:@!$&'()*+,;=/?#[] \u00e9\u4e2d"),
                    max_size=12)
-URIS = st.one_of(
-    st.builds(lambda scheme, user, host, port, path, query, frag:
-              f"{scheme}{user}{host}{port}{path}{query}{frag}",
-              st.sampled_from(["ws://", "wss://", "WS://", "http://", "ws:", "", "wss:///"]),
-              st.sampled_from(["", "u@", "u:p@", "u%41:p%ff@", "%c3%a9:%20@", ":@", "u:@"]),
-              st.sampled_from(["h", "Host.Example", "127.0.0.1", "[::1]", "[::1", "",
-                               "\u00e9x.com", "xn--e.com", "a..b"]),
-              st.sampled_from(["", ":", ":0", ":80", ":65535", ":65536", ":x", ":-1"]),
-              st.one_of(st.sampled_from(["", "/", "/a b", "/\u00e9"]), URI_PART),
-              st.sampled_from(["", "?", "?a=1", "?\u00e9=%20"]),
-              st.sampled_from(["", "#", "#f"])),
-    st.text(max_size=30),
-    st.builds("ws://{}".format, URI_PART),
-)
+URIS = st.builds(
+    lambda scheme, user, host, port, path, query, frag:
+    f"{scheme}{user}{host}{port}{path}{query}{frag}",
+    st.sampled_from(["ws://", "wss://", "ws://", "wss://", "WS://", "http://", "ws:", "",
+                     "wss:///"]),
+    st.sampled_from(["", "", "u@", "u:p@", "u%41:p%ff@", "%c3%a9:%20@", ":@", "u:@"]),
+    st.sampled_from(["h", "Host.Example", "127.0.0.1", "[::1]", "[::1", "", "\u00e9x.com",
+                     "xn--e.com", "a..b"]),
+    st.sampled_from(["", ":", ":0", ":80", ":65535", ":65536", ":x", ":-1"]),
+    st.one_of(st.sampled_from(["", "/", "/a b", "/\u00e9"]), URI_PART),
+    st.sampled_from(["", "?", "?a=1", "?\u00e9=%20"]),
+    st.sampled_from(["", "", "#", "#f"]))
 
 
 @diff_settings
 @given(URIS)
 def test_parse_uri_differential(uri):
+    both(lambda m: uri_view(m.uri.parse_uri(uri)))
+
+
+@diff_settings
+@given(st.one_of(st.text(max_size=30), st.builds("ws://{}".format, URI_PART)))
+def test_parse_uri_text_differential(uri):
     both(lambda m: uri_view(m.uri.parse_uri(uri)))
 
 
@@ -526,6 +575,9 @@ def _parse_http(m, kind, data, eof=True):
      ("raise", "ValueError", "invalid HTTP header name: Bad Name")),
     ("request", b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
      ("raise", "ValueError", "unsupported request body")),
+    ("request", b"GET / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n",
+     ("ok", ("GET", "/", "HTTP/1.1", [("Content-Length", "0"), ("content-length", "0")],
+             b"GET / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n"))),
     ("request", b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
      ("raise", "NotImplementedError", "transfer codings aren't supported")),
     ("request", b"GET / HTTP/1.1\r\nHost: h\r\n",
@@ -554,24 +606,45 @@ def test_http_parse(impl, kind, data, expected):
 
 HTTP_LINES = st.sampled_from([
     b"Host: h", b"host:h", b"X-Multi: 1", b"x-multi: 2", b"Content-Length: 0",
+    b"Content-Length: 0\r\ncontent-length: 0", b"Content-Length: 0\r\nContent-Length: 1",
     b"Content-Length: 4", b"Content-Length: 99999999", b"Transfer-Encoding: chunked",
     b"Transfer-Encoding: gzip", b"Bad Header: x", b"NoColon", b"X: \x00", b"X: caf\xe9",
-    b"Empty:", b":nameless"])
-HTTP_HEADS = st.builds(
-    lambda first, lines, tail: first + b"".join(line + b"\r\n" for line in lines) + tail,
-    st.sampled_from([
-        b"GET / HTTP/1.1\r\n", b"GET /\xc3\xa9 HTTP/1.1\r\n", b"POST /x HTTP/1.0\r\n",
-        b"GET HTTP/1.1\r\n", b"HTTP/1.1 101 Switching Protocols\r\n",
-        b"HTTP/1.1 404 \xe9\r\n", b"HTTP/1.1 204 No Content\r\n", b"HTTP/1.1 1000 X\r\n",
-        b"HTTP/1.1 abc X\r\n", b"HTTP/1.0 200 OK\r\n", b"HTTP/1.1 200\r\n",
-        b"HTTP/1.1 500 Oops\n"]),
-    st.lists(HTTP_LINES, max_size=5),
-    st.sampled_from([b"\r\n", b"\r\nbody", b"\r\n4\r\nbody\r\n0\r\n\r\n", b"", b"\n"]))
+    b"Empty:", b":nameless", b"Tab:\tv\t", b"Sp: \t v \t ", b"X: a\x7f"])
+REQUEST_LINES = [b"GET / HTTP/1.1\r\n", b"GET /\xc3\xa9 HTTP/1.1\r\n", b"POST /x HTTP/1.0\r\n",
+                 b"GET HTTP/1.1\r\n", b"GET / HTTP/1.1\n", b"GET  / HTTP/1.1\r\n"]
+STATUS_LINES = [b"HTTP/1.1 101 Switching Protocols\r\n", b"HTTP/1.1 404 \xe9\r\n",
+                b"HTTP/1.1 204 No Content\r\n", b"HTTP/1.1 304 Not Modified\r\n",
+                b"HTTP/1.1 1000 X\r\n", b"HTTP/1.1 abc X\r\n", b"HTTP/1.0 200 OK\r\n",
+                b"HTTP/1.1 200\r\n", b"HTTP/1.1 500 Oops\n", b"HTTP/1.1 199 Early\r\n",
+                b"HTTP/1.1 600 Big\r\n", b"HTTP/1.1 200 a\x00b\r\n"]
+HTTP_TAILS = st.sampled_from([b"\r\n", b"\r\nbody", b"\r\n4\r\nbody\r\n0\r\n\r\n", b"",
+                              b"\n", b"\r\nzz\r\n", b"\r\n4;ext\r\nbodyXX0\r\n\r\n"])
+
+
+GOOD_LINES = st.sampled_from([
+    b"Host: h", b"X-Multi: 1", b"x-multi: 2", b"Content-Length: 0", b"Content-Length: 4",
+    b"Content-Length: 0\r\ncontent-length: 0", b"Transfer-Encoding: chunked", b"Tab:\tv\t"])
+
+
+def http_heads(kind):
+    first = st.sampled_from(REQUEST_LINES if kind == "request" else STATUS_LINES)
+    return st.builds(
+        lambda first, lines, tail: first + b"".join(line + b"\r\n" for line in lines) + tail,
+        first, st.lists(st.one_of(GOOD_LINES, HTTP_LINES), max_size=5), HTTP_TAILS)
+
+
+HTTP_CASES = st.sampled_from(["request", "response", "proxy"]).flatmap(
+    lambda kind: st.tuples(st.just(kind), http_heads(kind)))
 
 
 @diff_settings
-@given(HTTP_HEADS, st.sampled_from(["request", "response", "proxy"]), st.booleans())
-def test_http_parse_differential(data, kind, eof):
+@given(HTTP_CASES, st.booleans())
+@example(("response", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\nbody"), True)
+@example(("response", b"HTTP/1.1 204 No Content\r\n\r\nbody"), True)
+@example(("response", b"HTTP/1.1 199 Early\r\n\r\nbody"), True)
+@example(("request", b"GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"), True)
+def test_http_parse_differential(case, eof):
+    kind, data = case
     both(lambda m: _parse_http(m, kind, data, eof))
 
 
