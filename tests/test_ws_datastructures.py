@@ -734,3 +734,30 @@ def test_exception_names(impl):
     assert str(exc) == "frame after reading 90 bytes exceeds limit of 100 bytes"
     with pytest.warns(DeprecationWarning):
         assert str(impl.exceptions.PayloadTooBig("custom")) == "custom"
+
+
+# -- Headers given to connect() --------------------------------------------------------
+
+@pytest.mark.parametrize("client", ["websockets", "picows_like"])
+async def test_connect_additional_headers_as_headers(client):
+    """additional_headers=Headers(...) sends every pair with its name as
+    written, repeats included (the client's own Headers class)."""
+    import asyncio
+
+    import websockets.asyncio.server
+
+    from helpers import wf
+
+    lib = websockets if client == "websockets" else picows_like.websockets
+    seen = asyncio.get_running_loop().create_future()
+
+    async def handler(ws):
+        seen.set_result([(k, v) for k, v in ws.request.headers.raw_items()
+                         if k.lower() in ("x-multi", "x-case")])
+        await ws.wait_closed()
+
+    extra = lib.Headers([("X-Multi", "1"), ("x-multi", "2"), ("X-Case", "v")])
+    async with websockets.asyncio.server.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with lib.connect(f"ws://127.0.0.1:{port}", additional_headers=extra):
+            assert await wf(seen) == [("X-Multi", "1"), ("x-multi", "2"), ("X-Case", "v")]

@@ -8,7 +8,7 @@ import enum
 import os
 import re
 import struct
-from typing import Any, Callable, Generator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, Optional, Sequence, Tuple, Union
 
 from .exceptions import PayloadTooBig, ProtocolError
 
@@ -57,7 +57,7 @@ class CloseCode(enum.IntEnum):
 
 
 # Wording of the IANA registry, as websockets prints it.
-CLOSE_CODE_EXPLANATIONS = {
+CLOSE_CODE_EXPLANATIONS: Dict[int, str] = {
     CloseCode.NORMAL_CLOSURE: "OK",
     CloseCode.GOING_AWAY: "going away",
     CloseCode.PROTOCOL_ERROR: "protocol error",
