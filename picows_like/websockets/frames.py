@@ -150,7 +150,8 @@ class Frame:
     """WebSocket frame: opcode, payload and the FIN / RSV bits.
 
     The MASK bit, payload length and masking key are handled when parsing
-    and serializing.
+    and serializing.  Keep it a plain dataclass (no __slots__) with these
+    fields in this order: the engine's sink fills instances from C.
     """
     opcode: Opcode
     data: Any  # bytes-like
