@@ -1,13 +1,16 @@
 # picows_like: build, test, demo, bench.  Everything runs in a local venv (.venv).
+# Another Python gets its own venv next to it (the in-place extension modules carry
+# the Python version in their names, so the builds coexist), e.g.
+#   make test PYTHON=/usr/bin/python3.9 VENV=.venv-3.9
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 # Build and test dependencies (the `test` extra in pyproject.toml lists the same).  picows is
 # the reference: the echo benchmark's end-to-end test and PICOWS_LIKE_TEST_AGAINST_PICOWS=1 use it.
-DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" uvloop \
-          "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy aiofastnet "picows==2.3.1" \
-          "sphinx>=7"
+DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" \
+          "uvloop; sys_platform != 'win32'" "websockets>=13" aiohttp trustme pproxy \
+          "python-socks>=2.4,<4" hypothesis mypy "aiofastnet>=1.2" "picows==2.3.1" "sphinx>=7"
 
 .PHONY: all build debug test docs demo bench bench-quick clean fuzz
 
