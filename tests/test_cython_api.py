@@ -1,4 +1,4 @@
-"""Issue 5: zero-copy from Cython, the examples, and the typed public API.
+"""Zero-copy from Cython, the examples, and the typed public API.
 
 * A user's Cython module (tests/cython_echo/) is compiled in a temporary
   directory against the *installed* picows_like, the way a user builds one:
