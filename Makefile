@@ -1,15 +1,19 @@
 # picows_like: build, test, demo, bench.  Everything runs in a local venv (.venv).
+# Another Python gets its own venv next to it (the in-place extension modules carry
+# the Python version in their names, so the builds coexist), e.g.
+#   make test PYTHON=/usr/bin/python3.9 VENV=.venv-3.9
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 # Build and test dependencies (the `test` extra in pyproject.toml lists the same).  picows is
 # the reference: the echo benchmark's end-to-end test and PICOWS_LIKE_TEST_AGAINST_PICOWS=1 use it.
-DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" uvloop \
-          "websockets>=13" aiohttp trustme pproxy "python-socks>=2.4,<4" hypothesis mypy aiofastnet "picows==2.3.1" \
-          "sphinx>=7"
+DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" \
+          "uvloop; sys_platform != 'win32'" "websockets>=13" aiohttp trustme pproxy \
+          "python-socks[asyncio]>=2.4,<4" hypothesis mypy "aiofastnet>=1.2" "picows==2.3.1" "sphinx>=7"
 
-.PHONY: all build debug test docs demo bench bench-quick clean fuzz compat-picows
+.PHONY: all build debug test smoke docs demo bench bench-quick clean fuzz sdist sdist-check \
+        compat-picows
 
 all: build
 
@@ -29,6 +33,13 @@ debug: $(VENV)/.deps
 
 test: build docs
 	$(PY) -m pytest -q tests
+
+# A quick check that the build imports and works on this Python: the examples, the typed
+# usage and the documentation snippets (about 1 min; .ci/run uses it for the versions it
+# does not run the whole suite on).
+smoke: build
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_examples.py tests/test_doc_snippets.py \
+	  tests/test_cython_api.py::test_typed_api_usage_runs
 
 # HTML docs (Sphinx, autodoc of the modules built in place) in docs/_build/html;
 # -W: any warning fails the build.  About 4 s, so `make test` runs it too.
@@ -64,8 +75,36 @@ $(VENV)/.compat: $(VENV)/.deps
 compat-picows: build $(VENV)/.compat
 	$(PY) tests/compat/run_picows_suite.py $(COMPAT_ARGS)
 
+# The sdist and the wheel, as users get them (python -m build, in dist/).
+sdist:
+	rm -rf build/tools
+	$(PYTHON) -m venv build/tools
+	build/tools/bin/python -m pip -q --disable-pip-version-check install build
+	build/tools/bin/python -m build --outdir dist .
+
+# Packaging check (about 6-9 min on 2 busy cores: one compile plus the whole suite):
+# `python -m build` makes the sdist and, from that sdist, the wheel; the wheel (what pip
+# would build from the sdist) goes with the `test` extra into a fresh venv; the sdist is
+# unpacked, its package sources deleted (so only the installed package can be imported)
+# and the whole suite runs from there.  Fails on anything missing from MANIFEST.in or
+# package-data.
+SDIST_CHECK := build/sdist-check
+sdist-check:
+	rm -rf $(SDIST_CHECK) dist
+	$(MAKE) sdist
+	ls dist/picows_like-*.tar.gz dist/picows_like-*.whl
+	$(PYTHON) -m venv $(SDIST_CHECK)/venv
+	$(SDIST_CHECK)/venv/bin/python -m pip -q --disable-pip-version-check install \
+	  "$$(ls dist/picows_like-*.whl)[test]"
+	mkdir -p $(SDIST_CHECK)/src
+	tar -xzf dist/picows_like-*.tar.gz -C $(SDIST_CHECK)/src --strip-components=1
+	rm -rf $(SDIST_CHECK)/src/picows_like
+	cd $(SDIST_CHECK)/src && venv=$(CURDIR)/$(SDIST_CHECK)/venv && \
+	  $$venv/bin/python -c "import picows_like, sys; assert 'site-packages' in picows_like.__file__, picows_like.__file__" && \
+	  $$venv/bin/python -m pytest -q -p no:cacheprovider tests
+
 clean:
-	rm -rf build docs/_build picows_like/*.so picows_like/*.c picows_like/*.html \
+	rm -rf build dist docs/_build picows_like/*.so picows_like/*.c picows_like/*.html \
 	  picows_like/websockets/asyncio/*.so picows_like/websockets/asyncio/*.c
 
 # Long fuzzing run (atheris, release and ASan builds): FUZZ_SECONDS per target and pass.

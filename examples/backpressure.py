@@ -82,7 +82,6 @@ async def main() -> int:
     port = server.sockets[0].getsockname()[1]
     try:
         transport, client = await picows.ws_connect(SlowConsumer, f"ws://127.0.0.1:{port}/")
-        assert isinstance(client, SlowConsumer)
         await asyncio.wait_for(transport.wait_disconnected(), 10)
     finally:
         server.close()

@@ -106,7 +106,6 @@ async def main(seconds: float, rate: int) -> int:
     url = f"ws://127.0.0.1:{port}/feed"
     print(f"feed server: {url}, streaming {rate:,} quotes/s for {seconds:g} s")
     transport, client = await picows.ws_connect(FeedClient, url)
-    assert isinstance(client, FeedClient)
     transport.send(WSMsgType.TEXT, b'{"op":"subscribe","channel":"quotes"}')
     await asyncio.wait_for(client.subscribed, 5)
 

@@ -79,7 +79,6 @@ async def main() -> int:
         for compression in (None, "deflate"):
             transport, client = await picows.ws_connect(
                 Client, f"ws://127.0.0.1:{port}/", compression=compression)
-            assert isinstance(client, Client)
             print(f"connected, permessage-deflate: {transport.compression is not None}")
             data = bytes(range(256)) * 1024                     # 256 KiB
             sent = send_fragmented(transport, WSMsgType.BINARY, data, CHUNK)

@@ -21,6 +21,7 @@ import asyncio
 import socket
 import ssl
 import sys
+from typing import Any, Callable, Coroutine
 
 import picows_like as picows
 from picows_like import WSFrame, WSListener, WSMsgType, WSTransport
@@ -65,7 +66,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     args = parser.parse_args()
-    runner = asyncio.run
+    # uvloop.run and asyncio.run differ in their keywords (by Python version): only the
+    # one-argument call is used here.
+    runner: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
     if args.uvloop:
         import uvloop
         runner = uvloop.run

@@ -18,7 +18,7 @@ sends one message uncompressed; messages shorter than ``min_size`` (default
 """
 import asyncio
 import sys
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import picows_like as picows
 from picows_like import WSCloseCode, WSFrame, WSListener, WSMsgType, WSPerMessageDeflate, \
@@ -49,10 +49,10 @@ class Client(WSListener):
             self.reply.set_result(frame.get_payload_as_utf8_text())
 
 
-async def talk(url: str, offer: Optional[Sequence[str]], compression: object) -> str:
+async def talk(url: str, offer: Optional[Sequence[str]],
+               compression: Union[None, str, picows.WSPerMessageDeflate]) -> str:
     transport, client = await picows.ws_connect(Client, url, subprotocols=offer,
                                                 compression=compression)
-    assert isinstance(client, Client)
     transport.send(WSMsgType.TEXT, "hello " * 100)     # 600 bytes: over min_size
     reply = await asyncio.wait_for(client.reply, 5)
     deflate = transport.compression

@@ -140,6 +140,10 @@ cdef class WSProtocolCore:
         # asyncio's TLS layer (sslproto) reads into get_buffer()[offset:].
         return memoryview(self)[key]
 
+    def __setitem__(self, key, value):
+        # Python < 3.11's sslproto copies decrypted data with get_buffer()[:n] = data.
+        memoryview(self)[key] = value
+
     def __getbuffer__(self, Py_buffer* view, int flags):
         PyBuffer_FillInfo(view, self, self._rbuf.data + self._wpos,
                           self._rbuf.capacity - self._wpos, 0, flags)

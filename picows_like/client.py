@@ -7,13 +7,16 @@ import inspect
 import socket
 import ssl
 import urllib.parse
-from typing import Any, Callable, Optional, Tuple, Sequence
+from typing import Any, Awaitable, Callable, Optional, Tuple, Sequence, TypeVar, Union
 
 from ._enums import WSAutoPingStrategy
+from ._listener import WSListener
+from ._transport import WSTransport
 from ._options import WSLoggerLike, protocol_options, resolve_logger
 from ._protocol import WSProtocol
 from .exceptions import WSHandshakeError, WSInvalidStatusError
-from .handshake import WSHeadersLike, build_request, make_key
+from .extensions.permessage_deflate import WSPerMessageDeflate
+from .handshake import WSHeadersLike, WSUpgradeRequest, WSUpgradeResponse, build_request, make_key
 from .proxy import connect_tcp, open_tls_tunnel, open_tunnel, parse_proxy_url
 from .url import WSParsedURL, parse_url, redact_url
 
@@ -40,6 +43,18 @@ def strip_credentials(headers: Optional[list]) -> Optional[list]:
         return headers
     return [(name, value) for name, value in headers
             if not (isinstance(name, str) and name.lower() in CREDENTIAL_HEADERS)]
+
+ListenerT = TypeVar("ListenerT", bound=WSListener)
+# What ws_connect accepts as its listener factory: called with no argument or with the
+# upgrade request and the server's 101 response (a WSListener subclass itself fits).
+WSListenerFactory = Union[Callable[[], ListenerT],
+                          Callable[[WSUpgradeRequest, WSUpgradeResponse], ListenerT]]
+# The `compression` keyword: None (off), "deflate" (defaults) or a WSPerMessageDeflate.
+WSCompressionLike = Union[None, str, WSPerMessageDeflate]
+# socket_factory(parsed_url): a socket (connected or not), None for the default path, or
+# an awaitable of either.
+WSSocketFactory = Callable[[WSParsedURL],
+                           Union[Optional[socket.socket], Awaitable[Optional[socket.socket]]]]
 
 
 def _two_argument_factory(factory: Callable) -> Callable:
@@ -103,7 +118,7 @@ def resolve_aiofastnet(use_aiofastnet: Optional[bool], secure: bool) -> Any:
     return aiofastnet
 
 
-async def ws_connect(ws_listener_factory: Callable, url: str, *,
+async def ws_connect(ws_listener_factory: "WSListenerFactory[ListenerT]", url: str, *,
                      ssl_context: Optional[ssl.SSLContext] = None,
                      disconnect_on_exception: bool = True,
                      websocket_handshake_timeout: Optional[float] = 5,
@@ -111,7 +126,7 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
                      enable_auto_ping: bool = False,
                      auto_ping_idle_timeout: float = 10,
                      auto_ping_reply_timeout: float = 10,
-                     auto_ping_strategy: Any = WSAutoPingStrategy.PING_WHEN_IDLE,
+                     auto_ping_strategy: WSAutoPingStrategy = WSAutoPingStrategy.PING_WHEN_IDLE,
                      enable_auto_pong: bool = True,
                      max_frame_size: int = 10 * 1024 * 1024,
                      extra_headers: Optional[WSHeadersLike] = None,
@@ -119,14 +134,14 @@ async def ws_connect(ws_listener_factory: Callable, url: str, *,
                      proxy: Optional[str] = None,
                      proxy_ssl_context: Optional[ssl.SSLContext] = None,
                      read_buffer_init_size: int = 16 * 1024,
-                     socket_factory: Optional[Callable] = None,
+                     socket_factory: Optional[WSSocketFactory] = None,
                      use_aiofastnet: Optional[bool] = None,
                      close_timeout: Optional[float] = 5.0,
                      accept_rsv_bits: bool = False,
                      validate_utf8: bool = False,
-                     compression: Any = None,
+                     compression: WSCompressionLike = None,
                      subprotocols: Optional[Sequence[str]] = None,
-                     **kwargs: Any) -> Tuple[Any, Any]:
+                     **kwargs: Any) -> Tuple[WSTransport, ListenerT]:
     """Open a WebSocket connection to `url` (ws:// or wss://).
 
     Same keywords and behaviour as picows.ws_connect; remaining kwargs go to

@@ -1,21 +1,32 @@
 """ws_create_server: an asyncio server whose connections speak WebSocket."""
 import asyncio
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Sequence, Union
 
 from ._enums import WSAutoPingStrategy
+from ._listener import WSListener
 from ._options import WSLoggerLike, protocol_options, resolve_logger
 from ._protocol import WSProtocol
-from .client import resolve_aiofastnet
+from .client import WSCompressionLike, resolve_aiofastnet
+from .handshake import WSUpgradeRequest, WSUpgradeResponseWithListener
+
+# What the server's listener factory may return for a request: a listener (101), a
+# custom response with its listener (or None after a non-101 response), None (404), or
+# an awaitable of one of these (an async factory).
+WSServerListenerResult = Union[WSListener, WSUpgradeResponseWithListener, None]
+WSServerListenerFactory = Callable[[WSUpgradeRequest],
+                                   Union[WSServerListenerResult, Awaitable[WSServerListenerResult]]]
 
 
-async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port: Any = None, *,
+async def ws_create_server(ws_listener_factory: WSServerListenerFactory,
+                           host: Union[str, Sequence[str], None] = None,
+                           port: Optional[int] = None, *,
                            disconnect_on_exception: bool = True,
                            websocket_handshake_timeout: Optional[float] = 5,
                            logger_name: WSLoggerLike = None,
                            enable_auto_ping: bool = False,
                            auto_ping_idle_timeout: float = 20,
                            auto_ping_reply_timeout: float = 20,
-                           auto_ping_strategy: Any = WSAutoPingStrategy.PING_WHEN_IDLE,
+                           auto_ping_strategy: WSAutoPingStrategy = WSAutoPingStrategy.PING_WHEN_IDLE,
                            enable_auto_pong: bool = True,
                            max_frame_size: int = 10 * 1024 * 1024,
                            read_buffer_init_size: int = 16 * 1024,
@@ -23,7 +34,7 @@ async def ws_create_server(ws_listener_factory: Callable, host: Any = None, port
                            close_timeout: Optional[float] = 5.0,
                            accept_rsv_bits: bool = False,
                            validate_utf8: bool = False,
-                           compression: Any = None,
+                           compression: WSCompressionLike = None,
                            subprotocols: Optional[Sequence[str]] = None,
                            **kwargs: Any) -> asyncio.Server:
     """Serve WebSocket on host:port; remaining kwargs go to loop.create_server.

@@ -4,11 +4,19 @@
   real ``picows`` package, so the suite can be validated against the reference
   implementation.  Tests marked ``stricter_than_picows`` are skipped in that
   mode (they check behaviour the reference does not implement).
+  ``PICOWS_LIKE_RUN_STRICTER=1`` together with it runs those tests anyway, to
+  see them fail against the reference.
 * Every async test runs on both the default asyncio loop and on uvloop through
-  a parametrized ``event_loop_policy`` fixture (ids "asyncio" / "uvloop").
+  a parametrized ``event_loop_policy`` fixture (ids "asyncio" / "uvloop");
+  plain (sync) tests are kept once (their uvloop copy is deselected).
 * Every async test is additionally bounded by a hard per-test timeout
   (``PICOWS_LIKE_TEST_TIMEOUT`` seconds, default 10) as a safety net; the tests
   themselves bound every await with much smaller timeouts.
+* pytest's own settings (``testpaths``, ``asyncio_mode = "auto"``,
+  ``asyncio_default_fixture_loop_scope``) are in pyproject.toml; "strict" mode
+  works too, since async tests carry ``@pytest.mark.asyncio``.  pytest-asyncio
+  >= 1.3 warns that overriding ``event_loop_policy`` is deprecated (it still
+  works in 1.x); that warning is filtered below.
 """
 
 import asyncio

@@ -27,6 +27,9 @@ import echo  # noqa: E402
 needs_picows = pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import picows, trustme"]).returncode != 0,
     reason="picows and trustme are needed for the end-to-end run")
+# The benchmark scripts use asyncio.Runner(loop_factory=...) and asyncio.timeout().
+needs_py311 = pytest.mark.skipif(sys.version_info < (3, 11),
+                                 reason="benchmarks/ needs Python >= 3.11")
 
 
 @pytest.mark.parametrize("n", range(1, 31))
@@ -61,6 +64,7 @@ def test_verdict_needs_the_interval_beyond_the_aa_deviation():
 
 
 @needs_picows
+@needs_py311
 def test_tiny_end_to_end_run(tmp_path):
     cmd = [sys.executable, str(BENCH / "echo.py"), "--no-pin", "--loops", "asyncio",
            "--transports", "tcp,tls", "--sizes", "64", "--tls-sizes", "64",

@@ -811,7 +811,7 @@ async def test_close_completes_without_waiting_for_timeouts(who, secure):
     # and the client waits for it, so with close_timeout=10 both report the
     # disconnect well before any timeout could have fired.
     import time
-    from reach_servers import tls_pair
+    from proxy_servers import tls_pair
 
     def quiet(*_):
         return RecordingListener(reply_close=False, disconnect_on_close=False)

@@ -22,6 +22,7 @@ if os.environ.get("PICOWS_LIKE_TEST_AGAINST_PICOWS") == "1":
 
 from picows_like.extensions import WSPerMessageDeflate  # noqa: E402
 
+WEBSOCKETS_VERSION = tuple(int(part) for part in websockets.version.version.split(".")[:2])
 SIZES = [0, 1, 63, 64, 65, 1000, 65535, 65536, 262_144, 1024 * 1024]
 CONFIGS = {
     "default": WSPerMessageDeflate(),
@@ -191,6 +192,8 @@ async def test_websockets_client_to_our_server(size):
 
 @pytest.mark.parametrize("cfg", ["default", "no_takeover_both", "windows_15_10", "window_8"])
 async def test_our_client_to_websockets_server(cfg):
+    if cfg == "window_8" and WEBSOCKETS_VERSION < (17, 0):
+        pytest.skip("websockets < 17 answers an 8-bit window offer with 500")
     async def echo(ws):
         async for message in ws:
             await ws.send(message)

@@ -19,9 +19,9 @@ EXAMPLES = REPO_ROOT / "examples"
 
 # Run by other tests (with checks of their output).
 RUN_ELSEWHERE = {
-    "tls_echo.py": "tests/test_reach.py::test_example_tls_echo",
-    "proxy_client.py": "tests/test_reach.py::test_example_proxy_client",
-    "routing_server.py": "tests/test_reach.py::test_example_routing_server",
+    "tls_echo.py": "tests/test_redirects_proxies_routing.py::test_example_tls_echo",
+    "proxy_client.py": "tests/test_redirects_proxies_routing.py::test_example_proxy_client",
+    "routing_server.py": "tests/test_redirects_proxies_routing.py::test_example_routing_server",
     "json_heartbeat_client.py": "tests/test_liveness.py",
     "send_reuse_external_bytearray.py": "tests/test_cython_api.py",
 }

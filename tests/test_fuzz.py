@@ -48,7 +48,6 @@ from picows_like.exceptions import WSInvalidMessageError  # noqa: E402
 from picows_like.handshake import (HandshakeRejected, parse_request, parse_response,  # noqa: E402
                                    validate_request)
 
-from conformance.harness import UTF8_PENDING, pending_utf8  # noqa: E402
 from helpers import (RecordingListener, build_frame, compute_accept, wf,  # noqa: E402
                      ws_server)
 
@@ -450,18 +449,11 @@ utf8ish = st.one_of(
 )
 
 
-@pytest.mark.skipif(UTF8_PENDING, reason="pending: validate_utf8 option")
+@pytest.mark.stricter_than_picows
 @fuzz_settings
 @given(utf8ish)
 def test_is_valid_utf8_matches_python(data):
     assert picows.is_valid_utf8(data) is _python_says_valid(data)
-
-
-@pending_utf8
-def test_is_valid_utf8_exists():
-    # Keeps the pending state visible (the property test above is skipped
-    # while the helper is missing).
-    assert picows.is_valid_utf8(b"ok") is True
 
 
 # -----------------------------------------------------------------------------

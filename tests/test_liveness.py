@@ -1,4 +1,4 @@
-"""Liveness (issue 3): auto-ping/pong, user-specific heartbeats, round-trip
+"""Liveness: auto-ping/pong, user-specific heartbeats, round-trip
 time, handshake and close timeouts.
 
 Every async test runs on asyncio and uvloop (conftest).  Timeouts are tens of

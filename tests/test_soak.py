@@ -213,7 +213,9 @@ async def _frames_soak():
     print(f"soak: fds {fds0} -> {fds}, RSS growth {rss_growth / 1e6:.1f} MB")
     server.close()
     await server.wait_closed()
-    assert fds == fds0
+    # Fewer is fine: on a loaded machine the warm-up connection's server side may still
+    # hold its socket when the baseline is taken.  More would be a leak.
+    assert fds <= fds0
     assert rss_growth < RSS_TOLERANCE
     return sent
 
@@ -305,7 +307,9 @@ async def _cycles_soak():
     rss_growth = rss() - rss0
     print(f"\ncycles: {n} in {elapsed:.2f} s, fds {fds0} -> {fds}, "
           f"RSS growth {rss_growth / 1e6:.1f} MB")
-    assert fds == fds0
+    # Fewer is fine: on a loaded machine the warm-up connection's server side may still
+    # hold its socket when the baseline is taken.  More would be a leak.
+    assert fds <= fds0
     assert rss_growth < RSS_TOLERANCE
     server.close()
     await server.wait_closed()

@@ -10,7 +10,7 @@ import pytest
 
 import picows_like as picows
 from helpers import RecordingListener, close_client, connect, make_payload, wf, ws_server
-from reach_servers import AFN_PARAMS, HAVE_AIOFASTNET, tls_pair
+from proxy_servers import AFN_PARAMS, HAVE_AIOFASTNET, tls_pair
 
 pytestmark = pytest.mark.asyncio
 trustme = pytest.importorskip("trustme")

@@ -2,7 +2,10 @@
 (tests/test_cython_api.py::test_mypy_strict) and run for real
 (tests/test_cython_api.py::test_typed_api_usage_runs).
 
-Annotations are deliberately explicit so that a wrong stub makes mypy fail.
+Annotations are deliberately explicit so that a wrong stub makes mypy fail, and
+`wrong_calls()` (never run) holds calls the types must reject: each carries a
+`# type: ignore[...]`, which --strict (warn_unused_ignores) reports as unused the day a
+keyword's type is loosened to Any.
 Run it alone with `python tests/typed_api_usage.py`.
 """
 import asyncio
@@ -117,7 +120,7 @@ def route(request: WSUpgradeRequest) -> Union[WSListener, WSUpgradeResponseWithL
     return None
 
 
-def make_client(request: WSUpgradeRequest, response: WSUpgradeResponse) -> WSListener:
+def make_client(request: WSUpgradeRequest, response: WSUpgradeResponse) -> ClientListener:
     """The two-argument client factory form."""
     status: HTTPStatus = response.status
     version: bytes = response.version
@@ -173,14 +176,17 @@ async def main() -> Dict[str, object]:
     base = f"ws://127.0.0.1:{port}"
     result: Dict[str, object] = {}
     try:
+        # ws_connect's listener has the factory's return type: no cast, no isinstance.
         transport: WSTransport
-        listener: WSListener
+        listener: ClientListener
         transport, listener = await ws_connect(
             make_client, base + "/old", extra_headers=EXTRA_HEADER_PAIRS,
             enable_auto_ping=True, auto_ping_idle_timeout=30, auto_ping_reply_timeout=30,
             auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE, max_redirects=2,
             socket_factory=socket_factory, logger_name="typed")
-        assert isinstance(listener, ClientListener) and listener.connected
+        assert listener.connected
+        base_listener: WSListener = listener
+        assert isinstance(base_listener, WSListener)
         assert transport.is_client_side and not transport.is_secure
         assert seen_urls and seen_urls[-1].path == "/ws"          # after the redirect
         assert transport.underlying_transport.get_extra_info("peername") is not None
@@ -217,9 +223,12 @@ async def main() -> Dict[str, object]:
         result["close_code"] = recv.code
         result["sent"] = sent
 
-        # A clean close from our side.
-        transport2, _ = await ws_connect(ClientListener, base + "/ws",
-                                         extra_headers=EXTRA_HEADER_PAIRS)
+        # A clean close from our side; a listener class is its own factory.
+        transport2, listener2 = await ws_connect(ClientListener, base + "/ws",
+                                                 extra_headers=EXTRA_HEADER_PAIRS,
+                                                 compression=WSPerMessageDeflate(),
+                                                 subprotocols=["chat"])
+        assert not listener2.disconnected and listener2.frames.empty()
         transport2.send_close(WSCloseCode.GOING_AWAY, b"bye")
         await asyncio.wait_for(transport2.wait_disconnected(), 5)
         transport2.disconnect(graceful=True)      # safe to repeat
@@ -242,6 +251,29 @@ async def main() -> Dict[str, object]:
     result["debug_level"] = DEBUG_LEVEL
     result["version"] = picows_like.__version__
     return result
+
+
+async def wrong_calls() -> None:
+    """Never run: each call is wrong, and mypy must say so (see the module docstring)."""
+    def not_a_listener() -> int:
+        return 1
+
+    def bad_route(request: WSUpgradeRequest) -> str:
+        return "no"
+
+    def wrong_socket_factory(host: str, port: int) -> None:
+        return None
+
+    url = "ws://127.0.0.1:1/"
+    await ws_connect(not_a_listener, url)  # type: ignore[type-var]
+    await ws_connect(ClientListener, url, auto_ping_strategy=1)  # type: ignore[arg-type]
+    await ws_connect(ClientListener, url, compression=6)  # type: ignore[arg-type]
+    await ws_connect(ClientListener, url, subprotocols=[1])  # type: ignore[list-item]
+    await ws_connect(ClientListener, url, socket_factory=wrong_socket_factory)  # type: ignore[arg-type]
+    await ws_create_server(bad_route, "127.0.0.1", 0)  # type: ignore[arg-type]
+    await ws_create_server(route, "127.0.0.1", 0, compression=6)  # type: ignore[arg-type]
+    transport, listener = await ws_connect(ClientListener, url)
+    listener.no_such_attribute  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

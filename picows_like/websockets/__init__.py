@@ -6,9 +6,12 @@ the usual code keeps working -- ``async with connect(uri) as ws``,
 ``await ws.recv()``, ``async for msg in ws``, ``serve(handler, host,
 port)``, ... -- with frames parsed, unmasked and UTF-8-validated in C.
 
-Not supported yet (NotImplementedError naming the feature): compression=
-"deflate", subprotocols / select_subprotocol, extensions, connecting through
-a proxy, route() / unix_route().  ``compression`` defaults to None instead of "deflate".
+permessage-deflate (``compression="deflate"``, the default, as in websockets),
+``subprotocols`` / ``select_subprotocol``, ``process_request`` /
+``process_response``, origins, reconnecting with ``async for ws in connect(uri)``
+and ``broadcast`` work as in websockets.  Not supported yet (NotImplementedError
+naming the feature): custom ``extensions=``, an explicit ``proxy=`` URL on
+``connect``, ``route()`` / ``unix_route()``.
 Submodules mirror websockets: ``.asyncio.client``, ``.asyncio.server``,
 ``.asyncio.connection``, ``.exceptions``, ``.frames``, ``.protocol``,
 ``.datastructures``, ``.http11``, ``.typing``, ``.client``, ``.server``.

@@ -18,7 +18,6 @@ still usable: the same server accepts and echoes on a new connection (role
 
 import asyncio
 import contextlib
-import inspect
 import os
 
 import pytest
@@ -30,31 +29,6 @@ from helpers import (OP_CLOSE, OP_PONG, OP_TEXT, RawConn, RawServer, T, build_fr
 _LIMIT = 4 * 1024 * 1024
 
 WSMsgType = picows.WSMsgType
-
-
-def _utf8_feature_missing() -> bool:
-    """True until the library ships the validate_utf8 option and is_valid_utf8."""
-    if not hasattr(picows, "is_valid_utf8"):
-        return True
-    try:
-        server_params = inspect.signature(picows.ws_create_server).parameters
-        client_params = inspect.signature(picows.ws_connect).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return True
-    return "validate_utf8" not in server_params or "validate_utf8" not in client_params
-
-
-UTF8_PENDING = _utf8_feature_missing()
-_pending_utf8 = pytest.mark.xfail(UTF8_PENDING, strict=True,
-                                   reason="pending: validate_utf8 option")
-
-
-def pending_utf8(test):
-    """Tests of the UTF-8 feature (validate_utf8= / is_valid_utf8): expected
-    to fail while the library lacks it (strict: an unexpected pass is
-    reported), run normally once it has both.  The reference picows has
-    neither, so they are also stricter_than_picows."""
-    return pytest.mark.stricter_than_picows(_pending_utf8(test))
 
 
 # The reference picows does not answer a CLOSE by itself; when the suite is

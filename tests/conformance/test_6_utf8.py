@@ -15,7 +15,7 @@ import pytest
 import picows_like as picows
 from helpers import OP_BINARY, OP_CONT, OP_TEXT
 
-from .harness import open_peer, pending_utf8
+from .harness import open_peer
 
 pytestmark = pytest.mark.asyncio
 
@@ -94,7 +94,7 @@ async def test_6_default_passes_invalid_text_to_the_application(role):
 
 # --- validate_utf8=True ---------------------------------------------------------
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 @pytest.mark.parametrize("payload", VALID)
 async def test_6_valid_text_is_echoed(role, payload):
     async with open_peer(role, validate_utf8=True) as peer:
@@ -103,7 +103,7 @@ async def test_6_valid_text_is_echoed(role, payload):
         await peer.close_normally()
 
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 @pytest.mark.parametrize("payload", INVALID)
 async def test_6_invalid_text_is_1007(role, payload):
     async with open_peer(role, validate_utf8=True) as peer:
@@ -113,7 +113,7 @@ async def test_6_invalid_text_is_1007(role, payload):
         await peer.expect_close(1007, error=True)
 
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 @pytest.mark.parametrize("payload", INVALID[:6])
 async def test_6_invalid_bytes_in_binary_are_fine(role, payload):
     async with open_peer(role, validate_utf8=True) as peer:
@@ -122,7 +122,7 @@ async def test_6_invalid_bytes_in_binary_are_fine(role, payload):
         await peer.close_normally()
 
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 @pytest.mark.parametrize("chopped", [False, True], ids=["one_write", "chopped"])
 async def test_6_2_3_6_2_4_every_split_point_into_two_fragments(role, chopped):
     # Code points cut at every byte boundary, including inside 2-, 3- and
@@ -138,7 +138,7 @@ async def test_6_2_3_6_2_4_every_split_point_into_two_fragments(role, chopped):
         await peer.close_normally()
 
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 async def test_6_one_byte_per_fragment(role):
     async with open_peer(role, validate_utf8=True) as peer:
         await peer.send(*_fragments(peer, SPLIT_TEXT, range(1, len(SPLIT_TEXT))))
@@ -146,7 +146,7 @@ async def test_6_one_byte_per_fragment(role):
         await peer.close_normally()
 
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 @pytest.mark.parametrize("payload,cuts", [
     pytest.param(b"\xed" + b"\xa0\x80", [1], id="surrogate_split_after_lead"),
     pytest.param(b"ab\xf4\x90" + b"\x80\x80", [4], id="above_max_split"),
@@ -161,7 +161,7 @@ async def test_6_invalid_split_across_fragments_is_1007(role, payload, cuts):
         await peer.expect_close(1007, error=True)
 
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 @pytest.mark.parametrize("bad", [b"\xff", b"\xed\xa0\x80", b"\xc0\xaf"], ids=["ff", "surrogate",
                                                                              "overlong"])
 async def test_6_4_fail_fast_on_invalid_fragment(role, bad):
@@ -173,7 +173,7 @@ async def test_6_4_fail_fast_on_invalid_fragment(role, bad):
         await peer.expect_close(1007, error=True)
 
 
-@pending_utf8
+@pytest.mark.stricter_than_picows
 async def test_6_validation_state_resets_between_messages(role):
     # A truncated code point must not leak into the next message, and a
     # BINARY message in between does not disturb the check.

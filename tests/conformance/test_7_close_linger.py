@@ -1,4 +1,4 @@
-"""Closing without losing our CLOSE (issue 7).
+"""Closing without losing our CLOSE.
 
 When picows_like fails a connection (or closes) while the peer's data is
 still unread, closing the socket at once makes the kernel send RST, and a

@@ -4,10 +4,16 @@
  * every exception they raise, which made a StopIteration per message cost
  * more than the coroutine object it replaced.  `step(self, &done)` returns
  * a new reference: the awaitable's result when *done is 1, a value to
- * yield to the Task (a future) when it is 0; NULL on error. */
+ * yield to the Task (a future) when it is 0; NULL on error.
+ *
+ * Python 3.9 has no am_send slot: there ws_install_am_send() does nothing and
+ * `await` goes through the type's send()/__next__, which finish with
+ * StopIteration (correct, only slower per message). */
 #include <Python.h>
 
 typedef PyObject* (*ws_step_fn)(PyObject* self, int* done);
+
+#if PY_VERSION_HEX >= 0x030A0000
 
 static ws_step_fn ws_am_send_step = NULL;
 
@@ -33,3 +39,13 @@ static int ws_install_am_send(PyObject* type, ws_step_fn step) {
     PyType_Modified(t);
     return 0;
 }
+
+#else  /* Python < 3.10: no am_send slot */
+
+static int ws_install_am_send(PyObject* type, ws_step_fn step) {
+    (void)type;
+    (void)step;
+    return 0;
+}
+
+#endif

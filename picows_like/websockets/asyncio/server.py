@@ -24,6 +24,7 @@ import os
 import re
 import socket
 import stat
+import sys
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
 
 from ...extensions.permessage_deflate import WSNegotiationError
@@ -400,7 +401,8 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
         logger = logging.getLogger("picows_like.websockets.server")
     if kwargs.get("ssl") is not None:
         kwargs.setdefault("ssl_handshake_timeout", open_timeout)
-        if close_timeout is not None:
+        if close_timeout is not None and sys.version_info >= (3, 11):
+            # asyncio's create_server takes it from Python 3.11 on.
             kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
     hooks = process_request is not None or process_response is not None
 

@@ -1,7 +1,7 @@
-"""Reach: redirects, proxies (HTTP CONNECT, SOCKS4, SOCKS5), socket_factory,
-use_aiofastnet, a routing server with plain-HTTP answers on the same port,
-and the errors a caller can act on.  Everything on loopback, on asyncio and
-uvloop (conftest), with bounded waits."""
+"""How ws_connect reaches a server: redirects, proxies (HTTP CONNECT, SOCKS4,
+SOCKS5), socket_factory, use_aiofastnet; a routing server with plain-HTTP
+answers on the same port; the errors a caller can act on.  Everything on
+loopback, on asyncio and uvloop (conftest), with bounded waits."""
 
 import asyncio
 import base64
@@ -19,7 +19,7 @@ import pytest
 import picows_like as picows
 from helpers import RawServer, RecordingListener, close_client, connect, make_payload, wf, ws_server
 from picows_like.proxy import WSProxyError
-from reach_servers import (AFN_PARAMS, HAVE_AIOFASTNET, HttpConnectProxy, free_port,
+from proxy_servers import (AFN_PARAMS, HAVE_AIOFASTNET, HttpConnectProxy, free_port,
                            have_microsocks, microsocks_server, pproxy_server, tls_pair)
 
 WSMsgType = picows.WSMsgType

@@ -1,4 +1,4 @@
-"""Real loopback servers for the reach tests (plain module, no fixtures).
+"""Real loopback servers for the proxy, redirect and TLS tests (plain module, no fixtures).
 
 * ``AFN_PARAMS``: use_aiofastnet False / True (skipped when not installed).
 * ``tls_pair()``: a throwaway CA (trustme) and contexts for server and client.
