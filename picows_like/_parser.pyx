@@ -264,7 +264,8 @@ cdef class FrameParser:
     def feed(self, data):
         """Python-level sans-I/O entry for tests and tools: append bytes,
         return the complete frames as (msg_type, fin, rsv1, rsv2, rsv3,
-        payload) tuples; raise WSProtocolError on a violation."""
+        payload) tuples; raise WSProtocolError on a violation, with the
+        frames of this call that came before it in its `frames_before`."""
         from .exceptions import WSProtocolError
         if self._feed_buf is None:
             self._feed_buf = bytearray()
@@ -278,7 +279,9 @@ cdef class FrameParser:
             r = self.parse(base + pos, len(buf) - pos, frame)
             if r < 0:
                 del buf[:pos]
-                raise WSProtocolError(self.error_code, self.error_message)
+                error = WSProtocolError(self.error_code, self.error_message)
+                error.frames_before = out     # what a connection delivers before failing
+                raise error
             if r == 0:
                 break
             out.append((msg_type_to_py(frame.msg_type), frame.fin, frame.rsv1, frame.rsv2,

@@ -13,7 +13,7 @@ import pytest
 
 import picows_like as picows
 from helpers import RecordingListener, compute_accept, wf, ws_server
-from reach_servers import AFN_PARAMS, tls_pair
+from proxy_servers import AFN_PARAMS, tls_pair
 
 trustme = pytest.importorskip("trustme")
 

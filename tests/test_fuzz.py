@@ -131,6 +131,7 @@ def run_parser(chunks, server_side, **kw):
         try:
             out += parser.feed(chunk)
         except WSProtocolError as exc:
+            out += exc.frames_before
             code = int(exc.code)
             assert code in ALLOWED_CODES, code
             assert parser.error_code == code
@@ -154,6 +155,15 @@ def test_parser_random_bytes_only_protocol_errors_and_split_invariant(
     pieces = run_parser(split(data, cuts), server_side, **kw)
     one_by_one = run_parser([data[i:i + 1] for i in range(len(data))], server_side, **kw)
     assert whole == pieces == one_by_one
+
+
+def test_frames_before_an_error_count_whatever_the_reads():
+    # An empty non-final TEXT, then a frame over max_frame_size: the first is
+    # delivered whether the bytes come in one read or four.
+    data = b"\x01\x00\x00\x02"
+    expected = ([(picows.WSMsgType.TEXT, 0, 0, 0, 0, b"")], 1009)
+    assert run_parser([data], False, max_frame_size=1) == expected
+    assert run_parser([data[i:i + 1] for i in range(4)], False, max_frame_size=1) == expected
 
 
 # 64-bit lengths around every boundary that matters: the top bit, sys.maxsize

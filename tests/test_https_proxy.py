@@ -26,7 +26,7 @@ trustme = pytest.importorskip("trustme")
 import picows_like as picows
 from helpers import RecordingListener, close_client, connect, make_payload, wf, ws_server
 from picows_like.proxy import HTTPProxyConnectProtocol, WSProxyError
-from reach_servers import AFN_PARAMS, free_port
+from proxy_servers import AFN_PARAMS, free_port
 
 WSMsgType = picows.WSMsgType
 

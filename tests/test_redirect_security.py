@@ -29,7 +29,7 @@ from picows_like.websockets.asyncio.client import connect as pws_connect
 from picows_like.websockets.asyncio.client import unix_connect as pws_unix_connect
 from picows_like.websockets.exceptions import SecurityError
 from helpers import RecordingListener, compute_accept, wf
-from reach_servers import HttpConnectProxy
+from proxy_servers import HttpConnectProxy
 
 SECRET = "s3cr3t-pw"
 TOKEN = "Bearer tok-XYZZY"
