@@ -406,7 +406,7 @@ cdef class WSEngine:
         """Fail the connection with `code` (1006: no CLOSE frame)."""
         if isinstance(reason, str):
             reason = reason.encode()
-        if code != CLOSE_ABNORMAL and not close_code_allowed(code):
+        if self.state == ENGINE_OPEN and code != CLOSE_ABNORMAL and not close_code_allowed(code):
             raise ValueError(f"close code {code} is not allowed on the wire")
         self.fail_with(kind, code, bytes(reason))
 
