@@ -12,8 +12,16 @@ after switching the import.  websockets itself is never imported.
     * InvalidProxy
     * InvalidHandshake
         * SecurityError
+            * RequestLineTooLong
+            * StatusLineTooLong
+            * HeaderLineTooLong
+            * TooManyHeaders
         * ProxyError
+            * InvalidProxyMessage
+            * InvalidProxyStatus
         * InvalidMessage
+        * InvalidMethod
+        * InvalidProtocol
         * InvalidStatus
         * InvalidHeader
             * InvalidHeaderFormat
@@ -30,11 +38,13 @@ after switching the import.  websockets itself is never imported.
     * InvalidState
     * ConcurrencyError
 """
+import warnings
 from typing import Any, Optional
 
 __all__ = [
     "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
-    "InvalidURI", "InvalidProxy", "InvalidHandshake", "SecurityError", "ProxyError",
+    "InvalidURI", "InvalidProxy", "InvalidHandshake", "SecurityError", "RequestLineTooLong",
+    "StatusLineTooLong", "HeaderLineTooLong", "TooManyHeaders", "ProxyError",
     "InvalidProxyMessage", "InvalidProxyStatus", "InvalidMessage", "InvalidMethod",
     "InvalidProtocol", "InvalidStatus", "InvalidHeader", "InvalidHeaderFormat",
     "InvalidHeaderValue", "InvalidOrigin", "InvalidUpgrade", "NegotiationError",
@@ -59,7 +69,8 @@ class ConnectionClosed(WebSocketException):
         self.rcvd = rcvd
         self.sent = sent
         self.rcvd_then_sent = rcvd_then_sent
-        super().__init__(rcvd, sent, rcvd_then_sent)
+        # The order is known exactly when both frames exist.
+        assert (rcvd_then_sent is None) == (rcvd is None or sent is None)
 
     def __str__(self) -> str:
         if self.rcvd is None:
@@ -74,12 +85,21 @@ class ConnectionClosed(WebSocketException):
 
     @property
     def code(self) -> int:
-        """Deprecated in websockets: the received close code (1006 if none)."""
-        return 1006 if self.rcvd is None else self.rcvd.code
+        """Deprecated (as in websockets): the received close code (1006 if none)."""
+        warnings.warn("ConnectionClosed.code is deprecated; "
+                      "use Protocol.close_code or ConnectionClosed.rcvd.code",
+                      DeprecationWarning, stacklevel=2)
+        if self.rcvd is None:
+            from .frames import CloseCode
+            return CloseCode.ABNORMAL_CLOSURE
+        return self.rcvd.code
 
     @property
     def reason(self) -> str:
-        """Deprecated in websockets: the received close reason."""
+        """Deprecated (as in websockets): the received close reason."""
+        warnings.warn("ConnectionClosed.reason is deprecated; "
+                      "use Protocol.close_reason or ConnectionClosed.rcvd.reason",
+                      DeprecationWarning, stacklevel=2)
         return "" if self.rcvd is None else self.rcvd.reason
 
 
@@ -97,7 +117,6 @@ class InvalidURI(WebSocketException):
     def __init__(self, uri: str, msg: str) -> None:
         self.uri = uri
         self.msg = msg
-        super().__init__(uri, msg)
 
     def __str__(self) -> str:
         return f"{self.uri} isn't a valid URI: {self.msg}"
@@ -109,7 +128,6 @@ class InvalidProxy(WebSocketException):
     def __init__(self, proxy: str, msg: str) -> None:
         self.proxy = proxy
         self.msg = msg
-        super().__init__(proxy, msg)
 
     def __str__(self) -> str:
         return f"{self.proxy} isn't a valid proxy: {self.msg}"
@@ -121,6 +139,22 @@ class InvalidHandshake(WebSocketException):
 
 class SecurityError(InvalidHandshake):
     """A security limit was hit during the handshake (e.g. a bad redirect)."""
+
+
+class RequestLineTooLong(SecurityError):
+    """The request line of a handshake request is too long."""
+
+
+class StatusLineTooLong(SecurityError):
+    """The status line of a handshake response is too long."""
+
+
+class HeaderLineTooLong(SecurityError):
+    """A header line of a handshake request or response is too long."""
+
+
+class TooManyHeaders(SecurityError):
+    """A handshake request or response has too many headers."""
 
 
 class ProxyError(InvalidHandshake):
@@ -136,7 +170,6 @@ class InvalidProxyStatus(ProxyError):
 
     def __init__(self, response: Any) -> None:
         self.response = response
-        super().__init__(response)
 
     def __str__(self) -> str:
         return f"proxy rejected connection: HTTP {self.response.status_code:d}"
@@ -152,10 +185,9 @@ class InvalidMethod(InvalidHandshake):
 
     def __init__(self, method: str) -> None:
         self.method = method
-        super().__init__(method)
 
     def __str__(self) -> str:
-        return f"invalid HTTP method; expected GET; got {self.method}"
+        return f"unsupported HTTP method: {self.method}"
 
 
 class InvalidProtocol(InvalidHandshake):
@@ -163,10 +195,9 @@ class InvalidProtocol(InvalidHandshake):
 
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
-        super().__init__(protocol)
 
     def __str__(self) -> str:
-        return f"invalid HTTP protocol; expected HTTP/1.1; got {self.protocol}"
+        return f"unsupported HTTP version: {self.protocol}"
 
 
 class InvalidStatus(InvalidHandshake):
@@ -174,7 +205,6 @@ class InvalidStatus(InvalidHandshake):
 
     def __init__(self, response: Any) -> None:
         self.response = response
-        super().__init__(response)
 
     def __str__(self) -> str:
         return f"server rejected WebSocket connection: HTTP {self.response.status_code:d}"
@@ -186,7 +216,6 @@ class InvalidHeader(InvalidHandshake):
     def __init__(self, name: str, value: Optional[str] = None) -> None:
         self.name = name
         self.value = value
-        super().__init__(name, value)
 
     def __str__(self) -> str:
         if self.value is None:
@@ -227,7 +256,6 @@ class DuplicateParameter(NegotiationError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(name)
 
     def __str__(self) -> str:
         return f"duplicate parameter: {self.name}"
@@ -238,7 +266,6 @@ class InvalidParameterName(NegotiationError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(name)
 
     def __str__(self) -> str:
         return f"invalid parameter name: {self.name}"
@@ -250,7 +277,6 @@ class InvalidParameterValue(NegotiationError):
     def __init__(self, name: str, value: Optional[str]) -> None:
         self.name = name
         self.value = value
-        super().__init__(name, value)
 
     def __str__(self) -> str:
         if self.value is None:
@@ -265,21 +291,29 @@ class ProtocolError(WebSocketException):
 
 
 class PayloadTooBig(WebSocketException):
-    """A message exceeds max_size."""
+    """A frame or message exceeds max_size.
+
+    ``PayloadTooBig(size, max_size)``: ``size`` may be None when unknown;
+    ``set_current_size()`` records how much of the message came before, which
+    raises the limit reported by the same amount.  ``PayloadTooBig(message)``
+    is deprecated, as in websockets.
+    """
 
     def __init__(self, size_or_message: Any, max_size: Optional[int] = None,
                  current_size: Optional[int] = None) -> None:
         if isinstance(size_or_message, str):
+            assert max_size is None and current_size is None
+            warnings.warn("PayloadTooBig(message) is deprecated; "
+                          "change to PayloadTooBig(size, max_size)",
+                          DeprecationWarning, stacklevel=2)
             self.message: Optional[str] = size_or_message
-            self.size = None
-            self.max_size = max_size
-            self.current_size = None
         else:
+            assert max_size is not None
             self.message = None
-            self.size = size_or_message
-            self.max_size = max_size
-            self.current_size = current_size
-        super().__init__(size_or_message)
+            self.size: Optional[int] = size_or_message
+            self.max_size: int = max_size
+            self.current_size: Optional[int] = None
+            self.set_current_size(current_size)
 
     def __str__(self) -> str:
         if self.message is not None:
@@ -291,9 +325,19 @@ class PayloadTooBig(WebSocketException):
             text += f"after reading {self.current_size} bytes "
         return text + f"exceeds limit of {self.max_size} bytes"
 
+    def set_current_size(self, current_size: Optional[int]) -> None:
+        """Record the bytes of the message read before this frame (once)."""
+        assert self.current_size is None
+        if current_size is not None:
+            self.max_size += current_size
+            self.current_size = current_size
+
 
 class TooManyFragments(WebSocketException):
-    """A fragmented message has too many frames."""
+    """A fragmented message has more frames than allowed."""
+
+    def __init__(self, max_fragments: int) -> None:
+        super().__init__(f"fragmented message exceeds limit of {max_fragments} frames")
 
 
 class InvalidState(WebSocketException, AssertionError):

@@ -173,7 +173,9 @@ class connect:
             raise _unsupported("proxy= (connecting through an HTTP or SOCKS proxy)")
         self.max_message, self.max_frame_size = core_limits(max_size)
         self.origin = origin
-        if additional_headers is not None and not hasattr(additional_headers, "items"):
+        if hasattr(additional_headers, "raw_items"):    # Headers: names as given, repeats kept
+            additional_headers = list(additional_headers.raw_items())
+        elif additional_headers is not None and not hasattr(additional_headers, "items"):
             additional_headers = list(additional_headers)   # sent again on each attempt
         self.additional_headers = additional_headers
         self.user_agent_header = user_agent_header
