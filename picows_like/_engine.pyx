@@ -474,8 +474,8 @@ cdef class WSEngine:
                 self.fail_with(ERR_EOF, CLOSE_ABNORMAL, b"unexpected end of stream")
                 return
             if self.error_kind == ERR_NONE:
-                self.error_kind = ERR_EOF
-                self.error_reason = "unexpected end of stream"
+                self.error_kind = ERR_HANDSHAKE
+                self.error_reason = "connection closed during the opening handshake"
             self.handshake_failed()
             return
         if self.discarding:
@@ -766,9 +766,9 @@ cdef Py_ssize_t _body_length(bytes head) except -2:
     Content-Length, or -1 to read the body until EOF."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ", 2)
-    if len(parts) >= 2 and parts[1] in (b"101", b"204", b"304") or \
-            (len(parts) >= 2 and parts[1][:1] == b"1"):
-        return 0
+    if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit() or \
+            parts[1][:1] == b"1" or parts[1] in (b"204", b"304"):
+        return 0                # no body (or a status line that parsing refuses)
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
         if sep and name.strip().lower() == b"content-length":

@@ -34,14 +34,6 @@ def build_host(host: str, port: int, secure: bool) -> str:
     return host
 
 
-def serialize_request(request: Request) -> bytes:
-    method = getattr(request, "method", "GET")
-    protocol = getattr(request, "protocol", "HTTP/1.1")
-    head = f"{method} {request.path} {protocol}\r\n".encode("ascii")
-    return head + "".join(f"{k}: {v}\r\n" for k, v in request.headers.raw_items()
-                          ).encode("latin-1") + b"\r\n"
-
-
 class ClientProtocol(Protocol):
     """Sans-I/O implementation of a WebSocket client connection.
 
@@ -97,7 +89,7 @@ class ClientProtocol(Protocol):
         """Send the handshake request to the server."""
         if self.debug:
             self.logger.debug("> GET %s HTTP/1.1", request.path)
-        self._engine.send_raw(serialize_request(request))
+        self._engine.send_raw(request.serialize())
 
     def process_response(self, response: Response) -> None:
         """Check the handshake response (InvalidHandshake subclasses)."""

@@ -24,21 +24,7 @@ from typing import Any, List, Optional, Union
 from .. import _engine
 from .exceptions import (ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidState, PayloadTooBig, ProtocolError)
-from .frames import OK_CLOSE_CODES, Close, CloseCode, Opcode
-
-try:
-    from .frames import Frame
-except ImportError:     # pragma: no cover - until .frames defines Frame
-    import dataclasses
-
-    @dataclasses.dataclass
-    class Frame:  # type: ignore[no-redef]
-        opcode: Opcode
-        data: bytes
-        fin: bool = True
-        rsv1: bool = False
-        rsv2: bool = False
-        rsv3: bool = False
+from .frames import OK_CLOSE_CODES, Close, CloseCode, Frame, Opcode
 
 __all__ = ["Protocol", "Side", "State", "SEND_EOF", "CONNECTING", "OPEN", "CLOSING", "CLOSED",
            "SERVER", "CLIENT", "Event"]

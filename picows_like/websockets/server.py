@@ -23,14 +23,6 @@ def _tokens(headers: Headers, name: str) -> List[str]:
     return [t.strip() for v in headers.get_all(name) for t in v.split(",") if t.strip()]
 
 
-def serialize_response(response: Response) -> bytes:
-    head = f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n"
-    return (head.encode("iso-8859-1")
-            + "".join(f"{k}: {v}\r\n" for k, v in response.headers.raw_items()
-                      ).encode("latin-1")
-            + b"\r\n" + bytes(response.body or b""))
-
-
 class ServerProtocol(Protocol):
     """Sans-I/O implementation of a WebSocket server connection.
 
@@ -219,7 +211,7 @@ class ServerProtocol(Protocol):
         if upgrade:
             assert self.state is CONNECTING
         self._engine.send_handshake_response(
-            serialize_response(response), upgrade,
+            response.serialize(), upgrade,
             self.extensions[0] if upgrade and self.extensions else None)
         if upgrade:
             self.logger.info("connection open")
