@@ -41,6 +41,13 @@ cdef extern from "ws_random.h":
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
+    ctypedef struct PyTypeObject:
+        object (*tp_new)(PyTypeObject*, object, object)
+    int PyObject_GenericSetDict(object obj, object value, void* context) except -1
+    int PyObject_GenericSetAttr(object obj, object name, object value) except -1
+    void PyObject_GC_UnTrack(object obj)
+    object PyDict_Copy(object d)
+    int PyDict_SetItem(object d, object key, object value) except -1
 
 ws_key_pool_init()
 
@@ -133,12 +140,23 @@ cdef class EventListSink(WSEngineSink):
         self._new = object.__new__
 
     cdef int on_frame(self, WSEngine engine, WSFrame frame) except -1:
-        cdef dict d = self._template.copy()
-        d["opcode"] = self._opcodes[frame.msg_type & 0xF]
-        d["data"] = PyBytes_FromStringAndSize(frame.payload_ptr, frame.payload_size)
-        d["fin"] = True if frame.fin else False
-        obj = self._new(self.frame_type)
-        obj.__dict__ = d
+        # Attributes set in the dataclass' field order keep the instance on
+        # CPython's shared-key (inline values) layout, as __init__ would.
+        cdef PyTypeObject* tp = <PyTypeObject*>self.frame_type
+        obj = tp.tp_new(tp, (), None)
+        PyObject_GenericSetAttr(obj, "opcode", self._opcodes[frame.msg_type & 0xF])
+        PyObject_GenericSetAttr(obj, "data", PyBytes_FromStringAndSize(frame.payload_ptr,
+                                                                       frame.payload_size))
+        PyObject_GenericSetAttr(obj, "fin", True if frame.fin else False)
+        PyObject_GenericSetAttr(obj, "rsv1", False)
+        PyObject_GenericSetAttr(obj, "rsv2", False)
+        PyObject_GenericSetAttr(obj, "rsv3", False)
+        # Holding only bytes, an Opcode and bools, a fresh Frame cannot be
+        # part of a reference cycle: untracked, it costs the cyclic GC
+        # nothing (CPython does the same for tuples and dicts of atoms).  A
+        # cycle made later by storing a container in it would not be
+        # collected, as for any untracked object.
+        PyObject_GC_UnTrack(obj)
         PyList_Append(self.events, obj)
         return 0
 
@@ -429,7 +447,20 @@ cdef class WSEngine:
         cdef const unsigned char[::1] view = memoryview(data).cast("B")
         cdef Py_ssize_t n = view.shape[0]
         cdef Py_ssize_t keep = self.in_end - self.in_start
+        cdef Py_ssize_t used
         if n == 0:
+            return
+        if keep == 0 and self.role == ROLE_CLIENT and self.state != ENGINE_CONNECTING:
+            # Frames from a server are not masked, so the parser never writes
+            # to them (a masked one is refused before any unmasking): parse
+            # the caller's bytes where they are, keep only an incomplete tail.
+            used = self.feed(<char*>&view[0], n)
+            if used >= n or self.discarding:
+                return
+            self.inbuf.reserve(n - used, 0)
+            memcpy(self.inbuf.data, &view[used], n - used)
+            self.in_start = 0
+            self.in_end = n - used
             return
         if self.in_start:
             if keep:
