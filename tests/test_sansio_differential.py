@@ -595,3 +595,82 @@ def test_hypothesis_streams(specs, side, max_size, cuts, eof):
     a = Run(theirs).feed(chunks, eof=eof)
     b = Run(ours).feed(chunks, eof=eof)
     assert b.summary() == a.summary()
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT], ids=["server", "client"])
+def test_header_judged_before_payload_deliberate_difference(side):
+    """DELIBERATE DIFFERENCE: ours refuses an illegal frame as soon as its
+    header is in (nothing of a refused payload is buffered); websockets
+    waits for the payload first.  With the whole frame both end the same
+    (test_frame_rules); here only the header has arrived."""
+    m = side == SERVER
+    header = frame(2, b"x" * 1000, rsv=0x20, mask=m)[:8]
+    theirs, ours = open_pair(side)
+    assert Run(theirs).feed([header]).summary()["state"] == 1
+    s = Run(ours).feed([header]).summary()
+    assert s["state"] == 2 and s["out"] == b"\x88\x19\x03\xeareserved bits must be 0"
+
+
+def deflate_pair(our_side):
+    from websockets.extensions.permessage_deflate import (ClientPerMessageDeflateFactory,
+                                                          ServerPerMessageDeflateFactory)
+
+    from picows_like.extensions.permessage_deflate import WSPerMessageDeflate
+    if our_side == CLIENT:
+        c = o_client.ClientProtocol(parse_uri(URI), extensions=[WSPerMessageDeflate()])
+        s = w_server.ServerProtocol(extensions=[ServerPerMessageDeflateFactory()])
+    else:
+        c = w_client.ClientProtocol(parse_uri(URI), extensions=[ClientPerMessageDeflateFactory()])
+        s = o_server.ServerProtocol(extensions=[WSPerMessageDeflate()])
+    c.send_request(c.connect())
+    s.receive_data(b"".join(c.data_to_send()))
+    s.send_response(s.accept(s.events_received()[0]))
+    c.receive_data(b"".join(s.data_to_send()))
+    c.events_received()
+    assert int(c.state) == int(s.state) == 1 and c.extensions and s.extensions
+    return c, s
+
+
+@pytest.mark.parametrize("our_side", [SERVER, CLIENT], ids=["server", "client"])
+def test_permessage_deflate_with_websockets(our_side):
+    """permessage-deflate negotiated with websockets' own factories, then
+    compressed messages (whole and fragmented, with context takeover) both
+    ways; the compressed bytes may differ, the messages may not."""
+    c, s = deflate_pair(our_side)
+    text = "compressible text, " * 50
+    for _ in range(3):
+        c.send_text(text.encode())
+        c.send_binary(b"\x00\x01" * 300, fin=False)
+        c.send_continuation(b"tail" * 10, fin=True)
+        data = b"".join(c.data_to_send())
+        assert len(data) < 600                      # really compressed
+        s.receive_data(data)
+        assert [(int(e.opcode), e.data, e.fin) for e in s.events_received()] == [
+            (1, text.encode(), True), (2, b"\x00\x01" * 300, False), (0, b"tail" * 10, True)]
+        s.send_binary(text.encode() * 2)
+        c.receive_data(b"".join(s.data_to_send()))
+        assert [e.data for e in c.events_received()] == [text.encode() * 2]
+
+
+def test_permessage_deflate_too_big_after_inflating():
+    """max_size counts inflated bytes: a small compressed frame that
+    inflates past it fails with 1009 on both."""
+    from websockets.extensions.permessage_deflate import (ClientPerMessageDeflateFactory,
+                                                          ServerPerMessageDeflateFactory)
+
+    from picows_like.extensions.permessage_deflate import WSPerMessageDeflate
+    results = []
+    for s in (w_server.ServerProtocol(max_size=1000,
+                                      extensions=[ServerPerMessageDeflateFactory()]),
+              o_server.ServerProtocol(max_size=1000, extensions=[WSPerMessageDeflate()])):
+        c = w_client.ClientProtocol(parse_uri(URI), extensions=[ClientPerMessageDeflateFactory()])
+        c.send_request(c.connect())
+        s.receive_data(b"".join(c.data_to_send()))
+        s.send_response(s.accept(s.events_received()[0]))
+        c.receive_data(b"".join(s.data_to_send()))
+        c.send_binary(b"a" * 5000)
+        s.receive_data(b"".join(c.data_to_send()))
+        out = b"".join(s.data_to_send())
+        results.append((int(s.state), out, s.events_received()))
+    assert results[0] == results[1] == (
+        2, b"\x88\x23\x03\xf1frame exceeds limit of 1000 bytes", [])
