@@ -43,11 +43,8 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
     ctypedef struct PyTypeObject:
         object (*tp_new)(PyTypeObject*, object, object)
-    int PyObject_GenericSetDict(object obj, object value, void* context) except -1
     int PyObject_GenericSetAttr(object obj, object name, object value) except -1
     void PyObject_GC_UnTrack(object obj)
-    object PyDict_Copy(object d)
-    int PyDict_SetItem(object d, object key, object value) except -1
 
 ws_key_pool_init()
 
@@ -119,25 +116,26 @@ cdef class EventListSink(WSEngineSink):
 
     `frame_type` is the Frame class (a dataclass with opcode, data, fin,
     rsv1..3); `opcodes` maps an opcode to its Opcode member.  The object is
-    made without running the dataclass __init__: a copy of a template
-    __dict__ with three fields replaced."""
+    made in C without running the dataclass __init__.  `write`, when set,
+    takes every output at once (a Python driver's socket.sendall); else the
+    bytes wait in the engine for data_to_send()."""
     cdef public list events
     cdef public object frame_type
     cdef public object handshake_callback   # f(head, body) for on_handshake
     cdef public object state_callback       # f(state) or None
+    cdef public object write                # f(bytes): takes the output (a driver)
     cdef tuple _opcodes
-    cdef dict _template
-    cdef object _new
 
-    def __init__(self, frame_type, opcodes, handshake_callback=None, state_callback=None):
+    def __init__(self, frame_type, opcodes, handshake_callback=None, state_callback=None,
+                 write=None):
+        if not isinstance(frame_type, type):
+            raise TypeError("frame_type must be a class")
         self.events = []
+        self.write = write
         self.frame_type = frame_type
         self._opcodes = tuple(opcodes)
         self.handshake_callback = handshake_callback
         self.state_callback = state_callback
-        self._template = {"opcode": None, "data": b"", "fin": True, "rsv1": False,
-                          "rsv2": False, "rsv3": False}
-        self._new = object.__new__
 
     cdef int on_frame(self, WSEngine engine, WSFrame frame) except -1:
         # Attributes set in the dataclass' field order keep the instance on
@@ -169,6 +167,12 @@ cdef class EventListSink(WSEngineSink):
         if self.handshake_callback is not None:
             self.handshake_callback(head, body)
         return 0
+
+    cdef int on_output(self, WSEngine engine, const char* data, Py_ssize_t size) except -1:
+        if self.write is None:
+            return 0
+        self.write(PyBytes_FromStringAndSize(data, size))
+        return 1
 
     def take_events(self):
         events = self.events

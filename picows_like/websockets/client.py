@@ -50,8 +50,8 @@ class ClientProtocol(Protocol):
                  logger: Any = None) -> None:
         super().__init__(CLIENT, state=state, max_size=max_size, logger=logger)
         if isinstance(uri, str):
-            from ..url import parse_url
-            uri = parse_url(uri)
+            from .uri import parse_uri
+            uri = parse_uri(uri)
         self.uri = uri
         self.origin = origin
         self.available_extensions = extensions
