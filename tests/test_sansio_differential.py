@@ -674,3 +674,118 @@ def test_permessage_deflate_too_big_after_inflating():
         results.append((int(s.state), out, s.events_received()))
     assert results[0] == results[1] == (
         2, b"\x88\x23\x03\xf1frame exceeds limit of 1000 bytes", [])
+
+
+# -- the engine itself: what a driver sees ----------------------------------------
+
+def test_engine_driver_view():
+    """The engine without the facade: state as ints, output through a sink
+    that takes it at once (the direct-send path), the close handshake's
+    codes, one failure kind."""
+    from picows_like import _engine
+    from picows_like.websockets.frames import Frame, Opcode
+
+    written = []
+    states = []
+    sink = _engine.EventListSink(Frame, [Opcode(i) if i in Opcode._value2member_map_ else i
+                                         for i in range(16)],
+                                 state_callback=states.append, write=written.append)
+    engine = _engine.WSEngine(_engine.SERVER, _engine.OPEN, 100, sink)
+    engine.sink_takes_output = True
+    engine.receive_data(frame(9, b"hi", mask=True) + frame(1, b"x" * 101, mask=True))
+    # PONG went out at once, then the failure's CLOSE 1009; nothing left to collect.
+    assert unmask_stream(b"".join(written)) == frame(10, b"hi") + frame(
+        8, b"\x03\xf1frame with 101 bytes exceeds limit of 100 bytes")
+    assert engine.data_to_send() == [b""]                  # the server half-closes
+    assert engine.error_kind == _engine.ERRORS["TOO_BIG"] and engine.error_size == 101
+    assert states == [_engine.CLOSING] and engine.close_expected()
+    assert [int(e.opcode) for e in sink.take_events()] == [9]
+    engine.receive_eof()
+    assert states == [_engine.CLOSING, _engine.CLOSED] and not engine.close_expected()
+    with pytest.raises(ValueError):
+        engine.send_close(1000)                            # not OPEN any more
+
+
+def test_engine_argument_checks():
+    from picows_like import _engine
+    with pytest.raises(ValueError):
+        _engine.WSEngine(2)
+    with pytest.raises(ValueError):
+        _engine.WSEngine(_engine.CLIENT, _engine.CLOSED)
+    with pytest.raises(ValueError):
+        _engine.WSEngine(_engine.CLIENT, max_size=-1)
+    with pytest.raises(TypeError):
+        _engine.EventListSink("not a class", [])
+    engine = _engine.WSEngine(_engine.CLIENT)
+    with pytest.raises(ValueError):
+        engine.send_data(9, b"")                           # not a data opcode
+    with pytest.raises(ValueError):
+        engine.send_data(0, b"", True)                     # no message in progress
+    with pytest.raises(ValueError):
+        engine.send_control(9, b"x" * 126)
+    with pytest.raises(ValueError):
+        engine.send_close(1005)                            # not allowed on the wire
+    with pytest.raises(ValueError):
+        engine.fail(999)
+    engine.fail(1006)                                      # no CLOSE frame for 1006
+    assert engine.data_to_send() == [] and engine.state == _engine.OPEN
+
+
+def test_our_protocols_over_a_socketpair():
+    """A minimal driver: our ClientProtocol and ServerProtocol over real
+    sockets, data_to_send() written, SEND_EOF as shutdown(SHUT_WR), each
+    socket read until the protocol closes."""
+    import selectors
+    import socket
+
+    csock, ssock = socket.socketpair()
+    client = o_client.ClientProtocol(URI)
+    server = o_server.ServerProtocol()
+    peers = {csock: client, ssock: server}
+    got = {client: [], server: []}
+
+    def flush(sock):
+        for data in peers[sock].data_to_send():
+            if data == b"":
+                sock.shutdown(socket.SHUT_WR)
+            else:
+                sock.sendall(data)
+
+    def react(proto):
+        for event in proto.events_received():
+            got[proto].append(event)
+            if type(event).__name__ == "Request":
+                proto.send_response(proto.accept(event))
+            elif type(event).__name__ == "Response":
+                proto.send_text("ping €".encode())
+            elif proto is server and int(getattr(event, "opcode", -1)) == 1:
+                proto.send_text(event.data.decode()[::-1].encode())
+            elif proto is client and int(getattr(event, "opcode", -1)) == 1:
+                proto.send_close(1000, "thanks")
+
+    client.send_request(client.connect())
+    flush(csock)
+    sel = selectors.DefaultSelector()
+    for sock in peers:
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ)
+    for _ in range(100):
+        if all(int(p.state) == 3 for p in peers.values()):
+            break
+        for key, _ in sel.select(timeout=5):
+            sock, proto = key.fileobj, peers[key.fileobj]
+            data = sock.recv(65536)
+            if data:
+                proto.receive_data(data)
+            else:
+                proto.receive_eof()
+                sel.unregister(sock)
+            react(proto)
+            flush(sock)
+    sel.close()
+    csock.close()
+    ssock.close()
+    assert int(client.state) == int(server.state) == 3
+    assert client.close_code == server.close_code == 1000
+    assert [e.data for e in got[client] if hasattr(e, "data")][0] == "€ gnip".encode()
+    assert type(server.close_exc).__name__ == "ConnectionClosedOK"
