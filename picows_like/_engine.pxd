@@ -92,6 +92,7 @@ cdef class WSEngine:
         readonly bint eof_sent
         readonly bint discarding       # after a CLOSE or a failure: input is dropped
         Py_ssize_t max_size            # -1: no limit
+        Py_ssize_t max_fragment_size   # -1: no limit
         bint in_message
         Py_ssize_t msg_size
         bint msg_text
@@ -129,6 +130,7 @@ cdef class WSEngine:
         readonly str error_reason
         readonly Py_ssize_t error_size         # ERR_TOO_BIG: the frame's size
         readonly Py_ssize_t error_current      # ERR_TOO_BIG: message bytes before it (-1 none)
+        readonly Py_ssize_t error_limit        # ERR_TOO_BIG: the limit, from the message start
         readonly Py_ssize_t error_position     # UTF-8 errors: offset in the payload
 
     cdef int _set_state(self, int state) except -1
@@ -141,6 +143,8 @@ cdef class WSEngine:
     cdef Py_ssize_t feed(self, char* data, Py_ssize_t size) except -1
     cdef int _frame_rules(self, char* data, Py_ssize_t size) except -1
     cdef int _on_frame(self) except -1
+    cdef Py_ssize_t _limit(self) noexcept
+    cdef Py_ssize_t _limit_total(self, Py_ssize_t limit) noexcept
     cdef int _handshake_input(self) except -1
     cdef int _process(self) except -1
     cdef int _discard_eof(self) except -1

@@ -190,7 +190,7 @@ cdef class WSEngine:
     """
 
     def __init__(self, int role, int state=ENGINE_OPEN, max_size=2 ** 20,
-                 WSEngineSink sink=None, bint validate_utf8=True):
+                 WSEngineSink sink=None, bint validate_utf8=True, max_fragment_size=None):
         if role != ROLE_SERVER and role != ROLE_CLIENT:
             raise ValueError("role must be SERVER (0) or CLIENT (1)")
         if state != ENGINE_CONNECTING and state != ENGINE_OPEN:
@@ -201,6 +201,12 @@ cdef class WSEngine:
             if max_size < 0:
                 raise ValueError("max_size must be >= 0 or None")
             self.max_size = max_size
+        if max_fragment_size is None:
+            self.max_fragment_size = -1
+        else:
+            if max_fragment_size < 0:
+                raise ValueError("max_fragment_size must be >= 0 or None")
+            self.max_fragment_size = max_fragment_size
         self.role = role
         self.state = state
         self.sink = WSEngineSink() if sink is None else sink
@@ -526,12 +532,7 @@ cdef class WSEngine:
         cdef Py_ssize_t pos = 0, r
         cdef FrameParser parser = self.parser
         while pos < size:
-            if self.max_size < 0:
-                parser.max_frame_size = PY_SSIZE_T_MAX
-            elif self.in_message:
-                parser.max_frame_size = self.max_size - self.msg_size
-            else:
-                parser.max_frame_size = self.max_size
+            parser.max_frame_size = self._limit()
             r = parser.parse(data + pos, size - pos, self.frame)
             if r == 0:
                 break
@@ -569,12 +570,12 @@ cdef class WSEngine:
             return self.fail_with(ERR_BAD_OPCODE, CLOSE_PROTOCOL_ERROR, b"invalid opcode")
         if masked != self.parser.expect_masked:
             return self.fail_with(ERR_BAD_MASK, CLOSE_PROTOCOL_ERROR, b"incorrect masking")
-        if self.max_size >= 0 and plen > <uint64_t>limit:
+        if limit != PY_SSIZE_T_MAX and plen > <uint64_t>limit:
             self.error_size = <Py_ssize_t>plen if plen <= <uint64_t>PY_SSIZE_T_MAX \
                 else PY_SSIZE_T_MAX
             self.error_current = self.msg_size if self.in_message else -1
             return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
-                                  _too_big_text(self.error_size, self.max_size,
+                                  _too_big_text(self.error_size, self._limit_total(limit),
                                                 self.error_current).encode())
         if (p[0] & RSV_BITS) & ~self.parser.rsv_allowed or (
                 (p[0] & RSV1) and self.parser.rsv1_first_only
@@ -614,6 +615,22 @@ cdef class WSEngine:
         return self.fail_with(ERR_BAD_LENGTH, CLOSE_PROTOCOL_ERROR,
                               b"invalid payload length encoding")
 
+    cdef inline Py_ssize_t _limit(self) noexcept:
+        """The largest payload the next frame may carry (websockets' rule:
+        what is left of max_size in this message, capped by
+        max_fragment_size); PY_SSIZE_T_MAX without limits."""
+        cdef Py_ssize_t limit = PY_SSIZE_T_MAX
+        if self.max_size >= 0:
+            limit = self.max_size - self.msg_size if self.in_message else self.max_size
+        if 0 <= self.max_fragment_size < limit:
+            limit = self.max_fragment_size
+        return limit
+
+    cdef Py_ssize_t _limit_total(self, Py_ssize_t limit) noexcept:
+        # The limit as websockets reports it: counted from the message start.
+        self.error_limit = limit + (self.msg_size if self.in_message else 0)
+        return self.error_limit
+
     cdef int _on_frame(self) except -1:
         cdef WSFrame frame = self.frame
         cdef int opcode = frame.msg_type
@@ -627,16 +644,15 @@ cdef class WSEngine:
                 if self.msg_text and self.validate_utf8:
                     ws_utf8_reset(&self.utf8)
             if self.msg_compressed:
-                limit = -1
-                if self.max_size >= 0:
-                    limit = self.max_size - (self.msg_size if self.in_message else 0)
+                limit = self._limit()
                 r = self.inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
-                                          PY_SSIZE_T_MAX - 1 if limit < 0 else limit)
+                                          PY_SSIZE_T_MAX - 1 if limit == PY_SSIZE_T_MAX
+                                          else limit)
                 if r == 1:
                     self.error_size = -1
                     self.error_current = self.msg_size if self.in_message else -1
                     return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
-                                          _too_big_text(-1, self.max_size,
+                                          _too_big_text(-1, self._limit_total(limit),
                                                         self.error_current).encode())
                 if r < 0:
                     return self.fail_with(ERR_INFLATE, CLOSE_PROTOCOL_ERROR,

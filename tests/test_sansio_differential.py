@@ -583,9 +583,8 @@ def frame_specs(draw):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(specs=st.lists(frame_specs(), max_size=12), side=st.sampled_from([SERVER, CLIENT]),
-       max_size=st.sampled_from([None, 60, 200]), cuts=st.lists(st.integers(0, 2000),
-                                                                 max_size=8),
-       eof=st.booleans())
+       max_size=st.sampled_from([None, 60, 200, (200, 50), (None, 70)]),
+       cuts=st.lists(st.integers(0, 2000), max_size=8), eof=st.booleans())
 def test_hypothesis_streams(specs, side, max_size, cuts, eof):
     m = side == SERVER
     stream = b"".join(frame(op, payload, fin, rsv, mask=m) for op, payload, fin, rsv in specs)
@@ -789,3 +788,12 @@ def test_our_protocols_over_a_socketpair():
     assert client.close_code == server.close_code == 1000
     assert [e.data for e in got[client] if hasattr(e, "data")][0] == "€ gnip".encode()
     assert type(server.close_exc).__name__ == "ConnectionClosedOK"
+
+
+@pytest.mark.parametrize("max_size", [(300, 100), (None, 100), (100, None), (None, None)],
+                         ids=str)
+@pytest.mark.parametrize("side", [SERVER, CLIENT], ids=["server", "client"])
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_frame_rules_message_and_fragment_limits(name, side, max_size):
+    """websockets' (max_message_size, max_fragment_size) form of max_size."""
+    compare_frames(cases(side == SERVER)[name], side, "whole", max_size=max_size)

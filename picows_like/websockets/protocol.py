@@ -14,7 +14,6 @@ Deliberate differences from websockets (RFC 6455 says so, or a limit does):
 * a frame header is judged as soon as it arrives: an illegal frame fails
   before its payload is received (websockets reads the payload first), and a
   non-minimal length encoding is a protocol error (websockets accepts it);
-* ``max_size`` is an int or None (no ``(message, fragment)`` tuple yet).
 """
 import enum
 import logging
@@ -58,15 +57,20 @@ class Protocol:
     """Sans-I/O implementation of a WebSocket connection.
 
     side: ``Side.CLIENT`` or ``Side.SERVER``; state: the initial state;
-    max_size: largest incoming message in bytes, None for no limit; logger:
+    max_size: largest incoming message in bytes, None for no limit, or a
+    ``(max_message_size, max_fragment_size)`` tuple; logger:
     defaults to ``logging.getLogger("picows_like.websockets.client")`` (or
     ``.server``).
     """
 
     def __init__(self, side: Side, *, state: State = OPEN,
                  max_size: Optional[int] = 2 ** 20, logger: Any = None) -> None:
-        if max_size is not None and not isinstance(max_size, int):
-            raise TypeError("max_size must be an int or None")
+        if isinstance(max_size, int) or max_size is None:
+            self.max_message_size, self.max_fragment_size = max_size, None
+        elif isinstance(max_size, tuple) and len(max_size) == 2:
+            self.max_message_size, self.max_fragment_size = max_size
+        else:
+            raise TypeError("max_size must be an int, None or a (message, fragment) tuple")
         self.id: uuid.UUID = uuid.uuid4()
         if logger is None:
             logger = logging.getLogger(f"picows_like.websockets.{Side(side).name.lower()}")
@@ -79,7 +83,8 @@ class Protocol:
         self.subprotocol: Optional[str] = None
         self.handshake_exc: Optional[Exception] = None
         self._sink = _engine.EventListSink(Frame, _OPCODES, self._on_handshake)
-        self._engine = _engine.WSEngine(int(side), int(state), max_size, self._sink)
+        self._engine = _engine.WSEngine(int(side), int(state), self.max_message_size, self._sink,
+                                        max_fragment_size=self.max_fragment_size)
         # websockets treats a CLOSE inside a fragmented message as an error.
         self._engine.close_in_message_fails = True
         self._send_fragmented = False
@@ -154,8 +159,7 @@ class Protocol:
         if kind == _E["TOO_BIG"]:
             size = e.error_size if e.error_size >= 0 else None
             current = e.error_current if e.error_current >= 0 else None
-            limit = self.max_size - (current or 0)
-            exc = PayloadTooBig(size, limit)
+            exc = PayloadTooBig(size, e.error_limit - (current or 0))
             if current is not None:
                 exc.max_size += current
                 exc.current_size = current
