@@ -439,6 +439,14 @@ SERVER_REQUESTS = {
     "no_upgrade": (request_bytes(upgrade=b""), {}),
     "no_connection": (request_bytes(connection=b""), {}),
     "post": (request_bytes(method=b"POST"), {}),
+    "http_1_0": (request_bytes(version=b"HTTP/1.0"), {}),
+    "transfer_encoding": (request_bytes(extra=b"Transfer-Encoding: chunked\r\n"), {}),
+    "content_length_5": (request_bytes(extra=b"Content-Length: 5\r\n"), {}),
+    "folded_header": (request_bytes(extra=b" folded\r\n"), {}),
+    "control_char_in_value": (request_bytes(extra=b"X: a\x01b\r\n"), {}),
+    "space_in_target": (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", {}),
+    "connection_list": (request_bytes(connection=b"Connection: keep-alive, Upgrade\r\n"), {}),
+    "upgrade_case": (request_bytes(upgrade=b"Upgrade: WebSocket\r\n"), {}),
     "origin_refused": (request_bytes(extra=b"Origin: https://evil\r\n"),
                        {"origins": ["https://good"]}),
     "origin_ok": (request_bytes(extra=b"Origin: https://good\r\n"),
@@ -512,6 +520,23 @@ def test_server_frames_before_response_deliberate_difference():
     rejected.events_received()
     rejected.send_response(rejected.reject(403, "no\n"))
     assert rejected.events_received() == []
+
+
+@pytest.mark.parametrize("data", [request_bytes().replace(b"Host: example.com\r\n", b""),
+                                  request_bytes(extra=b"Host: other\r\n")],
+                         ids=["no_host", "two_hosts"])
+def test_server_host_header_deliberate_difference(data):
+    """DELIBERATE DIFFERENCE: a request without exactly one Host header is
+    not a valid HTTP/1.1 request (RFC 9112 3.2), and a proxy in front may
+    route it differently (smuggling): ours refuses it as an invalid HTTP
+    request (InvalidMessage, no Request event), websockets accepts it."""
+    theirs, ours = w_server.ServerProtocol(), o_server.ServerProtocol()
+    theirs.receive_data(data)
+    ours.receive_data(data)
+    assert len(theirs.events_received()) == 1 and theirs.handshake_exc is None
+    assert ours.events_received() == []
+    assert type(ours.handshake_exc).__name__ == "InvalidMessage"
+    assert ours.data_to_send() == [b""]
 
 
 def test_server_reject():

@@ -233,9 +233,15 @@ class ServerProtocol(Protocol):
         try:
             if head is None:
                 raise ValueError("HTTP request head too long")
+            line, sep, rest = head.partition(b"\r\n")
+            version = b"HTTP/1.1"
+            if line.endswith(b" HTTP/1.0"):
+                # As websockets: parsed, then refused by accept() with a 505.
+                version = b"HTTP/1.0"
+                head = line[:-3] + b"1.1" + sep + rest
             core = parse_request(head)
             request = Request(core.path.decode("ascii"), Headers(core.headers.items()),
-                              core.method.decode("ascii"), core.version.decode("ascii"))
+                              core.method.decode("ascii"), version.decode("ascii"))
         except (HandshakeRejected, ValueError, UnicodeDecodeError) as exc:
             self.handshake_exc = InvalidMessage("did not receive a valid HTTP request")
             self.handshake_exc.__cause__ = exc
