@@ -57,6 +57,15 @@ cdef enum EngineError:
     ERR_USER = 18              # fail() called from outside
 
 
+# Frame headers for drivers that send without copying (header written in
+# the headroom in front of the payload).
+cdef Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil
+cdef Py_ssize_t write_frame_header(uint8_t* p, int opcode, Py_ssize_t size, bint fin,
+                                   bint rsv1, const uint8_t* key) noexcept nogil
+cdef int next_mask_key(uint8_t* key) except -1
+cdef bint close_code_allowed(int code) noexcept nogil
+
+
 cdef class WSEngineSink:
     """What a driver or facade implements to hear from the engine.
 

@@ -87,7 +87,48 @@ ERRORS = {
 }
 
 
-cdef inline bint close_code_allowed(int code) noexcept nogil:
+cdef Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil:
+    """Bytes of the header of a frame with a `size`-byte payload (2..14)."""
+    return (10 if size >= 65536 else 4 if size >= 126 else 2) + (4 if masked else 0)
+
+
+cdef Py_ssize_t write_frame_header(uint8_t* p, int opcode, Py_ssize_t size, bint fin,
+                                   bint rsv1, const uint8_t* key) noexcept nogil:
+    """Write a frame header at p (frame_header_size() bytes, the mask key
+    last when `key` is not NULL); return its size.  A driver writes it in
+    the headroom in front of a payload it sends without copying."""
+    cdef Py_ssize_t hlen = 2
+    cdef int i
+    p[0] = (0x80 if fin else 0) | (RSV1 if rsv1 else 0) | opcode
+    if size >= 65536:
+        p[1] = 127
+        for i in range(8):
+            p[2 + i] = (<uint64_t>size >> (56 - 8 * i)) & 0xFF
+        hlen = 10
+    elif size >= 126:
+        p[1] = 126
+        p[2] = (size >> 8) & 0xFF
+        p[3] = size & 0xFF
+        hlen = 4
+    else:
+        p[1] = <uint8_t>size
+    if key != NULL:
+        p[1] |= 0x80
+        memcpy(p + hlen, key, 4)
+        hlen += 4
+    return hlen
+
+
+cdef int next_mask_key(uint8_t* key) except -1:
+    """A fresh random masking key (RFC 6455 5.3)."""
+    if ws_next_mask_key(key) != 0:
+        ws_key_pool_set(os.urandom(1024), 1024)
+        if ws_next_mask_key(key) != 0:
+            raise RuntimeError("no random source for masking keys")
+    return 0
+
+
+cdef bint close_code_allowed(int code) noexcept nogil:
     """Codes a peer may put in a CLOSE frame (RFC 6455 7.4, IANA registry)."""
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
@@ -281,7 +322,7 @@ cdef class WSEngine:
         """Frame data[0:size] into the output: header in place, then the
         payload (deflated when the message is compressed, masked on a client)."""
         cdef uint8_t key[4]
-        cdef Py_ssize_t hlen = 2
+        cdef Py_ssize_t hlen
         cdef uint8_t* p
         cdef bint masked = self.role == ROLE_CLIENT
         cdef bint compress = False
@@ -295,34 +336,17 @@ cdef class WSEngine:
             size = self.deflater.out_size
             if opcode != OP_CONT:
                 rsv1 = True
-        if size >= 65536:
-            hlen = 10
-        elif size >= 126:
-            hlen = 4
-        if masked:
-            hlen += 4
+        hlen = frame_header_size(size, masked)
         self.out.reserve(self.out_size + hlen + size, self.out_size)
         p = <uint8_t*>self.out.data + self.out_size
-        p[0] = (0x80 if fin else 0) | (RSV1 if rsv1 else 0) | opcode
-        if size >= 65536:
-            p[1] = 127
-            for i in range(8):
-                p[2 + i] = (<uint64_t>size >> (56 - 8 * i)) & 0xFF
-        elif size >= 126:
-            p[1] = 126
-            p[2] = (size >> 8) & 0xFF
-            p[3] = size & 0xFF
-        else:
-            p[1] = <uint8_t>size
         if masked:
-            p[1] |= 0x80
-            if ws_next_mask_key(key) != 0:
-                ws_key_pool_set(os.urandom(1024), 1024)
-                ws_next_mask_key(key)
-            memcpy(p + hlen - 4, key, 4)
+            next_mask_key(key)
+            write_frame_header(p, opcode, size, fin, rsv1, key)
             ws_mask_copy(<char*>p + hlen, data, <size_t>size, key)
-        elif size:
-            memcpy(p + hlen, data, size)
+        else:
+            write_frame_header(p, opcode, size, fin, rsv1, NULL)
+            if size:
+                memcpy(p + hlen, data, size)
         self.out_size += hlen + size
         self._flush()
         return 0

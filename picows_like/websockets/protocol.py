@@ -14,6 +14,13 @@ Deliberate differences from websockets (RFC 6455 says so, or a limit does):
 * a frame header is judged as soon as it arrives: an illegal frame fails
   before its payload is received (websockets reads the payload first), and a
   non-minimal length encoding is a protocol error (websockets accepts it);
+* server: frames pipelined behind the upgrade request wait until
+  send_response() accepts it (websockets parses them while CONNECTING), and
+  are dropped on a rejection;
+* server: a request head is parsed by ``picows_like.handshake.parse_request``
+  (exactly one Host, no body, printable target, 16 KiB in all): a request it
+  refuses ends with ``InvalidMessage`` and no answer, where websockets
+  answers some (too long a line: 414, too many headers: 431).
 """
 import enum
 import logging
