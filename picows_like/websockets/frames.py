@@ -8,7 +8,7 @@ import enum
 import os
 import re
 import struct
-from typing import Any, Callable, Generator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, Optional, Sequence, Tuple, Union
 
 from .exceptions import PayloadTooBig, ProtocolError
 
@@ -57,7 +57,7 @@ class CloseCode(enum.IntEnum):
 
 
 # Wording of the IANA registry, as websockets prints it.
-CLOSE_CODE_EXPLANATIONS = {
+CLOSE_CODE_EXPLANATIONS: Dict[int, str] = {
     CloseCode.NORMAL_CLOSURE: "OK",
     CloseCode.GOING_AWAY: "going away",
     CloseCode.PROTOCOL_ERROR: "protocol error",
@@ -150,7 +150,8 @@ class Frame:
     """WebSocket frame: opcode, payload and the FIN / RSV bits.
 
     The MASK bit, payload length and masking key are handled when parsing
-    and serializing.
+    and serializing.  Keep it a plain dataclass (no __slots__) with these
+    fields in this order: the engine's sink fills instances from C.
     """
     opcode: Opcode
     data: Any  # bytes-like
