@@ -108,6 +108,7 @@ cdef class WSEngine:
         bint msg_compressed
         public bint validate_utf8
         public bint close_in_message_fails
+        public bint auto_pong              # answer PING with PONG (default True)
         ws_utf8_state utf8
         Inflater inflater
         Deflater deflater

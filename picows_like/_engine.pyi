@@ -36,6 +36,7 @@ class WSEngine:
     sink_takes_output: bool
     validate_utf8: bool
     close_in_message_fails: bool
+    auto_pong: bool
     handshake_exc: Optional[BaseException]
     @property
     def eof_received(self) -> bool: ...

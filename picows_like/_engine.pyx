@@ -256,6 +256,7 @@ cdef class WSEngine:
         self.inbuf = MemoryBuffer(IN_INIT)
         self.out = MemoryBuffer(OUT_INIT)
         self.validate_utf8 = validate_utf8
+        self.auto_pong = True
         self.close_rcvd_code = -1
         self.close_sent_code = -1
         self.close_rcvd_then_sent = -1
@@ -697,8 +698,10 @@ cdef class WSEngine:
                 self.in_message = True
             return self.sink.on_frame(self, frame)
         if opcode == OP_PING:
-            # RFC 6455 5.5.2: answer with a PONG carrying the same data.
-            self.send_frame(OP_PONG, frame.payload_ptr, frame.payload_size, True)
+            # RFC 6455 5.5.2: answer with a PONG carrying the same data
+            # (unless the driver leaves that to its user, as picows can).
+            if self.auto_pong:
+                self.send_frame(OP_PONG, frame.payload_ptr, frame.payload_size, True)
             return self.sink.on_frame(self, frame)
         if opcode == OP_PONG:
             return self.sink.on_frame(self, frame)

@@ -103,6 +103,17 @@ class Protocol:
         """State of the WebSocket connection (RFC 6455 4.1, 4.2, 7.1.3, 7.1.4)."""
         return _STATES[self._engine.state]
 
+    @state.setter
+    def state(self, state: State) -> None:
+        # websockets lets its subclasses and tests set the state; the engine
+        # allows what it can honour (OPEN from CONNECTING).
+        if State(state) == self.state:
+            return
+        if State(state) is OPEN and self.state is CONNECTING:
+            self._engine.handshake_open()
+            return
+        raise ValueError(f"cannot move from {self.state.name} to {State(state).name}")
+
     @property
     def eof_sent(self) -> bool:
         return self._engine.eof_sent
