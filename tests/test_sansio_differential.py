@@ -857,3 +857,54 @@ def test_facade_state_setter():
     assert [e.data for e in proto.events_received()] == [b"hi"]
     with pytest.raises(ValueError):
         proto.state = OState.CONNECTING
+
+
+def connected_pair(side, max_size):
+    """websockets' and our protocol of `side`, both through the same opening
+    handshake (same key, same peer bytes), now OPEN."""
+    if side == CLIENT:
+        theirs = w_client.ClientProtocol(parse_uri(URI), max_size=max_size)
+        ours = o_client.ClientProtocol(parse_uri(URI), max_size=max_size)
+        ours.key = theirs.key
+        for proto in (theirs, ours):
+            proto.send_request(proto.connect())
+        handshake = response_bytes(theirs.key)
+    else:
+        theirs = w_server.ServerProtocol(max_size=max_size)
+        ours = o_server.ServerProtocol(max_size=max_size)
+        handshake = request_bytes()
+    return theirs, ours, handshake
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(specs=st.lists(frame_specs(), max_size=8), side=st.sampled_from([SERVER, CLIENT]),
+       max_size=st.sampled_from([None, 60, (None, 70)]),
+       cuts=st.lists(st.integers(0, 2000), max_size=6), eof=st.booleans())
+def test_hypothesis_streams_after_handshake(specs, side, max_size, cuts, eof):
+    """The same, from CONNECTING: the handshake head and the first frames may
+    share a read (client side; a server answers before frames are sent)."""
+    m = side == SERVER
+    theirs, ours, handshake = connected_pair(side, max_size)
+    stream = b"".join(frame(op, payload, fin, rsv, mask=m) for op, payload, fin, rsv in specs)
+    runs = []
+    for proto in (theirs, ours):
+        run = Run(proto, frames_out=False)
+        run.drain()
+        if side == SERVER:
+            proto.receive_data(handshake)
+            proto.send_response(proto.accept(proto.events_received()[0]))
+            run.drain()
+            run.out = bytearray(_DATE.sub(b"", bytes(run.out)))
+            data = stream
+        else:
+            data = handshake + stream
+        run.frames_out = True
+        points = sorted({c % (len(data) + 1) for c in cuts})
+        chunks = [data[i:j] for i, j in zip([0] + points, points + [len(data)]) if j > i]
+        head_len = len(run.out)
+        run.feed(chunks, eof=eof)
+        runs.append((run, head_len))
+    (a, ha), (b, hb) = runs
+    assert bytes(b.out[:hb]) == bytes(a.out[:ha])          # handshake bytes
+    a.out, b.out = a.out[ha:], b.out[hb:]
+    assert b.summary() == a.summary()
