@@ -117,6 +117,7 @@ cdef class WSEngine:
 
         # opening handshake (CONNECTING)
         Py_ssize_t head_end            # 0 until the head is complete
+        Py_ssize_t head_scanned        # bytes of the head searched for its end
         Py_ssize_t body_need           # client, non-101: -1 read to EOF
         bint handshake_waiting         # head delivered, waiting for a decision
         public object handshake_exc

@@ -743,18 +743,26 @@ cdef class WSEngine:
         cdef bytes head
         if self.handshake_waiting:
             return 0
+        cdef Py_ssize_t start, end
         if not self.head_end:
-            buf = PyBytes_FromStringAndSize(self.inbuf.data + self.in_start, avail)
+            # Search only what is new (and the 3 bytes before it), so a head
+            # that trickles in byte by byte costs linear time.
+            start = self.head_scanned - 3 if self.head_scanned > 3 else 0
+            buf = PyBytes_FromStringAndSize(self.inbuf.data + self.in_start + start,
+                                            avail - start)
             end = buf.find(b"\r\n\r\n")
             if end < 0:
+                self.head_scanned = avail
                 if avail > MAX_HEADER_BYTES + 4:
                     self.error_kind = ERR_HANDSHAKE
                     self.error_reason = f"HTTP head longer than {MAX_HEADER_BYTES} bytes"
                     self._deliver_error_head()
                 return 0
+            end += start
             self.head_end = self.in_start + end + 4
             if self.role == ROLE_CLIENT:
-                self.body_need = _body_length(buf[:end])
+                self.body_need = _body_length(PyBytes_FromStringAndSize(
+                    self.inbuf.data + self.in_start, end))
         if self.role == ROLE_CLIENT and self.body_need != 0:
             if self.body_need < 0:
                 if self.in_end - self.head_end > MAX_BODY_BYTES:

@@ -908,3 +908,25 @@ def test_hypothesis_streams_after_handshake(specs, side, max_size, cuts, eof):
     assert bytes(b.out[:hb]) == bytes(a.out[:ha])          # handshake bytes
     a.out, b.out = a.out[ha:], b.out[hb:]
     assert b.summary() == a.summary()
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT], ids=["server", "client"])
+def test_head_too_long_deliberate_difference(side):
+    """DELIBERATE DIFFERENCE: a head that passes 16 KiB without its end ends
+    the handshake with InvalidMessage and a half-close, with no answer (as
+    picows); websockets answers a server-side 414/431.  Fed a byte at a
+    time (the time bound is loose: it catches a hang, not a slowdown)."""
+    import time
+    proto = o_server.ServerProtocol() if side == SERVER else o_client.ClientProtocol(URI)
+    proto.data_to_send()
+    head = (b"GET /" if side == SERVER else b"HTTP/1.1 101 OK\r\nX: ") + b"a" * 17000
+    start = time.process_time()
+    for i in range(len(head)):
+        proto.receive_data(head[i:i + 1])
+        if proto.data_to_send() == [b""]:
+            break
+    assert time.process_time() - start < 2.0
+    assert type(proto.handshake_exc).__name__ == "InvalidMessage"
+    assert int(proto.state) == 0 and proto.close_expected()
+    proto.receive_eof()
+    assert int(proto.state) == 3
