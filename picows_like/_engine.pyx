@@ -511,6 +511,12 @@ cdef class WSEngine:
         cdef Py_ssize_t used
         if self.state == ENGINE_CONNECTING and not self.discarding:
             self._handshake_input()
+            if self.handshake_waiting and self.in_end - self.in_start > MAX_BODY_BYTES:
+                # Bytes pipelined behind a head still waiting for its answer
+                # are kept, but not without bound.
+                self.error_kind = ERR_HANDSHAKE
+                self.error_reason = "too much data before the handshake's answer"
+                self.handshake_failed()
             if self.state == ENGINE_CONNECTING or self.discarding:
                 return 0
         if self.discarding:
@@ -828,7 +834,10 @@ cdef class WSEngine:
 
     def send_handshake_response(self, response_bytes, bint upgrade, compression=None):
         """Server: send the response head; OPEN when `upgrade` (a 101), else
-        the handshake failed (half-close)."""
+        the handshake failed (half-close).  Ignored once the connection
+        has failed."""
+        if self.discarding:
+            return
         self.send_raw(response_bytes)
         if upgrade:
             self.handshake_open(compression)

@@ -930,3 +930,22 @@ def test_head_too_long_deliberate_difference(side):
     assert int(proto.state) == 0 and proto.close_expected()
     proto.receive_eof()
     assert int(proto.state) == 3
+
+
+def test_server_bounds_data_waiting_for_the_answer():
+    """Frames pipelined behind a request wait for send_response(), but a
+    peer cannot make the server keep more than 1 MiB of them."""
+    proto = o_server.ServerProtocol()
+    proto.receive_data(request_bytes())
+    (request,) = proto.events_received()
+    chunk = frame(2, b"x" * 60000, mask=True)
+    for _ in range(16):
+        proto.receive_data(chunk)
+    assert proto.data_to_send() == []                # 960 KB kept
+    for _ in range(2):
+        proto.receive_data(chunk)
+    assert proto.data_to_send() == [b""] and int(proto.state) == 0
+    proto.send_response(proto.accept(request))       # too late: nothing is sent
+    assert proto.data_to_send() == [] and proto.events_received() == []
+    proto.receive_eof()
+    assert int(proto.state) == 3
