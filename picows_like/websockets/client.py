@@ -12,7 +12,7 @@ from .datastructures import Headers, MultipleValuesError
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
                          InvalidStatus, InvalidUpgrade, NegotiationError)
 from .http11 import Request, Response
-from .protocol import CLIENT, CONNECTING, OPEN, Protocol, State
+from .protocol import CLIENT, CONNECTING, Protocol, State
 
 __all__ = ["ClientProtocol", "backoff", "process_exception"]
 

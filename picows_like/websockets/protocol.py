@@ -184,7 +184,7 @@ class Protocol:
             return exc
         if kind == _E["CLOSE_UTF8"] or kind == _E["TEXT_UTF8"]:
             pos = e.error_position
-            return UnicodeDecodeError("utf-8", b"", pos, pos + 1, e.error_reason)
+            return UnicodeDecodeError("utf-8", b"", pos, pos + 1, e.error_reason or "")
         return ProtocolError(e.error_reason)
 
     # -- receiving -----------------------------------------------------------
