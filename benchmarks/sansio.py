@@ -7,6 +7,10 @@ Frame events; the figure is frames per second of CPU time, best of
 --repeat runs.
 
     .venv/bin/python benchmarks/sansio.py [--seconds 1.0] [--repeat 3]
+
+Measured on the project's 2-core machine (Python 3.11, websockets 17.4),
+frames/s: 64 B 365k vs 4.8M (13x; 15x in quieter runs), 1 KiB 362k vs
+4.5M (12x), 64 KiB 57k vs 218k (3.8x, both copying the payload into bytes).
 """
 import argparse
 import struct
