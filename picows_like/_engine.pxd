@@ -121,6 +121,7 @@ cdef class WSEngine:
         Py_ssize_t body_need           # client, non-101: -1 read to EOF
         bint handshake_waiting         # head delivered, waiting for a decision
         public object handshake_exc
+        object _client_handshake       # (key, compression, subprotocols)
 
         # send side
         readonly MemoryBuffer out

@@ -20,6 +20,8 @@ from libc.string cimport memcpy, memmove
 
 import os
 
+from .exceptions import WSInvalidMessageError
+
 from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater, Inflater
 from ._enums cimport WSMsgType
@@ -70,7 +72,9 @@ cdef enum:
 
 # Bounds of the opening handshake (as handshake.py): the head, and the body
 # of a non-101 answer that a client reads.
-from .handshake import MAX_BODY_BYTES, MAX_HEADER_BYTES
+from .handshake import (MAX_BODY_BYTES, MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
+                        build_request, make_key, negotiate, parse_request, parse_response,
+                        validate_request, validate_response)
 
 # Python names for the C enums (tests, the facade, drivers written in Python).
 CONNECTING, OPEN, CLOSING, CLOSED = (ENGINE_CONNECTING, ENGINE_OPEN, ENGINE_CLOSING,
@@ -843,6 +847,60 @@ cdef class WSEngine:
             self.handshake_open(compression)
         else:
             self.handshake_failed()
+
+    # -- picows' opening handshake as steps (a driver calls them; the
+    #    websockets facade runs websockets' own checks instead) ------------
+
+    def client_request(self, parsed_url, extra_headers=None, compression=None,
+                       subprotocols=None):
+        """Client: build the upgrade request (handshake.build_request) with
+        a fresh key and queue its bytes; return the WSUpgradeRequest."""
+        key = make_key()
+        request, wire = build_request(parsed_url, key, extra_headers, compression, subprotocols)
+        self._client_handshake = (key, compression, subprotocols)
+        self.send_raw(wire)
+        return request
+
+    def client_response(self, bytes head, bytes body=None):
+        """Client, from sink.on_handshake: parse and validate the answer
+        (handshake.parse_response / validate_response).  OPEN with what was
+        negotiated and return (response, subprotocol); or fail the handshake
+        and raise its WSHandshakeError (also kept in handshake_exc)."""
+        key, compression, subprotocols = self._client_handshake
+        try:
+            if head is None:
+                raise WSInvalidMessageError(f"HTTP head longer than {MAX_HEADER_BYTES} bytes")
+            response = parse_response(head, body)
+            agreed, subprotocol = validate_response(response, key, head, compression,
+                                                    subprotocols)
+        except Exception as exc:
+            self.handshake_exc = exc
+            self.handshake_failed()
+            raise
+        self.handshake_open(agreed)
+        return response, subprotocol
+
+    def server_request(self, bytes head, compression=None, subprotocols=None,
+                       extra_headers=None):
+        """Server, from sink.on_handshake: parse and check the request
+        (handshake.parse_request / validate_request / negotiate) and answer:
+        a 101 (OPEN) or the error response (the handshake fails).  Return
+        (request or None, response)."""
+        request = None
+        try:
+            if head is None:
+                raise HandshakeRejected(431, "request head too long")
+            request = parse_request(head)
+            accept = validate_request(request)
+            response = WSUpgradeResponse.create_101_response(extra_headers)
+            response.headers["Sec-WebSocket-Accept"] = accept.decode()
+            agreed, _ = negotiate(request, response, compression, subprotocols)
+        except HandshakeRejected as exc:
+            self.handshake_exc = exc
+            self.send_handshake_response(bytes(exc.response.to_bytes()), False)
+            return request, exc.response
+        self.send_handshake_response(bytes(response.to_bytes()), True, agreed)
+        return request, response
 
     # -- views for tests and Python drivers --------------------------------
 

@@ -949,3 +949,71 @@ def test_server_bounds_data_waiting_for_the_answer():
     assert proto.data_to_send() == [] and proto.events_received() == []
     proto.receive_eof()
     assert int(proto.state) == 3
+
+
+def engine_pair(server_kwargs=None, client_kwargs=None):
+    """Two bare engines running picows' handshake steps from their sinks, as
+    a driver would."""
+    from picows_like import _engine
+    from picows_like.url import parse_url
+    from picows_like.websockets.frames import Frame, Opcode
+
+    opcodes = [Opcode(i) if i in Opcode._value2member_map_ else i for i in range(16)]
+    results = {}
+    server = client = None
+
+    def on_server_head(head, body):
+        results["server"] = server.server_request(head, **(server_kwargs or {}))
+
+    def on_client_head(head, body):
+        try:
+            results["client"] = client.client_response(head, body)
+        except Exception as exc:
+            results["client"] = exc
+
+    ssink = _engine.EventListSink(Frame, opcodes, on_server_head)
+    csink = _engine.EventListSink(Frame, opcodes, on_client_head)
+    server = _engine.WSEngine(_engine.SERVER, _engine.CONNECTING, 2 ** 20, ssink)
+    client = _engine.WSEngine(_engine.CLIENT, _engine.CONNECTING, 2 ** 20, csink)
+    kwargs = dict(client_kwargs or {})
+    extra = kwargs.pop("extra_headers", None)
+    client.client_request(parse_url("ws://example.com/x"), extra, **kwargs)
+    server.receive_data(b"".join(client.data_to_send()))
+    client.receive_data(b"".join(server.data_to_send()))
+    return server, client, ssink, csink, results
+
+
+def test_engine_runs_picows_handshake_steps():
+    from picows_like import _engine
+    from picows_like.extensions.permessage_deflate import WSPerMessageDeflate
+
+    pmd = WSPerMessageDeflate()
+    server, client, ssink, csink, results = engine_pair(
+        dict(compression=pmd, subprotocols=["chat"]),
+        dict(compression=pmd, subprotocols=["chat"]))
+    assert server.state == client.state == _engine.OPEN
+    request, response = results["server"]
+    assert response.status == 101 and request.path == b"/x"
+    assert results["client"][1] == "chat" and client.compression is not None
+    client.send_data(1, b"compress me " * 20)
+    data = b"".join(client.data_to_send())
+    assert data[0] & 0x40 and len(data) < 100                # RSV1: deflated
+    server.receive_data(data)
+    assert [e.data for e in ssink.take_events()] == [b"compress me " * 20]
+
+
+def test_engine_handshake_steps_refuse():
+    from picows_like import _engine
+    from picows_like.exceptions import WSHandshakeError
+
+    # Two Sec-WebSocket-Version headers (13 and 12): the server answers 426
+    # and half-closes; the client reads the status and body, and fails.
+    server, client, ssink, csink, results = engine_pair(
+        client_kwargs={"extra_headers": {"Sec-WebSocket-Version": "12"}})
+    request, response = results["server"]
+    assert response.status == 426 and server.state == _engine.CONNECTING
+    assert isinstance(results["client"], WSHandshakeError)
+    assert client.handshake_exc is results["client"] and client.data_to_send() == [b""]
+    server.receive_eof()
+    client.receive_eof()
+    assert server.state == client.state == _engine.CLOSED
