@@ -11,7 +11,7 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("PICOWS_LIKE_DEBUG", "") not in ("", "0")
 MODULES = ["_enums", "_buffer", "_frame", "_parser", "_deflate", "_transport", "_listener",
-           "_protocol"]
+           "_protocol", "_engine"]
 LIBRARIES = {"_deflate": ["z"]}        # permessage-deflate uses zlib's C API
 
 if sys.platform == "win32":

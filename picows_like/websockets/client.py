@@ -1,4 +1,178 @@
-"""``websockets.client`` names: process_exception and backoff."""
-from .asyncio.client import backoff, process_exception
+"""websockets' sans-I/O ``ClientProtocol`` on picows_like's engine, and the
+``websockets.client`` helpers ``process_exception`` and ``backoff``."""
+import base64
+import ipaddress
+import os
+from typing import Any, List, Optional, Sequence
 
-__all__ = ["backoff", "process_exception"]
+from ..handshake import accept_value, parse_response
+from ..exceptions import WSInvalidMessageError
+from .asyncio.client import backoff, process_exception
+from .datastructures import Headers, MultipleValuesError
+from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
+                         InvalidStatus, InvalidUpgrade, NegotiationError)
+from .http11 import Request, Response
+from .protocol import CLIENT, CONNECTING, Protocol, State
+
+__all__ = ["ClientProtocol", "backoff", "process_exception"]
+
+
+def _tokens(headers: Headers, name: str) -> List[str]:
+    """Comma-separated values of every `name` header, stripped, case kept."""
+    return [t.strip() for v in headers.get_all(name) for t in v.split(",") if t.strip()]
+
+
+def build_host(host: str, port: int, secure: bool) -> str:
+    """The Host header: IPv6 in brackets, the port when not the default."""
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass
+    if port != (443 if secure else 80):
+        host = f"{host}:{port}"
+    return host
+
+
+class ClientProtocol(Protocol):
+    """Sans-I/O implementation of a WebSocket client connection.
+
+    uri: the server's URI (websockets' ``WebSocketURI``, or anything with
+    host, port, secure, resource_name and user_info; a str is parsed).
+    extensions: permessage-deflate settings to offer
+    (``picows_like.extensions.permessage_deflate.WSPerMessageDeflate``) or None.
+    """
+
+    def __init__(self, uri: Any, *, origin: Optional[str] = None,
+                 extensions: Optional[Sequence[Any]] = None,
+                 subprotocols: Optional[Sequence[str]] = None,
+                 state: State = CONNECTING, max_size: Optional[int] = 2 ** 20,
+                 logger: Any = None) -> None:
+        super().__init__(CLIENT, state=state, max_size=max_size, logger=logger)
+        if isinstance(uri, str):
+            from .uri import parse_uri
+            uri = parse_uri(uri)
+        self.uri = uri
+        self.origin = origin
+        self.available_extensions = extensions
+        self.available_subprotocols = subprotocols
+        self.key = base64.b64encode(os.urandom(16)).decode()
+        self._head_seen = False
+
+    def connect(self) -> Request:
+        """The handshake request to send with send_request() (headers may be
+        changed before)."""
+        uri = self.uri
+        secure = getattr(uri, "secure", None)
+        if secure is None:
+            secure = uri.is_secure
+        headers = Headers()
+        headers["Host"] = build_host(uri.host, uri.port, secure)
+        if uri.user_info:
+            user, password = uri.user_info
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                f"{user}:{password}".encode()).decode()
+        if self.origin is not None:
+            headers["Origin"] = self.origin
+        headers["Upgrade"] = "websocket"
+        headers["Connection"] = "Upgrade"
+        headers["Sec-WebSocket-Key"] = self.key
+        headers["Sec-WebSocket-Version"] = "13"
+        if self.available_extensions:
+            headers["Sec-WebSocket-Extensions"] = ", ".join(
+                ext.offer() for ext in self.available_extensions)
+        if self.available_subprotocols is not None:
+            headers["Sec-WebSocket-Protocol"] = ", ".join(self.available_subprotocols)
+        return Request(uri.resource_name, headers)
+
+    def send_request(self, request: Request) -> None:
+        """Send the handshake request to the server."""
+        if self.debug:
+            self.logger.debug("> GET %s HTTP/1.1", request.path)
+        self._engine.send_raw(request.serialize())
+
+    def process_response(self, response: Response) -> None:
+        """Check the handshake response (InvalidHandshake subclasses)."""
+        if response.status_code != 101:
+            raise InvalidStatus(response)
+        headers = response.headers
+        connection = _tokens(headers, "Connection")
+        if not any(value.lower() == "upgrade" for value in connection):
+            raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
+        upgrade = _tokens(headers, "Upgrade")
+        if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+            raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+        try:
+            s_w_accept = headers["Sec-WebSocket-Accept"]
+        except KeyError:
+            raise InvalidHeader("Sec-WebSocket-Accept") from None
+        except MultipleValuesError:
+            raise InvalidHeader("Sec-WebSocket-Accept", "multiple values") from None
+        if s_w_accept != accept_value(self.key.encode()).decode():
+            raise InvalidHeaderValue("Sec-WebSocket-Accept", s_w_accept)
+        self.extensions = self.process_extensions(headers)
+        self.subprotocol = self.process_subprotocol(headers)
+
+    def process_extensions(self, headers: Headers) -> List[Any]:
+        values = headers.get_all("Sec-WebSocket-Extensions")
+        if not values:
+            return []
+        if not self.available_extensions:
+            raise NegotiationError("no extensions supported")
+        from ..extensions.permessage_deflate import WSNegotiationError
+        for ext in self.available_extensions:
+            try:
+                return [ext.accept_response(values)]
+            except WSNegotiationError:
+                continue
+        raise NegotiationError(f"Unsupported extension: {', '.join(values)}")
+
+    def process_subprotocol(self, headers: Headers) -> Optional[str]:
+        values = headers.get_all("Sec-WebSocket-Protocol")
+        if not values:
+            return None
+        if self.available_subprotocols is None:
+            raise NegotiationError("no subprotocols supported")
+        parsed = [t.strip() for v in values for t in v.split(",") if t.strip()]
+        if len(parsed) > 1:
+            raise InvalidHeader("Sec-WebSocket-Protocol", f"multiple values: {', '.join(parsed)}")
+        if parsed[0] not in self.available_subprotocols:
+            raise NegotiationError(f"unsupported subprotocol: {parsed[0]}")
+        return parsed[0]
+
+    def receive_eof(self) -> None:
+        head_missing = self._engine.state == 0 and not self._head_seen
+        super().receive_eof()
+        if head_missing and self.handshake_exc is None:
+            exc = InvalidMessage("did not receive a valid HTTP response")
+            exc.__cause__ = EOFError("connection closed while reading HTTP status line")
+            self.handshake_exc = exc
+
+    def _on_handshake(self, head: Optional[bytes], body: Optional[bytes]) -> None:
+        self._head_seen = True
+        engine = self._engine
+        try:
+            if head is None:
+                raise WSInvalidMessageError("HTTP response head too long")
+            core = parse_response(head, body)
+            status_line = head.split(b"\r\n", 1)[0].split(b" ", 2)
+            if core.version != b"HTTP/1.1":
+                raise WSInvalidMessageError("unsupported protocol; expected HTTP/1.1")
+            phrase = status_line[2].decode("iso-8859-1") if len(status_line) > 2 else ""
+            response = Response(int(core.status), phrase, Headers(core.headers.items()),
+                                body or b"")
+        except Exception as exc:
+            self.handshake_exc = InvalidMessage("did not receive a valid HTTP response")
+            self.handshake_exc.__cause__ = exc
+            engine.handshake_failed()
+            return
+        try:
+            self.process_response(response)
+        except InvalidHandshake as exc:
+            response._exception = exc
+            self._sink.events.append(response)
+            self.handshake_exc = exc
+            engine.handshake_failed()
+            return
+        self._sink.events.append(response)
+        engine.handshake_open(self.extensions[0] if self.extensions else None)
