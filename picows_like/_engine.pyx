@@ -567,7 +567,7 @@ cdef class WSEngine:
         cdef Py_ssize_t pos = 0, r
         cdef FrameParser parser = self.parser
         while pos < size:
-            parser.max_frame_size = self._limit()
+            parser.set_max_frame_size(self._limit())
             r = parser.parse(data + pos, size - pos, self.frame)
             if r == 0:
                 break

@@ -45,6 +45,7 @@ cdef class FrameParser:
         bytearray _feed_buf                # only for the Python-level feed()
 
     cdef Py_ssize_t parse(self, char* data, Py_ssize_t size, WSFrame frame) except -2
+    cdef int set_max_frame_size(self, Py_ssize_t size) noexcept
     cdef int _fail(self, int code, str message) except -1
 
 

@@ -261,6 +261,13 @@ cdef class FrameParser:
         self.need = 0
         return total
 
+    cdef int set_max_frame_size(self, Py_ssize_t size) noexcept:
+        """Change the limit between frames (a driver that budgets a whole
+        message does); keeps the overflow cap with it."""
+        self.max_frame_size = size
+        self._max_payload = size if size < MAX_PAYLOAD else MAX_PAYLOAD
+        return 0
+
     def feed(self, data):
         """Python-level sans-I/O entry for tests and tools: append bytes,
         return the complete frames as (msg_type, fin, rsv1, rsv2, rsv3,
