@@ -395,7 +395,7 @@ async def _open_tls_tunnel(proxy: WSParsedURL, target: WSParsedURL,
         if target_ssl:                      # a context or True (wss://)
             if not isinstance(target_ssl, ssl.SSLContext):    # ssl=True
                 target_ssl = ssl.create_default_context()
-            if _NEEDS_LEGACY_START_TLS and fastnet is None and \
+            if _NEEDS_LEGACY_START_TLS and fastnet is None and _stock_start_tls(loop) and \
                     isinstance(transport, asyncio.sslproto._SSLProtocolTransport):
                 start_tls = functools.partial(_legacy_start_tls, loop)
             inner = await start_tls(transport, connecting, target_ssl,
@@ -422,6 +422,12 @@ async def _open_tls_tunnel(proxy: WSParsedURL, target: WSParsedURL,
 # asyncio before 3.11 refuses loop.start_tls() over its own TLS transport,
 # although the SSLProtocol of those versions runs over any transport.
 _NEEDS_LEGACY_START_TLS = sys.version_info < (3, 11)
+
+
+def _stock_start_tls(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether loop.start_tls is asyncio's own (one a loop subclass or the
+    application replaced is called as it is)."""
+    return getattr(loop.start_tls, "__func__", None) is asyncio.BaseEventLoop.start_tls
 
 
 class _LegacyOuterTransport:

@@ -19,6 +19,7 @@ cancelling recv() (e.g. with asyncio.timeout) never loses a message.
 """
 import asyncio
 import builtins
+import sys
 import codecs
 import collections
 import logging
@@ -672,6 +673,9 @@ def broadcast(connections: Iterable[Connection], message: Any, *, text: Optional
         mt = _TEXT if text is True else _BINARY
     else:
         raise TypeError("data must be str or bytes")
+    if raise_exceptions and sys.version_info < (3, 11):
+        # As websockets: the errors come out as an ExceptionGroup.
+        raise ValueError("raise_exceptions requires at least Python 3.11")
     errors: list = []
     for conn in connections:
         if conn._state is not OPEN:
@@ -692,7 +696,4 @@ def broadcast(connections: Iterable[Connection], message: Any, *, text: Optional
             else:
                 conn.logger.warning("skipped broadcast: failed to write message: %r", exc)
     if raise_exceptions and errors:
-        group = getattr(builtins, "ExceptionGroup", None)
-        if group is None:       # Python < 3.11
-            raise RuntimeError("skipped broadcast", errors)
-        raise group("skipped broadcast", errors)
+        raise builtins.ExceptionGroup("skipped broadcast", errors)  # type: ignore[attr-defined]
