@@ -23,7 +23,8 @@ from ._deflate cimport Inflater, Deflater
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
-from .exceptions import WSHandshakeError, WSInvalidMessageError, WSProtocolError
+from .exceptions import (WSConnectionClosedBeforeHandshake, WSHandshakeError,
+                         WSInvalidMessageError, WSProtocolError)
 from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
                         WSUpgradeResponseWithListener, content_length, negotiate, parse_request,
                         parse_response, validate_request, validate_response)
@@ -196,7 +197,7 @@ cdef class WSProtocolCore:
             self._rtt_future.set_exception(ConnectionResetError("WebSocket disconnected"))
         if not self._upgraded:
             if self._upgrade_future is not None and not self._upgrade_future.done():
-                self._upgrade_future.set_exception(WSInvalidMessageError(
+                self._upgrade_future.set_exception(WSConnectionClosedBeforeHandshake(
                     "connection closed before the handshake completed"
                     + (f": {exc}" if exc else "")))
         elif self.listener is not None:

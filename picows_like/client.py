@@ -14,7 +14,7 @@ from ._listener import WSListener
 from ._transport import WSTransport
 from ._options import WSLoggerLike, protocol_options, resolve_logger
 from ._protocol import WSProtocol
-from .exceptions import WSHandshakeError, WSInvalidStatusError
+from .exceptions import WSHandshakeError, WSInvalidStatusError, WSRedirectError
 from .extensions.permessage_deflate import WSPerMessageDeflate
 from .handshake import WSHeadersLike, WSUpgradeRequest, WSUpgradeResponse, build_request, make_key
 from .proxy import connect_tcp, open_tls_tunnel, open_tunnel, parse_proxy_url
@@ -204,7 +204,7 @@ async def ws_connect(ws_listener_factory: "WSListenerFactory[ListenerT]", url: s
     * WSInvalidStatusError: the server answered with a status other than
       101 (`response`, `raw_header`, `raw_body`); also a 3xx when redirects
       are disabled or `max_redirects` is exhausted.
-    * WSHandshakeError: a 3xx without `Location`, a wss:// -> ws://
+    * WSRedirectError (a WSHandshakeError): a 3xx without `Location`, a wss:// -> ws://
       redirect, or a redirect loop (with the 3xx response).
     * WSInvalidUpgradeError / WSInvalidHeaderError / WSInvalidMessageError:
       a malformed or invalid 101 response.
@@ -280,17 +280,17 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
                                    f"max_redirects={max_redirects} reached", *args) from exc
     location = response.headers.get("Location")
     if location is None:
-        raise WSHandshakeError(f"{status} redirect from {current.redacted_url} without a Location "
-                               f"header", *args) from exc
+        raise WSRedirectError(f"{status} redirect from {current.redacted_url} without a Location "
+                              f"header", *args) from exc
     target = urllib.parse.urljoin(current.url, location)
     new = parse_url(target)
     if current.is_secure and not new.is_secure:
-        raise WSHandshakeError(f"refusing {status} redirect from {current.redacted_url} to "
-                               f"insecure {redact_url(target)}", *args) from exc
+        raise WSRedirectError(f"refusing {status} redirect from {current.redacted_url} to "
+                              f"insecure {redact_url(target)}", *args) from exc
     if new.url in visited:
-        raise WSHandshakeError(f"redirect loop: {current.redacted_url} redirects ({status}) "
-                               f"to {redact_url(target)}, which was already visited",
-                               *args) from exc
+        raise WSRedirectError(f"redirect loop: {current.redacted_url} redirects ({status}) "
+                              f"to {redact_url(target)}, which was already visited",
+                              *args) from exc
     visited.add(new.url)
     return new
 
