@@ -23,6 +23,7 @@ from ._deflate cimport Inflater, Deflater
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
+from ._options import MIN_READ_BUFFER_INIT_SIZE as _MIN_READ_BUFFER_INIT_SIZE
 from .exceptions import (WSConnectionClosedBeforeHandshake, WSHandshakeError,
                          WSInvalidMessageError, WSProtocolError)
 from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
@@ -90,8 +91,8 @@ cdef class WSProtocolCore:
                  bint accept_rsv_bits=False, bint validate_utf8=False, compression=None,
                  subprotocols=None, request=None, bytes request_bytes=None,
                  bytes ws_key=None, upgrade_future=None):
-        if read_buffer_init_size < 256:
-            read_buffer_init_size = 256
+        if read_buffer_init_size < _MIN_READ_BUFFER_INIT_SIZE:     # as ws_connect does
+            read_buffer_init_size = _MIN_READ_BUFFER_INIT_SIZE
         self._is_client = is_client
         self._listener_factory = listener_factory
         self._loop = loop
