@@ -16,7 +16,7 @@ from libc.string cimport memmove
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from ._enums cimport WSMsgType, WSCloseCode, WSAutoPingStrategy
-from ._buffer cimport MemoryBuffer
+from ._buffer cimport BUFFER_SLACK, MemoryBuffer
 from ._frame cimport WSFrame, close_code_to_py
 from ._parser cimport FrameParser, complete_frame_size
 from ._deflate cimport Inflater, Deflater
@@ -42,7 +42,7 @@ cdef extern from "string.h":
 # What a WSFrame points at once on_ws_frame has returned: a frame kept past
 # the callback reads as empty, never as freed memory (zeroed, with the slack
 # a payload always has after it).
-cdef char _NO_PAYLOAD[64]
+cdef char _NO_PAYLOAD[BUFFER_SLACK]
 
 
 # The read buffer grows for two reasons and gives the memory back for each:
@@ -282,7 +282,7 @@ cdef class WSProtocolCore:
                 if self._msg_is_text and (
                         not ws_utf8_feed(&self._utf8, frame.payload_ptr, frame.payload_size)
                         or (frame.fin and self._utf8.need != 0)):
-                    return self._fail(1007, "invalid UTF-8 in a TEXT message")
+                    return self._fail(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a TEXT message")
             self._call_on_frame(frame)
             if self._inflater is not None and self._inflater.out.capacity > READ_GROW_LIMIT:
                 self._large_buffer_used()
@@ -303,11 +303,11 @@ cdef class WSProtocolCore:
         cdef int r = inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
                                       self._parser.max_frame_size)
         if r == 1:
-            self._fail(1009, f"decompressed frame exceeds max_frame_size "
+            self._fail(WSCloseCode.MESSAGE_TOO_BIG, f"decompressed frame exceeds max_frame_size "
                              f"{self._parser.max_frame_size}")
             return -1
         if r < 0:
-            self._fail(1007, f"invalid compressed data: {inflater.error}")
+            self._fail(WSCloseCode.INVALID_TEXT, f"invalid compressed data: {inflater.error}")
             return -1
         frame.payload_ptr = inflater.out.data
         frame.payload_size = inflater.out_size

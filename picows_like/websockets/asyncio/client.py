@@ -123,7 +123,7 @@ class connect:
     it as an async context manager, or iterate over it to reconnect
     forever (``async for ws in connect(uri): ...``), with exponential
     backoff and jitter after connection errors (see process_exception)
-    and after connections that ended with 1001, 1012-1014 or no CLOSE
+    and after connections that ended with 1001, 1011-1014 or no CLOSE
     (1006).  Other keyword arguments go to ``loop.create_connection``
     (``ssl``, ``server_hostname``, ``sock``, ``host``/``port`` to connect
     somewhere else than the URI says, ``local_addr``, ...).
