@@ -14,6 +14,7 @@ import selectors
 import socket
 import threading
 import time
+from typing import List
 
 import picows_like as picows
 from picows_like.websockets.client import ClientProtocol
@@ -37,7 +38,7 @@ class Echo(picows.WSListener):
 def start_server() -> int:
     """An echo server in a daemon thread; returns its port."""
     ready = threading.Event()
-    port = []
+    port: List[int] = []
 
     async def main() -> None:
         server = await picows.ws_create_server(lambda request: Echo(), "127.0.0.1", 0)
@@ -51,7 +52,7 @@ def start_server() -> int:
     return port[0]
 
 
-def run_client(port: int) -> list:
+def run_client(port: int) -> List[str]:
     protocol = ClientProtocol(f"ws://127.0.0.1:{port}/")
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.setblocking(False)
@@ -59,7 +60,7 @@ def run_client(port: int) -> list:
     sel.register(sock, selectors.EVENT_READ)
     pending = bytearray()          # bytes the socket did not take yet
     eof_pending = False            # half-close once `pending` is written
-    received = []
+    received: List[str] = []
     deadline = time.monotonic() + 10
 
     def queue_output() -> None:
