@@ -8,9 +8,9 @@ from ._listener import WSListener
 from ._parser import is_valid_utf8
 from ._transport import WSCloseHandshake, WSCloseInfo, WSTransport
 from .client import ws_connect
-from .exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
-                         WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL,
-                         WSProtocolError)
+from .exceptions import (WSConnectionClosedBeforeHandshake, WSError, WSHandshakeError,
+                         WSInvalidHeaderError, WSInvalidMessageError, WSInvalidStatusError,
+                         WSInvalidUpgradeError, WSInvalidURL, WSProtocolError, WSRedirectError)
 from .handshake import (WSHeadersLike, WSUpgradeRequest, WSUpgradeResponse,
                         WSUpgradeResponseWithListener)
 from .extensions.permessage_deflate import WSPerMessageDeflate
@@ -26,6 +26,7 @@ WSBuffer = Union[str, bytes, bytearray, memoryview]
 __all__ = [
     "WSError", "WSHandshakeError", "WSInvalidMessageError", "WSInvalidStatusError",
     "WSInvalidHeaderError", "WSInvalidUpgradeError", "WSProtocolError",
+    "WSConnectionClosedBeforeHandshake", "WSRedirectError",
     "WSUpgradeRequest", "WSUpgradeResponse", "WSUpgradeResponseWithListener",
     "PICOWS_DEBUG_LL", "WSInvalidURL", "WSParsedURL", "WSHost", "WSPort",
     "WSMsgType", "WSCloseCode", "WSAutoPingStrategy", "WSFrame", "WSTransport",

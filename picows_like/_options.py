@@ -1,7 +1,10 @@
-"""Argument checks and logger resolution shared by ws_connect and ws_create_server."""
+"""The per-connection options of ws_connect and ws_create_server: their
+defaults (the one definition the signatures refer to), their checks, and the
+logger resolution both share."""
+import dataclasses
 import logging
 import sys
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from ._enums import WSAutoPingStrategy
 from .extensions.permessage_deflate import resolve as resolve_compression
@@ -12,6 +15,44 @@ WSLoggerLike = Optional[Union[str, logging.Logger, logging.LoggerAdapter]]
 # anything larger is a mistake, and near sys.maxsize the allocation size
 # (plus the buffer's slack) would overflow.
 MAX_READ_BUFFER_INIT_SIZE = 1 << 30
+# Smaller requests are raised to this (as picows raises them to 2048): the
+# buffer must hold at least a frame header and some payload.
+MIN_READ_BUFFER_INIT_SIZE = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class WSOptionDefaults:
+    """Defaults of the options every connection takes (picows' values).
+    ws_connect's and ws_create_server's signatures take their defaults from
+    CLIENT_DEFAULTS / SERVER_DEFAULTS; they differ only where picows' do."""
+    disconnect_on_exception: bool = True
+    websocket_handshake_timeout: Optional[float] = 5
+    enable_auto_ping: bool = False
+    auto_ping_idle_timeout: float = 10
+    auto_ping_reply_timeout: float = 10
+    auto_ping_strategy: WSAutoPingStrategy = WSAutoPingStrategy.PING_WHEN_IDLE
+    enable_auto_pong: bool = True
+    max_frame_size: int = 10 * 1024 * 1024
+    read_buffer_init_size: int = 16 * 1024
+    close_timeout: Optional[float] = 5.0
+    accept_rsv_bits: bool = False
+    validate_utf8: bool = False
+    compression: Any = None
+    subprotocols: Optional[Sequence[str]] = None
+
+
+CLIENT_DEFAULTS = WSOptionDefaults()
+# A server pings less eagerly (picows: 20 s instead of 10 s).
+SERVER_DEFAULTS = WSOptionDefaults(auto_ping_idle_timeout=20, auto_ping_reply_timeout=20)
+# The keyword arguments protocol_options() takes, in one list.
+OPTION_NAMES = tuple(f.name for f in dataclasses.fields(WSOptionDefaults))
+
+
+def options_from(arguments: Mapping[str, Any]) -> dict:
+    """protocol_options() applied to the option arguments found in
+    `arguments` (a caller's ``locals()``), so the option list is written
+    once instead of in every caller."""
+    return protocol_options(**{name: arguments[name] for name in OPTION_NAMES})
 
 
 def resolve_logger(logger_name: WSLoggerLike, default_suffix: str) -> Any:
@@ -51,6 +92,8 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
         raise ValueError("max_frame_size must be <= sys.maxsize (which means no limit)")
     if read_buffer_init_size is None or read_buffer_init_size <= 0:
         raise ValueError("read_buffer_init_size must be > 0")
+    # Not an error below the minimum: picows raises small values silently too.
+    read_buffer_init_size = max(read_buffer_init_size, MIN_READ_BUFFER_INIT_SIZE)
     if read_buffer_init_size > MAX_READ_BUFFER_INIT_SIZE:
         raise ValueError(f"read_buffer_init_size must be <= {MAX_READ_BUFFER_INIT_SIZE}")
     if close_timeout is not None and close_timeout < 0:

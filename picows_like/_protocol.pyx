@@ -16,14 +16,16 @@ from libc.string cimport memmove
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from ._enums cimport WSMsgType, WSCloseCode, WSAutoPingStrategy
-from ._buffer cimport MemoryBuffer
+from ._buffer cimport BUFFER_SLACK, MemoryBuffer
 from ._frame cimport WSFrame, close_code_to_py
 from ._parser cimport FrameParser, complete_frame_size
 from ._deflate cimport Inflater, Deflater
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
-from .exceptions import WSHandshakeError, WSInvalidMessageError, WSProtocolError
+from ._options import MIN_READ_BUFFER_INIT_SIZE as _MIN_READ_BUFFER_INIT_SIZE
+from .exceptions import (WSConnectionClosedBeforeHandshake, WSHandshakeError,
+                         WSInvalidMessageError, WSProtocolError)
 from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
                         WSUpgradeResponseWithListener, content_length, negotiate, parse_request,
                         parse_response, validate_request, validate_response)
@@ -40,7 +42,7 @@ cdef extern from "string.h":
 # What a WSFrame points at once on_ws_frame has returned: a frame kept past
 # the callback reads as empty, never as freed memory (zeroed, with the slack
 # a payload always has after it).
-cdef char _NO_PAYLOAD[64]
+cdef char _NO_PAYLOAD[BUFFER_SLACK]
 
 
 # The read buffer grows for two reasons and gives the memory back for each:
@@ -89,8 +91,8 @@ cdef class WSProtocolCore:
                  bint accept_rsv_bits=False, bint validate_utf8=False, compression=None,
                  subprotocols=None, request=None, bytes request_bytes=None,
                  bytes ws_key=None, upgrade_future=None):
-        if read_buffer_init_size < 256:
-            read_buffer_init_size = 256
+        if read_buffer_init_size < _MIN_READ_BUFFER_INIT_SIZE:     # as ws_connect does
+            read_buffer_init_size = _MIN_READ_BUFFER_INIT_SIZE
         self._is_client = is_client
         self._listener_factory = listener_factory
         self._loop = loop
@@ -196,7 +198,7 @@ cdef class WSProtocolCore:
             self._rtt_future.set_exception(ConnectionResetError("WebSocket disconnected"))
         if not self._upgraded:
             if self._upgrade_future is not None and not self._upgrade_future.done():
-                self._upgrade_future.set_exception(WSInvalidMessageError(
+                self._upgrade_future.set_exception(WSConnectionClosedBeforeHandshake(
                     "connection closed before the handshake completed"
                     + (f": {exc}" if exc else "")))
         elif self.listener is not None:
@@ -280,7 +282,7 @@ cdef class WSProtocolCore:
                 if self._msg_is_text and (
                         not ws_utf8_feed(&self._utf8, frame.payload_ptr, frame.payload_size)
                         or (frame.fin and self._utf8.need != 0)):
-                    return self._fail(1007, "invalid UTF-8 in a TEXT message")
+                    return self._fail(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a TEXT message")
             self._call_on_frame(frame)
             if self._inflater is not None and self._inflater.out.capacity > READ_GROW_LIMIT:
                 self._large_buffer_used()
@@ -301,11 +303,11 @@ cdef class WSProtocolCore:
         cdef int r = inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
                                       self._parser.max_frame_size)
         if r == 1:
-            self._fail(1009, f"decompressed frame exceeds max_frame_size "
+            self._fail(WSCloseCode.MESSAGE_TOO_BIG, f"decompressed frame exceeds max_frame_size "
                              f"{self._parser.max_frame_size}")
             return -1
         if r < 0:
-            self._fail(1007, f"invalid compressed data: {inflater.error}")
+            self._fail(WSCloseCode.INVALID_TEXT, f"invalid compressed data: {inflater.error}")
             return -1
         frame.payload_ptr = inflater.out.data
         frame.payload_size = inflater.out_size

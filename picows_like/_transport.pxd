@@ -4,6 +4,14 @@ from ._enums cimport WSMsgType
 from ._buffer cimport MemoryBuffer
 
 
+cdef enum:
+    # The largest frame header: 2 bytes, 8 of 64-bit length, 4 of mask key.
+    MAX_FRAME_HEADER_SIZE = 14
+    # First header byte of a final CLOSE / PONG frame (FIN bit | opcode).
+    FIN_CLOSE_BYTE = 0x88
+    FIN_PONG_BYTE = 0x8A
+
+
 cdef class WSCloseInfo:
     cdef:
         readonly object code        # WSCloseCode, or int for other codes

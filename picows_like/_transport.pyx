@@ -261,9 +261,9 @@ cdef class WSTransport:
         it (msg_offset >= 14).  Client side: the payload is masked in place."""
         if PyThread_get_thread_ident() != self._thread_id:
             _wrong_thread(self, "send_reuse_external_bytearray")
-        if msg_offset < 14:
-            raise ValueError(f"msg_offset must be >= 14 to leave room for the frame header, "
-                             f"got {msg_offset}")
+        if msg_offset < MAX_FRAME_HEADER_SIZE:
+            raise ValueError(f"msg_offset must be >= {MAX_FRAME_HEADER_SIZE} to leave room for "
+                             f"the frame header, got {msg_offset}")
         cdef Py_ssize_t total = PyByteArray_GET_SIZE(buffer)
         if msg_offset > total:
             raise ValueError(f"msg_offset {msg_offset} is beyond the end of the buffer ({total})")
@@ -301,7 +301,7 @@ cdef class WSTransport:
             memcpy(self._pong_payload, payload, size)
             self._pong_pending = size
             return 0
-        return self._send_frame(0x8A, payload, size)
+        return self._send_frame(FIN_PONG_BYTE, payload, size)
 
     cdef int _writing_resumed(self) except -1:
         cdef Py_ssize_t size = self._pong_pending
@@ -332,8 +332,8 @@ cdef class WSTransport:
         cdef Py_ssize_t pong_size = self._pong_pending
         if pong_size >= 0:                  # the PING it answers came before this CLOSE
             self._pong_pending = -1
-            self._send_frame(0x8A, self._pong_payload, pong_size)
-        self._send_frame(0x88, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+            self._send_frame(FIN_PONG_BYTE, self._pong_payload, pong_size)
+        self._send_frame(FIN_CLOSE_BYTE, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
         self._after_close_sent(code, payload[2:].decode("utf-8", "replace"))
 
     cdef int _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size,
@@ -343,7 +343,7 @@ cdef class WSTransport:
         mutable buffer)."""
         cdef uint8_t key[4]
         cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
-        cdef char hdr[14]
+        cdef char hdr[MAX_FRAME_HEADER_SIZE]
         cdef char* p
         if (b0 & 0x08) and size > 125:
             raise ValueError("control frame payloads are limited to 125 bytes")

@@ -12,9 +12,9 @@ from typing import Any, Awaitable, Callable, Optional, Tuple, Sequence, TypeVar,
 from ._enums import WSAutoPingStrategy
 from ._listener import WSListener
 from ._transport import WSTransport
-from ._options import WSLoggerLike, protocol_options, resolve_logger
+from ._options import CLIENT_DEFAULTS as _D, WSLoggerLike, options_from, resolve_logger
 from ._protocol import WSProtocol
-from .exceptions import WSHandshakeError, WSInvalidStatusError
+from .exceptions import WSHandshakeError, WSInvalidStatusError, WSRedirectError
 from .extensions.permessage_deflate import WSPerMessageDeflate
 from .handshake import WSHeadersLike, WSUpgradeRequest, WSUpgradeResponse, build_request, make_key
 from .proxy import connect_tcp, open_tls_tunnel, open_tunnel, parse_proxy_url
@@ -120,27 +120,27 @@ def resolve_aiofastnet(use_aiofastnet: Optional[bool], secure: bool) -> Any:
 
 async def ws_connect(ws_listener_factory: "WSListenerFactory[ListenerT]", url: str, *,
                      ssl_context: Optional[ssl.SSLContext] = None,
-                     disconnect_on_exception: bool = True,
-                     websocket_handshake_timeout: Optional[float] = 5,
+                     disconnect_on_exception: bool = _D.disconnect_on_exception,
+                     websocket_handshake_timeout: Optional[float] = _D.websocket_handshake_timeout,
                      logger_name: WSLoggerLike = None,
-                     enable_auto_ping: bool = False,
-                     auto_ping_idle_timeout: float = 10,
-                     auto_ping_reply_timeout: float = 10,
-                     auto_ping_strategy: WSAutoPingStrategy = WSAutoPingStrategy.PING_WHEN_IDLE,
-                     enable_auto_pong: bool = True,
-                     max_frame_size: int = 10 * 1024 * 1024,
+                     enable_auto_ping: bool = _D.enable_auto_ping,
+                     auto_ping_idle_timeout: float = _D.auto_ping_idle_timeout,
+                     auto_ping_reply_timeout: float = _D.auto_ping_reply_timeout,
+                     auto_ping_strategy: WSAutoPingStrategy = _D.auto_ping_strategy,
+                     enable_auto_pong: bool = _D.enable_auto_pong,
+                     max_frame_size: int = _D.max_frame_size,
                      extra_headers: Optional[WSHeadersLike] = None,
                      max_redirects: int = 5,
                      proxy: Optional[str] = None,
                      proxy_ssl_context: Optional[ssl.SSLContext] = None,
-                     read_buffer_init_size: int = 16 * 1024,
+                     read_buffer_init_size: int = _D.read_buffer_init_size,
                      socket_factory: Optional[WSSocketFactory] = None,
                      use_aiofastnet: Optional[bool] = None,
-                     close_timeout: Optional[float] = 5.0,
-                     accept_rsv_bits: bool = False,
-                     validate_utf8: bool = False,
-                     compression: WSCompressionLike = None,
-                     subprotocols: Optional[Sequence[str]] = None,
+                     close_timeout: Optional[float] = _D.close_timeout,
+                     accept_rsv_bits: bool = _D.accept_rsv_bits,
+                     validate_utf8: bool = _D.validate_utf8,
+                     compression: WSCompressionLike = _D.compression,
+                     subprotocols: Optional[Sequence[str]] = _D.subprotocols,
                      **kwargs: Any) -> Tuple[WSTransport, ListenerT]:
     """Open a WebSocket connection to `url` (ws:// or wss://).
 
@@ -152,6 +152,11 @@ async def ws_connect(ws_listener_factory: "WSListenerFactory[ListenerT]", url: s
     picows), `validate_utf8` (1007 on invalid UTF-8 in TEXT),
     `compression` (None, "deflate" or a WSPerMessageDeflate: the
     permessage-deflate offer) and `subprotocols` (offered in order).
+    `read_buffer_init_size`: the read buffer's first size in bytes; values
+    below 256 are raised to 256 (picows raises them to 2048), above 1 GiB
+    are a ValueError.  The defaults of all these options are
+    ``picows_like._options.CLIENT_DEFAULTS`` (``SERVER_DEFAULTS`` for
+    ws_create_server).
 
     Connection options:
 
@@ -204,7 +209,7 @@ async def ws_connect(ws_listener_factory: "WSListenerFactory[ListenerT]", url: s
     * WSInvalidStatusError: the server answered with a status other than
       101 (`response`, `raw_header`, `raw_body`); also a 3xx when redirects
       are disabled or `max_redirects` is exhausted.
-    * WSHandshakeError: a 3xx without `Location`, a wss:// -> ws://
+    * WSRedirectError (a WSHandshakeError): a 3xx without `Location`, a wss:// -> ws://
       redirect, or a redirect loop (with the 3xx response).
     * WSInvalidUpgradeError / WSInvalidHeaderError / WSInvalidMessageError:
       a malformed or invalid 101 response.
@@ -214,15 +219,7 @@ async def ws_connect(ws_listener_factory: "WSListenerFactory[ListenerT]", url: s
     URLs in log records and error messages have their userinfo redacted
     (``ws://alice:***@host/``).
     """
-    options = protocol_options(
-        disconnect_on_exception=disconnect_on_exception,
-        websocket_handshake_timeout=websocket_handshake_timeout,
-        enable_auto_ping=enable_auto_ping, auto_ping_idle_timeout=auto_ping_idle_timeout,
-        auto_ping_reply_timeout=auto_ping_reply_timeout, auto_ping_strategy=auto_ping_strategy,
-        enable_auto_pong=enable_auto_pong, max_frame_size=max_frame_size,
-        read_buffer_init_size=read_buffer_init_size, close_timeout=close_timeout,
-        accept_rsv_bits=accept_rsv_bits, validate_utf8=validate_utf8,
-        compression=compression, subprotocols=subprotocols)
+    options = options_from(locals())
     if max_redirects < 0:
         raise ValueError("max_redirects must be >= 0")
     logger = resolve_logger(logger_name, "client")
@@ -280,17 +277,17 @@ def _redirect_target(exc: WSInvalidStatusError, current: WSParsedURL, followed: 
                                    f"max_redirects={max_redirects} reached", *args) from exc
     location = response.headers.get("Location")
     if location is None:
-        raise WSHandshakeError(f"{status} redirect from {current.redacted_url} without a Location "
-                               f"header", *args) from exc
+        raise WSRedirectError(f"{status} redirect from {current.redacted_url} without a Location "
+                              f"header", *args) from exc
     target = urllib.parse.urljoin(current.url, location)
     new = parse_url(target)
     if current.is_secure and not new.is_secure:
-        raise WSHandshakeError(f"refusing {status} redirect from {current.redacted_url} to "
-                               f"insecure {redact_url(target)}", *args) from exc
+        raise WSRedirectError(f"refusing {status} redirect from {current.redacted_url} to "
+                              f"insecure {redact_url(target)}", *args) from exc
     if new.url in visited:
-        raise WSHandshakeError(f"redirect loop: {current.redacted_url} redirects ({status}) "
-                               f"to {redact_url(target)}, which was already visited",
-                               *args) from exc
+        raise WSRedirectError(f"redirect loop: {current.redacted_url} redirects ({status}) "
+                              f"to {redact_url(target)}, which was already visited",
+                              *args) from exc
     visited.add(new.url)
     return new
 

@@ -29,6 +29,19 @@ class WSInvalidMessageError(WSHandshakeError):
     """The HTTP handshake request or response is malformed."""
 
 
+class WSConnectionClosedBeforeHandshake(WSInvalidMessageError):
+    """The connection ended before the HTTP upgrade completed (no complete
+    response arrived).  A WSInvalidMessageError, as raised before this type
+    existed, so existing ``except`` clauses still catch it; callers that must
+    tell a dropped connection from a malformed answer (retry or not) test for
+    this type instead of the message text."""
+
+
+class WSRedirectError(WSHandshakeError):
+    """ws_connect refused to follow a redirect (no Location header, a
+    secure-to-insecure redirect, or a redirect loop)."""
+
+
 class WSInvalidStatusError(WSHandshakeError):
     """The HTTP handshake response status rejects the WebSocket upgrade."""
 

@@ -25,14 +25,22 @@ from typing import Any, Callable, Collection, Generator, Iterator, Optional, Tup
 
 from ._enums import WSCloseCode
 from .client import ws_connect
-from .exceptions import WSInvalidMessageError, WSInvalidStatusError
+from .exceptions import WSConnectionClosedBeforeHandshake, WSInvalidStatusError
 from .url import redact_url
 
 __all__ = ["backoff", "retryable_exception", "ws_connect_forever", "WSReconnectingClient",
            "RECONNECT_CLOSE_CODES"]
 
-# Closes after which reconnecting is worth it but should back off.
-RECONNECT_CLOSE_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 1014})
+# Closes after which reconnecting is worth it but should back off; the one
+# definition, used by ws_connect_forever and by the websockets layer's
+# ``async for ws in connect(...)``.  Going away (1001), no CLOSE at all
+# (1006, a network failure), the "come back later" codes 1012-1014, and the
+# server's internal error 1011: a server that just failed is the one a burst
+# of immediate reconnects would hurt most, so it gets the backoff too (the
+# union of the two sets the two layers used to keep apart).
+RECONNECT_CLOSE_CODES = frozenset({
+    WSCloseCode.GOING_AWAY, WSCloseCode.ABNORMAL_CLOSURE, WSCloseCode.INTERNAL_ERROR,
+    WSCloseCode.SERVICE_RESTART, WSCloseCode.TRY_AGAIN_LATER, WSCloseCode.BAD_GATEWAY})
 
 _log = logging.getLogger("picows_like.reconnect")
 
@@ -58,9 +66,9 @@ def retryable_exception(exc: BaseException) -> bool:
         return True
     if isinstance(exc, WSInvalidStatusError):
         return exc.response is not None and int(exc.response.status) in (500, 502, 503, 504)
-    if isinstance(exc, WSInvalidMessageError):
-        return "closed before the handshake" in str(exc)
-    return False
+    # By type: the connection dropped before a full response is transient;
+    # any other malformed response is fatal.
+    return isinstance(exc, WSConnectionClosedBeforeHandshake)
 
 
 class WSReconnectingClient:

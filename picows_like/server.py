@@ -4,7 +4,7 @@ from typing import Any, Awaitable, Callable, Optional, Sequence, Union
 
 from ._enums import WSAutoPingStrategy
 from ._listener import WSListener
-from ._options import WSLoggerLike, protocol_options, resolve_logger
+from ._options import SERVER_DEFAULTS as _D, WSLoggerLike, options_from, resolve_logger
 from ._protocol import WSProtocol
 from .client import WSCompressionLike, resolve_aiofastnet
 from .handshake import WSUpgradeRequest, WSUpgradeResponseWithListener
@@ -20,22 +20,23 @@ WSServerListenerFactory = Callable[[WSUpgradeRequest],
 async def ws_create_server(ws_listener_factory: WSServerListenerFactory,
                            host: Union[str, Sequence[str], None] = None,
                            port: Optional[int] = None, *,
-                           disconnect_on_exception: bool = True,
-                           websocket_handshake_timeout: Optional[float] = 5,
+                           disconnect_on_exception: bool = _D.disconnect_on_exception,
+                           websocket_handshake_timeout: Optional[float] =
+                               _D.websocket_handshake_timeout,
                            logger_name: WSLoggerLike = None,
-                           enable_auto_ping: bool = False,
-                           auto_ping_idle_timeout: float = 20,
-                           auto_ping_reply_timeout: float = 20,
-                           auto_ping_strategy: WSAutoPingStrategy = WSAutoPingStrategy.PING_WHEN_IDLE,
-                           enable_auto_pong: bool = True,
-                           max_frame_size: int = 10 * 1024 * 1024,
-                           read_buffer_init_size: int = 16 * 1024,
+                           enable_auto_ping: bool = _D.enable_auto_ping,
+                           auto_ping_idle_timeout: float = _D.auto_ping_idle_timeout,
+                           auto_ping_reply_timeout: float = _D.auto_ping_reply_timeout,
+                           auto_ping_strategy: WSAutoPingStrategy = _D.auto_ping_strategy,
+                           enable_auto_pong: bool = _D.enable_auto_pong,
+                           max_frame_size: int = _D.max_frame_size,
+                           read_buffer_init_size: int = _D.read_buffer_init_size,
                            use_aiofastnet: Optional[bool] = None,
-                           close_timeout: Optional[float] = 5.0,
-                           accept_rsv_bits: bool = False,
-                           validate_utf8: bool = False,
-                           compression: WSCompressionLike = None,
-                           subprotocols: Optional[Sequence[str]] = None,
+                           close_timeout: Optional[float] = _D.close_timeout,
+                           accept_rsv_bits: bool = _D.accept_rsv_bits,
+                           validate_utf8: bool = _D.validate_utf8,
+                           compression: WSCompressionLike = _D.compression,
+                           subprotocols: Optional[Sequence[str]] = _D.subprotocols,
                            **kwargs: Any) -> asyncio.Server:
     """Serve WebSocket on host:port; remaining kwargs go to loop.create_server.
 
@@ -66,15 +67,7 @@ async def ws_create_server(ws_listener_factory: WSServerListenerFactory,
     unless given): a client that connects and never completes TLS is
     dropped within it, then the upgrade request gets the same time again.
     """
-    options = protocol_options(
-        disconnect_on_exception=disconnect_on_exception,
-        websocket_handshake_timeout=websocket_handshake_timeout,
-        enable_auto_ping=enable_auto_ping, auto_ping_idle_timeout=auto_ping_idle_timeout,
-        auto_ping_reply_timeout=auto_ping_reply_timeout, auto_ping_strategy=auto_ping_strategy,
-        enable_auto_pong=enable_auto_pong, max_frame_size=max_frame_size,
-        read_buffer_init_size=read_buffer_init_size, close_timeout=close_timeout,
-        accept_rsv_bits=accept_rsv_bits, validate_utf8=validate_utf8,
-        compression=compression, subprotocols=subprotocols)
+    options = options_from(locals())
     loop = asyncio.get_running_loop()
     logger = resolve_logger(logger_name, "server")
 

@@ -16,11 +16,12 @@ from typing import Dict, List, Optional, Union
 
 import picows_like
 from picows_like import (PICOWS_DEBUG_LL, WSAutoPingStrategy, WSBuffer, WSCloseCode,
-                         WSCloseHandshake, WSCloseInfo, WSError, WSFrame, WSHandshakeError,
+                         WSCloseHandshake, WSCloseInfo, WSConnectionClosedBeforeHandshake,
+                         WSError, WSFrame, WSHandshakeError,
                          WSHeadersLike, WSHost, WSInvalidHeaderError, WSInvalidMessageError,
                          WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL, WSListener,
                          WSMsgType, WSParsedURL, WSPerMessageDeflate, WSPort,
-                         WSProtocolError, WSProxyError, WSTransport,
+                         WSProtocolError, WSProxyError, WSRedirectError, WSTransport,
                          WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener,
                          is_valid_utf8, ws_connect, ws_create_server)
 
@@ -144,6 +145,8 @@ def check_exception_types() -> None:
         WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "bad frame"),
         WSInvalidURL("http://x", "scheme isn't ws or wss"),
         WSProxyError("proxy refused the tunnel"),
+        WSConnectionClosedBeforeHandshake("connection closed before the handshake completed"),
+        WSRedirectError("302 redirect without a Location header", response=response),
     ]
     deflate = WSPerMessageDeflate(server_no_context_takeover=True, client_max_window_bits=12)
     assert deflate.offer().startswith("permessage-deflate")

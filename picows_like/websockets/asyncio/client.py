@@ -11,8 +11,9 @@ from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional
 from ... import reconnect as _reconnect
 from ...client import header_pairs, strip_credentials, ws_connect
 from ...extensions.permessage_deflate import WSPerMessageDeflate
-from ...exceptions import (WSError, WSHandshakeError, WSInvalidHeaderError, WSInvalidMessageError,
-                           WSInvalidStatusError, WSInvalidUpgradeError, WSInvalidURL)
+from ...exceptions import (WSConnectionClosedBeforeHandshake, WSError, WSHandshakeError,
+                           WSInvalidHeaderError, WSInvalidMessageError, WSInvalidStatusError,
+                           WSInvalidUpgradeError, WSInvalidURL, WSRedirectError)
 from ...proxy import connect_tcp
 from ...url import parse_url, redact_url
 from ..exceptions import (InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus,
@@ -24,9 +25,8 @@ __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "
 
 # Closes of a connection obtained from `async for ws in connect(...)` after
 # which the next connection attempt backs off instead of starting at once:
-# going away, no CLOSE at all (network failure), and the "come back later"
-# codes.
-RECONNECT_CLOSE_CODES = frozenset({1001, 1006, 1012, 1013, 1014})
+# the same set as ws_connect_forever (defined and explained there).
+RECONNECT_CLOSE_CODES = _reconnect.RECONNECT_CLOSE_CODES
 
 # Redirects followed by one connect (WEBSOCKETS_MAX_REDIRECTS overrides, as
 # in websockets) and the statuses that are redirects.
@@ -123,7 +123,7 @@ class connect:
     it as an async context manager, or iterate over it to reconnect
     forever (``async for ws in connect(uri): ...``), with exponential
     backoff and jitter after connection errors (see process_exception)
-    and after connections that ended with 1001, 1012-1014 or no CLOSE
+    and after connections that ended with 1001, 1011-1014 or no CLOSE
     (1006).  Other keyword arguments go to ``loop.create_connection``
     (``ssl``, ``server_hostname``, ``sock``, ``host``/``port`` to connect
     somewhere else than the URI says, ``local_addr``, ...).
@@ -401,15 +401,14 @@ def _handshake_error(exc: WSError) -> Exception:
         return InvalidUpgrade(exc.name, exc.value)
     if isinstance(exc, WSInvalidHeaderError):
         return InvalidHeader(exc.name, exc.value)
+    if isinstance(exc, WSConnectionClosedBeforeHandshake):
+        err = InvalidMessage("did not receive a valid HTTP response")
+        err.__cause__ = EOFError("connection closed while reading HTTP status line")
+        return err
     if isinstance(exc, WSInvalidMessageError):
-        if "closed before the handshake" in str(exc):
-            err = InvalidMessage("did not receive a valid HTTP response")
-            err.__cause__ = EOFError("connection closed while reading HTTP status line")
-            return err
         return InvalidMessage(str(exc))
+    if isinstance(exc, WSRedirectError):
+        return SecurityError(str(exc))
     if isinstance(exc, WSHandshakeError):
-        text = str(exc)
-        if "redirect" in text:
-            return SecurityError(text)
-        return InvalidHandshake(text)
+        return InvalidHandshake(str(exc))
     return InvalidHandshake(str(exc))
