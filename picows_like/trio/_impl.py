@@ -34,6 +34,7 @@ CONN_TIMEOUT = 60          # default connect and disconnect timeout, in seconds
 MESSAGE_QUEUE_SIZE = 1
 MAX_MESSAGE_SIZE = 2 ** 20
 RECEIVE_BYTES = 4 * 2 ** 10
+_CLOSE_WRITE_TIMEOUT = 1.0  # how long a cancelled aclose() may spend writing its CLOSE frame
 
 logger = logging.getLogger("picows_like.trio")
 
@@ -400,7 +401,12 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 self._close_reason = CloseReason(1000, None)
                 self._closing_locally = True
                 self._proto.send_close(code, reason or "")
-                await self._flush()
+                # The CLOSE frame goes out even when the caller is being
+                # cancelled (a cancelled open_websocket body closes cleanly);
+                # the wait for the peer's answer below is not shielded.
+                with trio.CancelScope(shield=True):
+                    with trio.move_on_after(_CLOSE_WRITE_TIMEOUT):
+                        await self._flush()
             elif state is CONNECTING:
                 self._close_handshake.set()
             await self._recv_channel.aclose()
