@@ -34,7 +34,11 @@ CONN_TIMEOUT = 60          # default connect and disconnect timeout, in seconds
 MESSAGE_QUEUE_SIZE = 1
 MAX_MESSAGE_SIZE = 2 ** 20
 RECEIVE_BYTES = 4 * 2 ** 10
-_CLOSE_WRITE_TIMEOUT = 1.0  # how long a cancelled aclose() may spend writing its CLOSE frame
+_CLOSE_WRITE_TIMEOUT = 1.0
+_BAD_REQUEST_BODY = b"Failed to open a WebSocket connection: invalid HTTP request.\n"
+_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BAD_REQUEST_BODY)
+                + _BAD_REQUEST_BODY)
 
 logger = logging.getLogger("picows_like.trio")
 
@@ -173,6 +177,19 @@ def _header_pairs(headers: Headers) -> Tuple[Tuple[bytes, bytes], ...]:
                  for k, v in headers.raw_items())
 
 
+# The headers the opening handshake itself uses; wsproto leaves them out of the
+# headers it shows (the request's headers, the response's handshake_headers).
+_REQUEST_OWN = frozenset(["connection", "host", "sec-websocket-extensions", "sec-websocket-key",
+                          "sec-websocket-protocol", "sec-websocket-version", "upgrade"])
+_RESPONSE_OWN = frozenset(["connection", "sec-websocket-extensions", "sec-websocket-accept",
+                           "sec-websocket-protocol", "upgrade"])
+
+
+def _extra_pairs(headers: Headers, own: frozenset) -> Tuple[Tuple[bytes, bytes], ...]:
+    return tuple((k.lower().encode("latin-1"), v.encode("latin-1"))
+                 for k, v in headers.raw_items() if k.lower() not in own)
+
+
 def _add_headers(headers: Headers, extra: Optional[Iterable[Tuple[Any, Any]]]) -> None:
     for name, value in extra or ():
         if isinstance(name, bytes):
@@ -212,7 +229,7 @@ class WebSocketRequest:
     @property
     def headers(self) -> HeaderList:
         """The request's headers as (lower-case name, value) byte pairs."""
-        return list(_header_pairs(self._request.headers))
+        return list(_extra_pairs(self._request.headers, _REQUEST_OWN))
 
     @property
     def path(self) -> str:
@@ -528,11 +545,15 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 elif op == _CLOSE:
                     await self._on_close()
             elif isinstance(event, Response):
-                self._handshake_headers = _header_pairs(event.headers)
+                self._handshake_headers = _extra_pairs(event.headers, _RESPONSE_OWN)
             elif isinstance(event, Request):
                 await self._on_request(event)
-        if self._is_client and not self._open_handshake.is_set():
-            await self._check_response()
+        if self._is_client:
+            if not self._open_handshake.is_set():
+                await self._check_response()
+        elif self._request is None and proto.handshake_exc is not None \
+                and self._close_reason is None:
+            await self._refuse_request()
         if self._close_reason is None and proto.state is not OPEN and \
                 proto.close_rcvd is None and proto.close_sent is not None:
             # The engine failed the connection (too big, bad UTF-8, protocol error).
@@ -605,8 +626,20 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._close_handshake.set()
             self._request_ready.set()
             return
-        self._handshake_headers = _header_pairs(request.headers)
+        self._handshake_headers = _extra_pairs(request.headers, _REQUEST_OWN)
         self._request = WebSocketRequest(self, request)
+        self._request_ready.set()
+
+    async def _refuse_request(self) -> None:
+        """A request head the parser refuses: 400, close, no handler call."""
+        self._close_reason = CloseReason(1006, "Invalid WebSocket handshake")
+        try:
+            with trio.move_on_after(_CLOSE_WRITE_TIMEOUT):
+                await self._stream.send_all(_BAD_REQUEST)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        await self._close_stream()
+        self._close_handshake.set()
         self._request_ready.set()
 
     async def _get_request(self) -> WebSocketRequest:
@@ -627,6 +660,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         proto.select_subprotocol = lambda offered: subprotocol  # type: ignore[assignment]
         response = proto.accept(request)
         if response.status_code == 101:
+            del response.headers["Date"]    # as wsproto: only what the handshake needs
             _add_headers(response.headers, extra_headers)
         proto.send_response(response)
         await self._flush()
