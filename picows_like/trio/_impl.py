@@ -285,6 +285,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._receive_buffer_size = receive_buffer_size
         self._close_reason: Optional[CloseReason] = None
         self._closing_locally = False
+        self._aborted = False
         self._stream_lock = trio.StrictFIFOLock()
         self._send_channel, self._recv_channel = trio.open_memory_channel(message_queue_size)
         self._parts: List[Any] = []
@@ -440,6 +441,9 @@ class WebSocketConnection(trio.abc.AsyncResource):
         async with self._stream_lock:
             out = self._proto.data_to_send()
             if not out:
+                if self._aborted:
+                    # What the caller queued was dropped by the abort.
+                    raise ConnectionClosed(self._close_reason)
                 return
             data = out[0] if len(out) == 1 else b"".join(out)
             if not data:
@@ -461,6 +465,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
     async def _abort(self) -> None:
         """The stream ended or broke without a closing handshake."""
         proto = self._proto
+        self._aborted = True
         if proto.state is not CLOSED:
             proto.fail(1006)
             proto.data_to_send()
