@@ -286,6 +286,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._close_reason: Optional[CloseReason] = None
         self._closing_locally = False
         self._aborted = False
+        self._pending: List[bytes] = []
         self._stream_lock = trio.StrictFIFOLock()
         self._send_channel, self._recv_channel = trio.open_memory_channel(message_queue_size)
         self._parts: List[Any] = []
@@ -437,22 +438,32 @@ class WebSocketConnection(trio.abc.AsyncResource):
     # -- I/O -----------------------------------------------------------------
 
     async def _flush(self) -> None:
-        """Write what the protocol has queued (writes stay in queue order)."""
+        """Write what the protocol has queued.
+
+        The protocol's output is taken synchronously, right after the call
+        that queued it, into ``_pending``; whoever holds the stream lock
+        writes all of ``_pending``, so bytes go out in the order they were
+        queued.  Nothing queued: no lock, no checkpoint."""
+        out = self._proto.data_to_send()
+        pending = self._pending
+        if out:
+            pending.extend(out)
+        elif not pending:
+            if self._aborted:
+                # What the caller queued was dropped by the abort.
+                raise ConnectionClosed(self._close_reason)
+            return
         async with self._stream_lock:
-            out = self._proto.data_to_send()
-            if not out:
-                if self._aborted:
-                    # What the caller queued was dropped by the abort.
-                    raise ConnectionClosed(self._close_reason)
-                return
-            data = out[0] if len(out) == 1 else b"".join(out)
-            if not data:
-                return
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                await self._abort()
-                raise ConnectionClosed(self._close_reason) from None
+            while pending:
+                data = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                if not data:
+                    continue    # SEND_EOF: the stream is closed by the caller instead
+                try:
+                    await self._stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._abort()
+                    raise ConnectionClosed(self._close_reason) from None
 
     async def _close_stream(self) -> None:
         self._reader_running = False
@@ -469,6 +480,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         if proto.state is not CLOSED:
             proto.fail(1006)
             proto.data_to_send()
+        self._pending.clear()
         if self._close_reason is None:
             self._close_reason = CloseReason(1006, None)
         await self._send_channel.aclose()
