@@ -454,6 +454,9 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 raise ConnectionClosed(self._close_reason)
             return
         async with self._stream_lock:
+            if self._aborted:
+                # The stream broke while we waited: what we queued is dropped.
+                raise ConnectionClosed(self._close_reason)
             while pending:
                 data = pending[0] if len(pending) == 1 else b"".join(pending)
                 pending.clear()
