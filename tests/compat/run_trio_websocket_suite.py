@@ -10,10 +10,11 @@ sdist) against picows_like.trio and print a table.
 * runs it with pytest and pytest-trio (trio_mode) through
   trio_websocket_shim.py, which makes ``import trio_websocket`` resolve to
   picows_like.trio;
-* prints passed / failed / skipped / internal counts.  "internal": a failed
-  test that uses trio-websocket internals (a private attribute, a patched
-  private method or wsproto objects): counted apart.  Exits 1 when any other
-  test fails.
+* prints passed / failed / skipped / internal / deviation counts.
+  "internal": a failed test that uses trio-websocket internals (a private
+  attribute, a patched private method or wsproto objects): counted apart;
+  "deviation": a failed test listed in DEVIATIONS with the reason.  Exits 1
+  when any other test fails.
 """
 import argparse
 import hashlib
@@ -32,8 +33,16 @@ SDIST_SHA256 = "22c72c436f3d1e264d0910a3951934798dcc5b00ae56fc4ee079d46c7cf20fae
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 
-# What marks a test as touching trio-websocket's internals.
-INTERNAL = re.compile(r"\._(?!_)\w+|_impl\.\w+|CloseConnection|wsproto")
+# What marks a test as touching trio-websocket's internals (comments left out).
+INTERNAL = re.compile(r"\._(?!_)\w+|['"]_(?!_)\w+['"]|_impl\.\w+|CloseConnection|wsproto")
+
+# Where picows_like.trio behaves unlike trio-websocket on purpose: test -> reason.
+DEVIATIONS = {
+    "test_handshake_exception_before_accept":
+        "the server closes without answering (its handler raised): our client raises "
+        "HandshakeError at once, where trio-websocket's client waits for connect_timeout; "
+        "the test expects the server's ValueError alone in the nursery's group",
+}
 
 
 def _sha256(path):
@@ -78,13 +87,12 @@ def test_sources(path):
     """test name -> its source text (decorators included)."""
     text = open(path, encoding="utf-8").read()
     out = {}
-    starts = [m.start() for m in re.finditer(r"^(@|async def test_|def test_)", text, re.M)]
     blocks = re.split(r"\n(?=@|async def |def |class )", text)
     for block in blocks:
         m = re.search(r"^(?:async )?def (test_\w+)", block, re.M)
         if m:
-            out[m.group(1)] = block
-    del starts
+            code = "\n".join(line.split("#", 1)[0] for line in block.splitlines())
+            out[m.group(1)] = code
     return out
 
 
@@ -111,7 +119,7 @@ def main():
         print(proc.stdout[-5000:])
         sys.exit("pytest wrote no report")
     sources = test_sources(os.path.join(root, "test_connection.py"))
-    counts = dict.fromkeys(["passed", "failed", "skipped", "internal"], 0)
+    counts = dict.fromkeys(["passed", "failed", "skipped", "internal", "deviation"], 0)
     failed = []
     for case in ET.parse(report).getroot().iter("testcase"):
         name = case.get("name")
@@ -123,7 +131,7 @@ def main():
             counts["skipped"] += 1
         elif problem is not None:
             internal = bool(INTERNAL.search(sources.get(base, "")))
-            kind = "internal" if internal else "failed"
+            kind = "deviation" if base in DEVIATIONS else "internal" if internal else "failed"
             counts[kind] += 1
             msg = (problem.get("message") or "").splitlines()
             failed.append((kind, name, msg[0][:150] if msg else ""))
@@ -134,6 +142,8 @@ def main():
     print(" ".join(f"{v:9}" for v in counts.values()))
     for kind, name, msg in sorted(failed):
         print(f"  {kind:8} {name}: {msg}")
+    for name, reason in DEVIATIONS.items():
+        print(f"deviation {name}: {reason}")
     if args.verbose:
         print(proc.stdout[-20000:])
     sys.exit(1 if counts["failed"] else 0)
