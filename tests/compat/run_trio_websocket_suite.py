@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 
 # What marks a test as touching trio-websocket's internals (comments left out).
-INTERNAL = re.compile(r"\._(?!_)\w+|['"]_(?!_)\w+['"]|_impl\.\w+|CloseConnection|wsproto")
+INTERNAL = re.compile(r"\._(?!_)\w+|['\"]_(?!_)\w+['\"]|_impl\.\w+|CloseConnection|wsproto")
 
 # Where picows_like.trio behaves unlike trio-websocket on purpose: test -> reason.
 DEVIATIONS = {
