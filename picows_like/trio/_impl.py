@@ -277,7 +277,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
                  receive_buffer_size: Optional[int] = RECEIVE_BYTES) -> None:
         self._id = next(self.CONNECTION_ID)
         self._stream = stream
-        self._proto = proto
+        self._proto: Any = proto    # ClientProtocol or ServerProtocol
         self._is_client = isinstance(proto, ClientProtocol)
         self._host = host
         self._path = path
@@ -383,7 +383,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
             raise ValueError(f"Payload value {payload!r} is already in flight.")
         if payload is None:
             payload = struct.pack("!I", random.getrandbits(32))
-        waiter = [trio.Event(), False]
+        event = trio.Event()
+        waiter: list = [event, False]     # [event, answered by a PONG]
         self._pings[payload] = waiter
         try:
             self._proto.send_ping(payload)
@@ -391,7 +392,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._pings.pop(payload, None)
             raise ConnectionClosed(self._close_reason) from None
         await self._flush()
-        await waiter[0].wait()
+        await event.wait()
         if not waiter[1]:
             raise ConnectionClosed(self._close_reason)
 
@@ -677,7 +678,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
     async def _accept(self, request: Request, subprotocol: Optional[str],
                       extra_headers: HeaderList) -> None:
         proto = self._proto
-        proto.select_subprotocol = lambda offered: subprotocol  # type: ignore[assignment]
+        proto.select_subprotocol = lambda offered: subprotocol
         response = proto.accept(request)
         if response.status_code == 101:
             del response.headers["Date"]    # as wsproto: only what the handshake needs
@@ -1027,6 +1028,7 @@ async def serve_websocket(handler: Callable[[WebSocketRequest], Awaitable[None]]
                           task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serve WebSockets over TCP (TLS with `ssl_context`) until cancelled;
     ``await nursery.start(serve_websocket, ...)`` returns the WebSocketServer."""
+    listeners: Sequence[Any]
     if ssl_context is None:
         listeners = await trio.open_tcp_listeners(port, host=host)
     else:
