@@ -532,6 +532,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         break
                     proto.receive_data(data)
                     await self._dispatch()
+        except trio.Cancelled:
+            # The stream stays open: aclose() (open_websocket's exit) still
+            # sends the CLOSE frame, then closes it.
+            raise
         except BaseException:
             with trio.CancelScope(shield=True):
                 await self._close_stream()
