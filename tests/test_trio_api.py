@@ -528,3 +528,113 @@ async def test_trio_websocket_server_rejects_our_client():
                 pytest.fail("connected")
         nursery.cancel_scope.cancel()
     assert info.value.status_code == 404 and info.value.body == b"no such path"
+
+
+# -- TLS, 4 MiB, and websockets in both directions ---------------------------------
+
+@pytest.fixture(scope="module")
+def tls_contexts():
+    trustme = pytest.importorskip("trustme")
+    import ssl
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx
+
+
+BIG = 4 * 2 ** 20
+
+
+def test_tls_echo_ours_and_trio_websocket_client(tls_contexts):
+    server_ctx, client_ctx = tls_contexts
+    tw = pytest.importorskip("trio_websocket")
+
+    @trio_test
+    async def run():
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(functools.partial(
+                serve_websocket, echo_handler, "127.0.0.1", 0, server_ctx,
+                max_message_size=BIG))
+            assert server.listeners[0].is_ssl
+            url = f"wss://127.0.0.1:{server.port}/tls"
+            async with open_websocket_url(url, client_ctx, max_message_size=BIG) as ws:
+                assert ws.remote.is_ssl
+                for msg in [b"", "tls é", b"\x07" * BIG]:
+                    await ws.send_message(msg)
+                    assert await ws.get_message() == msg
+            async with tw.open_websocket_url(url, client_ctx, max_message_size=BIG) as ws:
+                for msg in [b"", "tls é", b"\x07" * 300000]:
+                    await ws.send_message(msg)
+                    assert await ws.get_message() == msg
+            nursery.cancel_scope.cancel()
+
+    run()
+
+
+@trio_test
+async def test_websockets_sync_client_against_our_server():
+    sync_client = pytest.importorskip("websockets.sync.client")
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, max_message_size=BIG)
+
+        def client():
+            with sync_client.connect(f"ws://127.0.0.1:{server.port}/", max_size=None,
+                                     compression=None) as ws:
+                out = []
+                for msg in ["", "é" * 1000, b"\x01" * BIG]:
+                    ws.send(msg)
+                    out.append(ws.recv() == msg)
+                ws.close(4300, "sync done")
+                return out
+
+        assert await trio.to_thread.run_sync(client) == [True, True, True]
+        nursery.cancel_scope.cancel()
+
+
+@trio_test
+async def test_our_client_against_websockets_asyncio_server():
+    pytest.importorskip("websockets.asyncio.server")
+    import asyncio
+    import threading
+    from websockets.asyncio.server import serve
+    from websockets.exceptions import ConnectionClosedError
+
+    ready = threading.Event()
+    state = {}
+
+    def run_server():
+        async def main():
+            async def echo(ws):
+                try:
+                    async for msg in ws:
+                        await ws.send(msg)
+                except ConnectionClosedError:
+                    pass
+                state["close"] = (ws.close_code, ws.close_reason)
+            stop = asyncio.get_running_loop().create_future()
+            state["stop"] = lambda: stop.get_loop().call_soon_threadsafe(stop.set_result, None)
+            async with serve(echo, "127.0.0.1", 0, max_size=None, compression=None) as srv:
+                state["port"] = srv.sockets[0].getsockname()[1]
+                ready.set()
+                await stop
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run_server, daemon=True)
+    thread.start()
+    try:
+        assert await trio.to_thread.run_sync(ready.wait, 5)
+        async with open_websocket("127.0.0.1", state["port"], "/", use_ssl=False,
+                                  max_message_size=BIG) as ws:
+            for msg in ["", "text", b"", b"\x02" * BIG]:
+                await ws.send_message(msg)
+                assert await ws.get_message() == msg
+            await ws.ping()
+            await ws.aclose(4400, "bye")
+            assert ws.closed.code == 4400
+    finally:
+        if "stop" in state:
+            state["stop"]()
+        await trio.to_thread.run_sync(thread.join, 5)
+    assert state["close"] == (4400, "bye")
