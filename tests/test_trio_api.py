@@ -367,6 +367,39 @@ async def test_message_too_big_closes_with_1009():
 
 
 @trio_test
+async def test_server_fails_too_big_message_and_drops_a_peer_that_never_answers():
+    handler_done = trio.Event()
+
+    async def handler(request):
+        ws = await request.accept()
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.get_message()
+        assert info.value.reason.code == 1009
+        handler_done.set()
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler, max_message_size=1000,
+                                    disconnect_timeout=0.3)
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        head, rest = await read_head(stream)
+        assert head.startswith(b"HTTP/1.1 101")
+        await stream.send_all(frame(2, b"y" * 2000, mask=b"abcd"))
+        frames, rest = await read_frames(stream, 1, rest)
+        assert frames[0][0] == 8 and frames[0][2][:2] == struct.pack("!H", 1009)
+        # We never answer the CLOSE: the server drops the TCP connection after
+        # its disconnect_timeout.
+        with trio.fail_after(3):
+            while await stream.receive_some(4096):
+                pass
+        await handler_done.wait()
+        await stream.aclose()
+        nursery.cancel_scope.cancel()
+
+
+@trio_test
 async def test_cancelled_body_sends_close_frame():
     seen = trio.Event()
     reasons = []

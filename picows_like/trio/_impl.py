@@ -286,6 +286,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._close_reason: Optional[CloseReason] = None
         self._closing_locally = False
         self._aborted = False
+        self._failed = False
         self._pending: List[bytes] = []
         self._stream_lock = trio.StrictFIFOLock()
         self._send_channel, self._recv_channel = trio.open_memory_channel(message_queue_size)
@@ -414,6 +415,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
 
     async def _aclose(self, code: int, reason: Optional[str]) -> None:
         if self._close_reason is not None:
+            if self._failed:
+                # The engine closed with an error code: wait (under the
+                # caller's timeout) for the peer's CLOSE, then drop the stream.
+                try:
+                    await self._close_handshake.wait()
+                finally:
+                    self._failed = False
+                    await self._close_stream()
             return
         try:
             state = self._proto.state
@@ -584,6 +593,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             # The engine failed the connection (too big, bad UTF-8, protocol error).
             sent = proto.close_sent
             self._close_reason = CloseReason(int(sent.code), sent.reason or None)
+            self._failed = True
             await self._send_channel.aclose()
         try:
             await self._flush()
