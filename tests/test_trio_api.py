@@ -12,6 +12,7 @@ Peers: our own server and client, a raw trio socket speaking frames by hand
 import base64
 import functools
 import hashlib
+import inspect
 import struct
 
 import pytest
@@ -37,7 +38,6 @@ def trio_test(fn):
         trio.run(main)
     # pytest must see a plain function with the test's own parameters.
     del wrapper.__wrapped__
-    import inspect
     wrapper.__signature__ = inspect.signature(fn)
     return wrapper
 
