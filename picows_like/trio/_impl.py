@@ -1,0 +1,1057 @@
+"""The trio connection, server and helpers (see the package docstring)."""
+import http
+import itertools
+import logging
+import random
+import ssl
+import struct
+import sys
+import types
+import urllib.parse
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+from functools import partial
+from ipaddress import ip_address
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, List, Optional, Sequence, \
+    Tuple, Union
+
+import trio
+
+from ..websockets.client import ClientProtocol
+from ..websockets.datastructures import Headers
+from ..websockets.exceptions import InvalidHandshake, InvalidStatus
+from ..websockets.frames import Frame
+from ..websockets.http11 import Request, Response
+from ..websockets.protocol import CLOSED, CONNECTING, OPEN
+from ..websockets.server import ServerProtocol
+
+if sys.version_info < (3, 11):  # pragma: no cover - trio depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
+else:
+    BaseExceptionGroup = BaseExceptionGroup  # noqa: PLW0127 (the builtin)
+
+CONN_TIMEOUT = 60          # default connect and disconnect timeout, in seconds
+MESSAGE_QUEUE_SIZE = 1
+MAX_MESSAGE_SIZE = 2 ** 20
+RECEIVE_BYTES = 4 * 2 ** 10
+_CLOSE_WRITE_TIMEOUT = 1.0
+_BAD_REQUEST_BODY = b"Failed to open a WebSocket connection: invalid HTTP request.\n"
+_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BAD_REQUEST_BODY)
+                + _BAD_REQUEST_BODY)
+
+logger = logging.getLogger("picows_like.trio")
+
+HeaderList = List[Tuple[bytes, bytes]]
+
+_CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0, 1, 2, 8, 9, 10
+
+# wsproto's names for the close codes (trio-websocket shows them).
+_CLOSE_NAMES = {
+    1000: "NORMAL_CLOSURE", 1001: "GOING_AWAY", 1002: "PROTOCOL_ERROR",
+    1003: "UNSUPPORTED_DATA", 1005: "NO_STATUS_RCVD", 1006: "ABNORMAL_CLOSURE",
+    1007: "INVALID_FRAME_PAYLOAD_DATA", 1008: "POLICY_VIOLATION", 1009: "MESSAGE_TOO_BIG",
+    1010: "MANDATORY_EXT", 1011: "INTERNAL_ERROR", 1012: "SERVICE_RESTART",
+    1013: "TRY_AGAIN_LATER", 1015: "TLS_HANDSHAKE_FAILED",
+}
+
+
+# -- exceptions and records ---------------------------------------------------
+
+class HandshakeError(Exception):
+    """An error while connecting to or disconnecting from the peer."""
+
+
+class ConnectionTimeout(HandshakeError):
+    """The opening handshake did not finish in time."""
+
+
+class DisconnectionTimeout(HandshakeError):
+    """The closing handshake did not finish in time."""
+
+
+class ConnectionClosed(Exception):
+    """The connection is closed (or closing); ``reason`` is its CloseReason."""
+
+    def __init__(self, reason: Optional["CloseReason"]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{self.reason}>"
+
+
+class ConnectionRejected(HandshakeError):
+    """The server answered the upgrade request with an HTTP status other than 101."""
+
+    def __init__(self, status_code: int, headers: Tuple[Tuple[bytes, bytes], ...],
+                 body: Optional[bytes]) -> None:
+        super().__init__(status_code, headers, body)
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<status_code={self.status_code}>"
+
+
+class CloseReason:
+    """Why a connection closed: ``code``, its ``name`` and the ``reason`` text."""
+
+    __slots__ = ("_code", "_name", "_reason")
+
+    def __init__(self, code: int, reason: Optional[str]) -> None:
+        self._code = code
+        name = _CLOSE_NAMES.get(code)
+        if name is None:
+            if 1000 <= code <= 2999:
+                name = "RFC_RESERVED"
+            elif 3000 <= code <= 3999:
+                name = "IANA_RESERVED"
+            elif 4000 <= code <= 4999:
+                name = "PRIVATE_RESERVED"
+            else:
+                name = "INVALID_CODE"
+        self._name = name
+        self._reason = reason
+
+    @property
+    def code(self) -> int:
+        """The numeric close code."""
+        return self._code
+
+    @property
+    def name(self) -> str:
+        """The close code's name."""
+        return self._name
+
+    @property
+    def reason(self) -> Optional[str]:
+        """The reason text, or None."""
+        return self._reason
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<code={self._code}, name={self._name}, " \
+               f"reason={self._reason}>"
+
+
+class Endpoint:
+    """A TCP endpoint: ``address`` (an ip_address), ``port``, ``is_ssl``."""
+
+    def __init__(self, address: Union[str, int], port: int, is_ssl: bool) -> None:
+        self.address = ip_address(address)
+        self.port = port
+        self.is_ssl = is_ssl
+
+    @property
+    def url(self) -> str:
+        """The endpoint as a ws:// or wss:// URL (no default port)."""
+        scheme = "wss" if self.is_ssl else "ws"
+        default = 443 if self.is_ssl else 80
+        port = "" if self.port == default else f":{self.port}"
+        if self.address.version == 4:
+            return f"{scheme}://{self.address}{port}"
+        return f"{scheme}://[{self.address}]{port}"
+
+    def __repr__(self) -> str:
+        return f'Endpoint(address="{self.address}", port={self.port}, is_ssl={self.is_ssl})'
+
+
+def _endpoint(stream: Any, local: bool) -> Union[Endpoint, str]:
+    sock, is_ssl = None, False
+    if isinstance(stream, trio.SocketStream):
+        sock = stream.socket
+    elif isinstance(stream, trio.SSLStream):
+        transport = stream.transport_stream
+        sock = getattr(transport, "socket", None)
+        is_ssl = True
+    if sock is None:
+        return repr(stream)
+    addr, port, *_ = sock.getsockname() if local else sock.getpeername()
+    return Endpoint(addr, port, is_ssl)
+
+
+def _header_pairs(headers: Headers) -> Tuple[Tuple[bytes, bytes], ...]:
+    """Headers as (lower-case name, value) byte pairs, as wsproto gives them."""
+    return tuple((k.lower().encode("latin-1"), v.encode("latin-1"))
+                 for k, v in headers.raw_items())
+
+
+# The headers the opening handshake itself uses; wsproto leaves them out of the
+# headers it shows (the request's headers, the response's handshake_headers).
+_REQUEST_OWN = frozenset(["connection", "host", "sec-websocket-extensions", "sec-websocket-key",
+                          "sec-websocket-protocol", "sec-websocket-version", "upgrade"])
+_RESPONSE_OWN = frozenset(["connection", "sec-websocket-extensions", "sec-websocket-accept",
+                           "sec-websocket-protocol", "upgrade"])
+
+
+def _extra_pairs(headers: Headers, own: frozenset) -> Tuple[Tuple[bytes, bytes], ...]:
+    return tuple((k.lower().encode("latin-1"), v.encode("latin-1"))
+                 for k, v in headers.raw_items() if k.lower() not in own)
+
+
+def _add_headers(headers: Headers, extra: Optional[Iterable[Tuple[Any, Any]]]) -> None:
+    for name, value in extra or ():
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        headers[name] = value
+
+
+class _NoCancel:
+    """Keeps the exception being handled from being masked by a trio.Cancelled
+    raised inside the block (a close inside ``finally`` or ``__aexit__``)."""
+
+    __slots__ = ("_armed",)
+
+    def __enter__(self) -> None:
+        self._armed = sys.exc_info()[1] is not None
+
+    def __exit__(self, typ: Any, value: Any, tb: Any) -> bool:
+        if value is None or not self._armed:
+            return False
+        if isinstance(value, BaseExceptionGroup):
+            return value.subgroup(lambda e: not isinstance(e, trio.Cancelled)) is None
+        return isinstance(value, trio.Cancelled)
+
+
+# -- the connection ----------------------------------------------------------
+
+class WebSocketRequest:
+    """A client's opening handshake, shown to a server handler, which calls
+    ``accept()`` (and gets the connection) or ``reject()``."""
+
+    def __init__(self, connection: "WebSocketConnection", request: Request) -> None:
+        self._connection = connection
+        self._request = request
+
+    @property
+    def headers(self) -> HeaderList:
+        """The request's headers as (lower-case name, value) byte pairs."""
+        return list(_extra_pairs(self._request.headers, _REQUEST_OWN))
+
+    @property
+    def path(self) -> str:
+        """The requested path (with the query)."""
+        return self._request.path
+
+    @property
+    def proposed_subprotocols(self) -> Tuple[str, ...]:
+        """The subprotocols the client offers, in its order."""
+        return tuple(t.strip() for v in self._request.headers.get_all("Sec-WebSocket-Protocol")
+                     for t in v.split(",") if t.strip())
+
+    @property
+    def local(self) -> Union[Endpoint, str]:
+        return self._connection.local
+
+    @property
+    def remote(self) -> Union[Endpoint, str]:
+        return self._connection.remote
+
+    async def accept(self, *, subprotocol: Optional[str] = None,
+                     extra_headers: Optional[HeaderList] = None) -> "WebSocketConnection":
+        """Accept the upgrade (101) and return the open connection."""
+        await self._connection._accept(self._request, subprotocol, extra_headers or [])
+        return self._connection
+
+    async def reject(self, status_code: int, *, extra_headers: Optional[HeaderList] = None,
+                     body: Optional[bytes] = None) -> None:
+        """Refuse the upgrade with an HTTP status (not 101) and an optional body."""
+        await self._connection._reject(status_code, extra_headers or [], body or b"")
+
+
+class WebSocketConnection(trio.abc.AsyncResource):
+    """A WebSocket connection: messages, pings and the closing handshake.
+
+    Get one from ``open_websocket`` / ``connect_websocket`` (client) or
+    ``WebSocketRequest.accept`` (server)."""
+
+    CONNECTION_ID = itertools.count()
+
+    def __init__(self, stream: trio.abc.Stream, proto: Union[ClientProtocol, ServerProtocol], *,
+                 host: Optional[str] = None, path: Optional[str] = None,
+                 client_extra_headers: Optional[HeaderList] = None,
+                 message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                 receive_buffer_size: Optional[int] = RECEIVE_BYTES) -> None:
+        self._id = next(self.CONNECTION_ID)
+        self._stream = stream
+        self._proto: Any = proto    # ClientProtocol or ServerProtocol
+        self._is_client = isinstance(proto, ClientProtocol)
+        self._host = host
+        self._path = path
+        self._client_extra_headers = client_extra_headers
+        self._receive_buffer_size = receive_buffer_size
+        self._close_reason: Optional[CloseReason] = None
+        self._closing_locally = False
+        self._aborted = False
+        self._failed = False
+        self._pending: List[bytes] = []
+        self._stream_lock = trio.StrictFIFOLock()
+        self._send_channel, self._recv_channel = trio.open_memory_channel(message_queue_size)
+        self._parts: List[Any] = []
+        self._part_opcode = 0
+        self._pings: "OrderedDict[bytes, list]" = OrderedDict()
+        self._subprotocol: Optional[str] = None
+        self._handshake_headers: Tuple[Tuple[bytes, bytes], ...] = ()
+        self._request_ready = trio.Event()
+        self._request: Optional[WebSocketRequest] = None
+        self._request_taken = False
+        self._open_handshake = trio.Event()
+        self._close_handshake = trio.Event()
+        self._reader_running = True
+
+    # -- metadata --------------------------------------------------------------
+
+    @property
+    def closed(self) -> Optional[CloseReason]:
+        """Why the connection was or is being closed, else None."""
+        return self._close_reason
+
+    @property
+    def is_client(self) -> bool:
+        return self._is_client
+
+    @property
+    def is_server(self) -> bool:
+        return not self._is_client
+
+    @property
+    def local(self) -> Union[Endpoint, str]:
+        """The local endpoint (Endpoint, or repr() of a non-socket stream)."""
+        return _endpoint(self._stream, True)
+
+    @property
+    def remote(self) -> Union[Endpoint, str]:
+        """The remote endpoint (Endpoint, or repr() of a non-socket stream)."""
+        return _endpoint(self._stream, False)
+
+    @property
+    def path(self) -> Optional[str]:
+        """The requested path (a server knows it once the request is accepted)."""
+        return self._path
+
+    @property
+    def subprotocol(self) -> Optional[str]:
+        """The negotiated subprotocol, or None."""
+        return self._subprotocol
+
+    @property
+    def handshake_headers(self) -> Tuple[Tuple[bytes, bytes], ...]:
+        """The peer's handshake headers as (lower-case name, value) byte pairs."""
+        return self._handshake_headers
+
+    def __str__(self) -> str:
+        return f"{'client' if self._is_client else 'server'}-{self._id}"
+
+    # -- messages ------------------------------------------------------------
+
+    async def get_message(self) -> Union[str, bytes]:
+        """The next message; ConnectionClosed once the connection is closed
+        and the messages received before are taken."""
+        try:
+            return await self._recv_channel.receive()
+        except (trio.ClosedResourceError, trio.EndOfChannel):
+            raise ConnectionClosed(self._close_reason) from None
+
+    async def send_message(self, message: Union[str, bytes]) -> None:
+        """Send a TEXT (str) or BINARY (bytes) message."""
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        proto = self._proto
+        try:
+            if type(message) is str:
+                proto.send_text(message.encode())
+            elif isinstance(message, bytes):
+                proto.send_binary(message)
+            elif isinstance(message, str):
+                proto.send_text(message.encode())
+            else:
+                raise ValueError("message must be str or bytes")
+        except ValueError:
+            raise
+        except Exception:
+            raise ConnectionClosed(self._close_reason) from None
+        await self._flush()
+
+    async def ping(self, payload: Optional[bytes] = None) -> None:
+        """Send a PING and wait for its PONG (a PONG also answers every
+        earlier ping in flight); payloads in flight must differ."""
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        if payload in self._pings:
+            raise ValueError(f"Payload value {payload!r} is already in flight.")
+        if payload is None:
+            payload = struct.pack("!I", random.getrandbits(32))
+        event = trio.Event()
+        waiter: list = [event, False]     # [event, answered by a PONG]
+        self._pings[payload] = waiter
+        try:
+            self._proto.send_ping(payload)
+        except Exception:
+            self._pings.pop(payload, None)
+            raise ConnectionClosed(self._close_reason) from None
+        await self._flush()
+        await event.wait()
+        if not waiter[1]:
+            raise ConnectionClosed(self._close_reason)
+
+    async def pong(self, payload: Optional[bytes] = None) -> None:
+        """Send an unsolicited PONG."""
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        try:
+            self._proto.send_pong(payload or b"")
+        except Exception:
+            raise ConnectionClosed(self._close_reason) from None
+        await self._flush()
+
+    async def aclose(self, code: int = 1000, reason: Optional[str] = None) -> None:
+        """Close: send a CLOSE frame, wait for the peer's, close the stream.
+        Idempotent; messages not yet taken are dropped."""
+        with _NoCancel():
+            await self._aclose(code, reason)
+
+    async def _aclose(self, code: int, reason: Optional[str]) -> None:
+        if self._close_reason is not None:
+            if self._failed:
+                # The engine closed with an error code: wait (under the
+                # caller's timeout) for the peer's CLOSE, then drop the stream.
+                try:
+                    await self._close_handshake.wait()
+                finally:
+                    self._failed = False
+                    await self._close_stream()
+            return
+        try:
+            state = self._proto.state
+            if state is OPEN:
+                self._close_reason = CloseReason(1000, None)
+                self._closing_locally = True
+                self._proto.send_close(code, reason or "")
+                # The CLOSE frame goes out even when the caller is being
+                # cancelled (a cancelled open_websocket body closes cleanly);
+                # the wait for the peer's answer below is not shielded.
+                with trio.CancelScope(shield=True):
+                    with trio.move_on_after(_CLOSE_WRITE_TIMEOUT):
+                        await self._flush()
+            elif state is CONNECTING:
+                self._close_handshake.set()
+            await self._recv_channel.aclose()
+            await self._close_handshake.wait()
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._close_stream()
+
+    # -- I/O -----------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        """Write what the protocol has queued.
+
+        The protocol's output is taken synchronously, right after the call
+        that queued it, into ``_pending``; whoever holds the stream lock
+        writes all of ``_pending``, so bytes go out in the order they were
+        queued.  Nothing queued: no lock, no checkpoint."""
+        out = self._proto.data_to_send()
+        pending = self._pending
+        if out:
+            pending.extend(out)
+        elif not pending:
+            if self._aborted:
+                # What the caller queued was dropped by the abort.
+                raise ConnectionClosed(self._close_reason)
+            return
+        async with self._stream_lock:
+            if self._aborted:
+                # The stream broke while we waited: what we queued is dropped.
+                raise ConnectionClosed(self._close_reason)
+            while pending:
+                data = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                if not data:
+                    continue    # SEND_EOF: the stream is closed by the caller instead
+                try:
+                    await self._stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._abort()
+                    raise ConnectionClosed(self._close_reason) from None
+
+    async def _close_stream(self) -> None:
+        self._reader_running = False
+        try:
+            with _NoCancel():
+                await self._stream.aclose()
+        except trio.BrokenResourceError:
+            pass
+
+    async def _abort(self) -> None:
+        """The stream ended or broke without a closing handshake."""
+        proto = self._proto
+        self._aborted = True
+        if proto.state is not CLOSED:
+            proto.fail(1006)
+            proto.data_to_send()
+        self._pending.clear()
+        if self._close_reason is None:
+            self._close_reason = CloseReason(1006, None)
+        await self._send_channel.aclose()
+        self._reader_running = False
+        self._wake_pings()
+        self._close_handshake.set()
+        self._request_ready.set()
+
+    def _wake_pings(self) -> None:
+        for waiter in self._pings.values():
+            waiter[0].set()
+        self._pings.clear()
+
+    async def _reader_task(self) -> None:
+        """Read the stream, feed the protocol, dispatch its events."""
+        proto = self._proto
+        stream = self._stream
+        try:
+            if self._is_client:
+                request = proto.connect()
+                if self._host is not None:
+                    del request.headers["Host"]
+                    request.headers["Host"] = self._host
+                _add_headers(request.headers, self._client_extra_headers)
+                proto.send_request(request)
+                try:
+                    await self._flush()
+                except ConnectionClosed:
+                    self._reader_running = False
+            async with self._send_channel:
+                while self._reader_running:
+                    try:
+                        data = await stream.receive_some(self._receive_buffer_size)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        await self._abort()
+                        break
+                    if not data:
+                        proto.receive_eof()
+                        await self._dispatch()
+                        if self._close_reason is None or proto.state is not CLOSED:
+                            await self._abort()
+                        else:
+                            self._close_handshake.set()
+                            self._wake_pings()
+                        break
+                    proto.receive_data(data)
+                    await self._dispatch()
+        except trio.Cancelled:
+            # The stream stays open: aclose() (open_websocket's exit) still
+            # sends the CLOSE frame, then closes it.
+            raise
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self._close_stream()
+            raise
+        finally:
+            self._request_ready.set()
+            self._wake_pings()
+
+    async def _dispatch(self) -> None:
+        proto = self._proto
+        for event in proto.events_received():
+            if type(event) is Frame:
+                op = event.opcode
+                if op == _TEXT or op == _BINARY:
+                    if event.fin and not self._parts:
+                        data = event.data
+                        msg = data.decode() if op == _TEXT else (
+                            data if type(data) is bytes else bytes(data))
+                        await self._deliver(msg)
+                    else:
+                        self._part_opcode = op
+                        self._parts.append(event.data)
+                elif op == _CONT:
+                    self._parts.append(event.data)
+                    if event.fin:
+                        data = b"".join(self._parts)
+                        self._parts = []
+                        await self._deliver(data.decode() if self._part_opcode == _TEXT
+                                            else data)
+                elif op == _PONG:
+                    self._on_pong(bytes(event.data))
+                elif op == _CLOSE:
+                    await self._on_close()
+            elif isinstance(event, Response):
+                self._handshake_headers = _extra_pairs(event.headers, _RESPONSE_OWN)
+            elif isinstance(event, Request):
+                await self._on_request(event)
+        if self._is_client:
+            if not self._open_handshake.is_set():
+                await self._check_response()
+        elif self._request is None and proto.handshake_exc is not None \
+                and self._close_reason is None:
+            await self._refuse_request()
+        if self._close_reason is None and proto.state is not OPEN and \
+                proto.close_rcvd is None and proto.close_sent is not None:
+            # The engine failed the connection (too big, bad UTF-8, protocol error).
+            sent = proto.close_sent
+            self._close_reason = CloseReason(int(sent.code), sent.reason or None)
+            self._failed = True
+            await self._send_channel.aclose()
+        try:
+            await self._flush()
+        except ConnectionClosed:
+            self._reader_running = False
+
+    async def _deliver(self, msg: Union[str, bytes]) -> None:
+        try:
+            await self._send_channel.send(msg)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+    def _on_pong(self, payload: bytes) -> None:
+        pings = self._pings
+        if payload not in pings:
+            return
+        while pings:
+            key, waiter = pings.popitem(False)
+            waiter[1] = True
+            waiter[0].set()
+            if key == payload:
+                break
+
+    async def _on_close(self) -> None:
+        rcvd = self._proto.close_rcvd
+        code, reason = (1005, None) if rcvd is None else (int(rcvd.code), rcvd.reason or None)
+        if self._close_reason is None or self._closing_locally:
+            self._close_reason = CloseReason(code, reason)
+        await self._send_channel.aclose()
+        self._close_handshake.set()
+        self._wake_pings()
+        if not self._is_client:
+            try:
+                await self._flush()
+            except ConnectionClosed:
+                pass
+            await self._close_stream()
+
+    async def _check_response(self) -> None:
+        proto = self._proto
+        exc = proto.handshake_exc
+        if exc is not None:
+            if isinstance(exc, InvalidStatus):
+                response = exc.response
+                raise ConnectionRejected(response.status_code, _header_pairs(response.headers),
+                                         bytes(response.body) or None)
+            raise HandshakeError(f"invalid handshake response: {exc}") from exc
+        if proto.state is OPEN:
+            self._subprotocol = proto.subprotocol
+            self._open_handshake.set()
+
+    async def _on_request(self, request: Request) -> None:
+        proto = self._proto
+        try:
+            proto.process_request(request)
+        except InvalidHandshake:
+            # Not a valid upgrade: answer as the protocol decides, never call the handler.
+            proto.send_response(proto.accept(request))
+            try:
+                await self._flush()
+            except ConnectionClosed:
+                pass
+            self._close_reason = CloseReason(1006, "Invalid WebSocket handshake")
+            await self._close_stream()
+            self._close_handshake.set()
+            self._request_ready.set()
+            return
+        self._handshake_headers = _extra_pairs(request.headers, _REQUEST_OWN)
+        self._request = WebSocketRequest(self, request)
+        self._request_ready.set()
+
+    async def _refuse_request(self) -> None:
+        """A request head the parser refuses: 400, close, no handler call."""
+        self._close_reason = CloseReason(1006, "Invalid WebSocket handshake")
+        try:
+            with trio.move_on_after(_CLOSE_WRITE_TIMEOUT):
+                await self._stream.send_all(_BAD_REQUEST)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        await self._close_stream()
+        self._close_handshake.set()
+        self._request_ready.set()
+
+    async def _get_request(self) -> WebSocketRequest:
+        if self._is_client:
+            raise RuntimeError("This method is only valid for server connections.")
+        if self._request_taken:
+            raise RuntimeError("No proposal available. Did you call this method"
+                               " multiple times or at the wrong time?")
+        await self._request_ready.wait()
+        self._request_taken = True
+        if self._request is None:
+            raise ConnectionClosed(self._close_reason)
+        return self._request
+
+    async def _accept(self, request: Request, subprotocol: Optional[str],
+                      extra_headers: HeaderList) -> None:
+        proto = self._proto
+        proto.select_subprotocol = lambda offered: subprotocol
+        response = proto.accept(request)
+        if response.status_code == 101:
+            del response.headers["Date"]    # as wsproto: only what the handshake needs
+            _add_headers(response.headers, extra_headers)
+        proto.send_response(response)
+        await self._flush()
+        if response.status_code != 101:
+            self._close_reason = CloseReason(1006, "Invalid WebSocket handshake")
+            await self._close_stream()
+            raise ConnectionClosed(self._close_reason)
+        self._subprotocol = subprotocol
+        self._path = request.path
+        self._open_handshake.set()
+
+    async def _reject(self, status_code: int, extra_headers: HeaderList, body: bytes) -> None:
+        headers = Headers()
+        _add_headers(headers, extra_headers)
+        if "Content-Length" not in headers:
+            headers["Content-Length"] = str(len(body))
+        try:
+            phrase = http.HTTPStatus(status_code).phrase
+        except ValueError:
+            phrase = ""
+        self._proto.send_response(Response(status_code, phrase, headers, body))
+        try:
+            await self._flush()
+        except ConnectionClosed:
+            pass
+        self._close_reason = CloseReason(1006, "Rejected WebSocket handshake")
+        self._close_handshake.set()
+        await self._close_stream()
+
+
+# -- client ------------------------------------------------------------------
+
+def _client_protocol(host: str, port: int, secure: bool, resource: str,
+                     subprotocols: Optional[Iterable[str]], max_message_size: int
+                     ) -> ClientProtocol:
+    uri = types.SimpleNamespace(host=host, port=port, secure=secure, resource_name=resource,
+                                user_info=None)
+    subs = list(subprotocols) if subprotocols else None
+    return ClientProtocol(uri, subprotocols=subs, max_size=max_message_size)
+
+
+async def wrap_client_stream(nursery: trio.Nursery, stream: trio.abc.Stream, host: str,
+                             resource: str, *, subprotocols: Optional[Iterable[str]] = None,
+                             extra_headers: Optional[HeaderList] = None,
+                             message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                             max_message_size: int = MAX_MESSAGE_SIZE,
+                             receive_buffer_size: Optional[int] = RECEIVE_BYTES
+                             ) -> WebSocketConnection:
+    """Run the client handshake on `stream` (`host` is the Host header);
+    the reader task runs in `nursery`."""
+    proto = _client_protocol(host, 80, False, resource, subprotocols, max_message_size)
+    connection = WebSocketConnection(stream, proto, host=host, path=resource,
+                                     client_extra_headers=extra_headers,
+                                     message_queue_size=message_queue_size,
+                                     receive_buffer_size=receive_buffer_size)
+    nursery.start_soon(connection._reader_task)
+    await connection._open_handshake.wait()
+    return connection
+
+
+async def connect_websocket(nursery: trio.Nursery, host: str, port: int, resource: str, *,
+                            use_ssl: Union[bool, ssl.SSLContext],
+                            subprotocols: Optional[Iterable[str]] = None,
+                            extra_headers: Optional[HeaderList] = None,
+                            message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                            max_message_size: int = MAX_MESSAGE_SIZE,
+                            receive_buffer_size: Optional[int] = RECEIVE_BYTES
+                            ) -> WebSocketConnection:
+    """An open client connection whose reader task runs in `nursery`; the
+    caller closes it."""
+    if use_ssl is True:
+        ssl_context: Optional[ssl.SSLContext] = ssl.create_default_context()
+    elif use_ssl is False:
+        ssl_context = None
+    elif isinstance(use_ssl, ssl.SSLContext):
+        ssl_context = use_ssl
+    else:
+        raise TypeError("`use_ssl` argument must be bool or ssl.SSLContext")
+    if ssl_context is None:
+        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+    else:
+        stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl_context,
+                                                     https_compatible=True)
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    return await wrap_client_stream(nursery, stream, host_header, resource,
+                                    subprotocols=subprotocols, extra_headers=extra_headers,
+                                    message_queue_size=message_queue_size,
+                                    max_message_size=max_message_size,
+                                    receive_buffer_size=receive_buffer_size)
+
+
+def _url_to_host(url: Any, ssl_context: Optional[ssl.SSLContext]
+                 ) -> Tuple[str, int, str, Union[bool, ssl.SSLContext]]:
+    url = str(url)
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError('WebSocket URL scheme must be "ws:" or "wss:"')
+    use_ssl: Union[bool, ssl.SSLContext]
+    if ssl_context is None:
+        use_ssl = parts.scheme == "wss"
+    elif parts.scheme == "ws":
+        raise ValueError("SSL context must be None for ws: URL scheme")
+    else:
+        use_ssl = ssl_context
+    host = parts.hostname
+    if host is None:
+        raise ValueError("URL host must not be None")
+    port = parts.port if parts.port is not None else (443 if use_ssl else 80)
+    resource = parts.path or "/"
+    if "?" in url:
+        resource += "?" + parts.query
+    return host, port, resource, use_ssl
+
+
+async def connect_websocket_url(nursery: trio.Nursery, url: str,
+                                ssl_context: Optional[ssl.SSLContext] = None, *,
+                                subprotocols: Optional[Iterable[str]] = None,
+                                extra_headers: Optional[HeaderList] = None,
+                                message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                                max_message_size: int = MAX_MESSAGE_SIZE,
+                                receive_buffer_size: Optional[int] = RECEIVE_BYTES
+                                ) -> WebSocketConnection:
+    """connect_websocket() with a ws:// or wss:// URL."""
+    host, port, resource, use_ssl = _url_to_host(url, ssl_context)
+    return await connect_websocket(nursery, host, port, resource, use_ssl=use_ssl,
+                                   subprotocols=subprotocols, extra_headers=extra_headers,
+                                   message_queue_size=message_queue_size,
+                                   max_message_size=max_message_size,
+                                   receive_buffer_size=receive_buffer_size)
+
+
+def _reraise(exc: BaseException) -> None:
+    """Raise `exc` keeping its __context__ as it is."""
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context
+
+
+@asynccontextmanager
+async def open_websocket(host: str, port: int, resource: str, *,
+                         use_ssl: Union[bool, ssl.SSLContext],
+                         subprotocols: Optional[Iterable[str]] = None,
+                         extra_headers: Optional[HeaderList] = None,
+                         message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                         max_message_size: int = MAX_MESSAGE_SIZE,
+                         receive_buffer_size: Optional[int] = RECEIVE_BYTES,
+                         connect_timeout: float = CONN_TIMEOUT,
+                         disconnect_timeout: float = CONN_TIMEOUT
+                         ) -> AsyncIterator[WebSocketConnection]:
+    """Connect on entry, close on exit; yields the WebSocketConnection.
+
+    HandshakeError for a network error, ConnectionTimeout /
+    DisconnectionTimeout, ConnectionRejected.  An error in the body or in the
+    reader task comes out alone, not inside an exception group."""
+    connection: Optional[WebSocketConnection] = None
+    open_error: Optional[BaseException] = None
+    close_error: Optional[BaseException] = None
+    user_error: Optional[BaseException] = None
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                with trio.fail_after(connect_timeout):
+                    connection = await connect_websocket(
+                        nursery, host, port, resource, use_ssl=use_ssl,
+                        subprotocols=subprotocols, extra_headers=extra_headers,
+                        message_queue_size=message_queue_size,
+                        max_message_size=max_message_size,
+                        receive_buffer_size=receive_buffer_size)
+            except trio.TooSlowError:
+                open_error = ConnectionTimeout()
+            except OSError as exc:
+                open_error = HandshakeError()
+                open_error.__cause__ = exc
+            except HandshakeError as exc:
+                open_error = exc
+            if connection is None:
+                nursery.cancel_scope.cancel()
+            else:
+                try:
+                    yield connection
+                except BaseException as exc:
+                    user_error = exc
+                    raise
+                finally:
+                    try:
+                        with trio.fail_after(disconnect_timeout):
+                            await connection.aclose()
+                    except trio.TooSlowError:
+                        close_error = DisconnectionTimeout()
+                    except BaseException as exc:    # noqa: B036 - re-raised below
+                        close_error = exc
+    except BaseExceptionGroup as group:
+        errors = group.exceptions
+        if len(errors) == 1:
+            _reraise(errors[0])
+        real = [e for e in errors if not isinstance(e, trio.Cancelled)]
+        if not real:
+            _reraise(user_error if user_error is not None else errors[0])
+        if len(real) == 1:
+            _reraise(real[0])
+        if user_error is not None:
+            others = [e for e in errors if e is not user_error]
+            user_error.__context__ = BaseExceptionGroup(
+                "Both internal and user exceptions encountered. This group contains "
+                "the internal exception(s).", others)
+            _reraise(user_error)
+        raise
+    finally:
+        if close_error is not None:
+            _reraise(close_error)
+    if open_error is not None:
+        _reraise(open_error)
+
+
+def open_websocket_url(url: str, ssl_context: Optional[ssl.SSLContext] = None, *,
+                       subprotocols: Optional[Iterable[str]] = None,
+                       extra_headers: Optional[HeaderList] = None,
+                       message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                       max_message_size: int = MAX_MESSAGE_SIZE,
+                       receive_buffer_size: Optional[int] = RECEIVE_BYTES,
+                       connect_timeout: float = CONN_TIMEOUT,
+                       disconnect_timeout: float = CONN_TIMEOUT) -> Any:
+    """open_websocket() with a ws:// or wss:// URL."""
+    host, port, resource, use_ssl = _url_to_host(url, ssl_context)
+    return open_websocket(host, port, resource, use_ssl=use_ssl, subprotocols=subprotocols,
+                          extra_headers=extra_headers, message_queue_size=message_queue_size,
+                          max_message_size=max_message_size,
+                          receive_buffer_size=receive_buffer_size,
+                          connect_timeout=connect_timeout,
+                          disconnect_timeout=disconnect_timeout)
+
+
+# -- server ------------------------------------------------------------------
+
+async def wrap_server_stream(nursery: trio.Nursery, stream: trio.abc.Stream,
+                             message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                             max_message_size: int = MAX_MESSAGE_SIZE,
+                             receive_buffer_size: Optional[int] = RECEIVE_BYTES
+                             ) -> WebSocketRequest:
+    """Read a client's upgrade request from `stream`; the reader task runs in `nursery`."""
+    connection = WebSocketConnection(stream, ServerProtocol(max_size=max_message_size),
+                                     message_queue_size=message_queue_size,
+                                     receive_buffer_size=receive_buffer_size)
+    nursery.start_soon(connection._reader_task)
+    return await connection._get_request()
+
+
+class WebSocketServer:
+    """Serves WebSocket connections on trio listeners, calling `handler`
+    with a WebSocketRequest for each."""
+
+    def __init__(self, handler: Callable[[WebSocketRequest], Awaitable[None]],
+                 listeners: Sequence[Any], *, handler_nursery: Optional[trio.Nursery] = None,
+                 message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                 max_message_size: int = MAX_MESSAGE_SIZE,
+                 receive_buffer_size: Optional[int] = RECEIVE_BYTES,
+                 connect_timeout: float = CONN_TIMEOUT,
+                 disconnect_timeout: float = CONN_TIMEOUT) -> None:
+        if len(listeners) == 0:
+            raise ValueError("Listeners must contain at least one item.")
+        self._handler = handler
+        self._handler_nursery = handler_nursery
+        self._listeners = listeners
+        self._message_queue_size = message_queue_size
+        self._max_message_size = max_message_size
+        self._receive_buffer_size = receive_buffer_size
+        self._connect_timeout = connect_timeout
+        self._disconnect_timeout = disconnect_timeout
+
+    @property
+    def port(self) -> int:
+        """The port of the (single, socket) listener."""
+        if len(self._listeners) > 1:
+            raise RuntimeError("Cannot get port because this server has more than 1 listener.")
+        listener = self.listeners[0]
+        try:
+            return listener.port  # type: ignore[union-attr]
+        except AttributeError:
+            raise RuntimeError(f"This socket does not have a port: {listener!r}") from None
+
+    @property
+    def listeners(self) -> List[Union[Endpoint, str]]:
+        """An Endpoint per TCP listener, repr() for other listeners."""
+        result: List[Union[Endpoint, str]] = []
+        for listener in self._listeners:
+            sock, is_ssl = None, False
+            if isinstance(listener, trio.SocketListener):
+                sock = listener.socket
+            elif isinstance(listener, trio.SSLListener):
+                sock = getattr(listener.transport_listener, "socket", None)
+                is_ssl = True
+            if sock is not None:
+                name = sock.getsockname()
+                result.append(Endpoint(name[0], name[1], is_ssl))
+            else:
+                result.append(repr(listener))
+        return result
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled (``await nursery.start(server.run)`` returns the server)."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(trio.serve_listeners, self._handle_connection,
+                                        list(self._listeners),
+                                        handler_nursery=self._handler_nursery))
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
+        async with trio.open_nursery() as nursery:
+            connection = WebSocketConnection(
+                stream, ServerProtocol(max_size=self._max_message_size),
+                message_queue_size=self._message_queue_size,
+                receive_buffer_size=self._receive_buffer_size)
+            nursery.start_soon(connection._reader_task)
+            request = None
+            with trio.move_on_after(self._connect_timeout) as scope:
+                try:
+                    request = await connection._get_request()
+                except ConnectionClosed:
+                    pass
+            if scope.cancelled_caught or request is None:
+                nursery.cancel_scope.cancel()
+                await stream.aclose()
+                return
+            try:
+                await self._handler(request)
+            finally:
+                with trio.move_on_after(self._disconnect_timeout):
+                    await connection.aclose()
+
+
+async def serve_websocket(handler: Callable[[WebSocketRequest], Awaitable[None]],
+                          host: Union[str, bytes, None], port: int,
+                          ssl_context: Optional[ssl.SSLContext], *,
+                          handler_nursery: Optional[trio.Nursery] = None,
+                          message_queue_size: int = MESSAGE_QUEUE_SIZE,
+                          max_message_size: int = MAX_MESSAGE_SIZE,
+                          receive_buffer_size: Optional[int] = RECEIVE_BYTES,
+                          connect_timeout: float = CONN_TIMEOUT,
+                          disconnect_timeout: float = CONN_TIMEOUT,
+                          task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve WebSockets over TCP (TLS with `ssl_context`) until cancelled;
+    ``await nursery.start(serve_websocket, ...)`` returns the WebSocketServer."""
+    listeners: Sequence[Any]
+    if ssl_context is None:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    else:
+        listeners = await trio.open_ssl_over_tcp_listeners(port, ssl_context, host=host,
+                                                           https_compatible=True)
+    server = WebSocketServer(handler, listeners, handler_nursery=handler_nursery,
+                             message_queue_size=message_queue_size,
+                             max_message_size=max_message_size,
+                             receive_buffer_size=receive_buffer_size,
+                             connect_timeout=connect_timeout,
+                             disconnect_timeout=disconnect_timeout)
+    await server.run(task_status=task_status)

@@ -1,0 +1,41 @@
+"""pytest plugin: run trio-websocket's own tests against picows_like.trio.
+
+Loaded by run_trio_websocket_suite.py (``-p trio_websocket_shim``) before the
+tests are imported:
+
+* ``import trio_websocket`` and ``trio_websocket._impl`` resolve to
+  picows_like.trio (the installed trio-websocket is never imported);
+  ``_impl._TRIO_EXC_GROUP_TYPE``, which the tests import, is set on ours;
+* every test gets a safety-net timeout (trio clock);
+* the per-test outcome is written by pytest's --junitxml, read by the runner.
+"""
+import functools
+import inspect
+import os
+import sys
+
+import trio
+
+import picows_like.trio as _ours
+from picows_like.trio import _impl as _ours_impl
+
+TEST_TIMEOUT = float(os.environ.get("TRIO_COMPAT_TEST_TIMEOUT", "30"))
+
+_ours_impl._TRIO_EXC_GROUP_TYPE = BaseExceptionGroup  # noqa: F821 (builtin since 3.11)
+sys.modules["trio_websocket"] = _ours
+sys.modules["trio_websocket._impl"] = _ours_impl
+
+
+def _bounded(fn):
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        with trio.fail_after(TEST_TIMEOUT):
+            return await fn(*args, **kwargs)
+    return wrapper
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fn = getattr(item, "obj", None)
+        if fn is not None and inspect.iscoroutinefunction(fn):
+            item.obj = _bounded(fn)
