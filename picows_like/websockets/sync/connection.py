@@ -10,8 +10,8 @@ Like websockets, the lock is held while a send writes to the socket: two
 peers that both block writing very large messages at each other, while
 neither reads, stall until their buffers drain.
 """
-import collections
-import os
+import codecs
+import queue
 import random
 import socket
 import struct
@@ -63,11 +63,12 @@ class Connection:
         self.latency: float = 0.0
         # One lock for the protocol and the socket's writing side.
         self._mutex = threading.Lock()
-        # Incoming frames: (opcode, data, fin); _messages counts the complete ones.
-        self._cond = threading.Condition(threading.Lock())
-        self._frames: collections.deque = collections.deque()
-        self._messages = 0
-        self._eof = False
+        # Incoming frames (opcode, data, fin), then None once the reader ends.
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._partial: list = []        # frames of a message a timed-out recv began
+        self._eof = False               # recv took the None
+        self._paused = False            # flow control stopped the reader
+        self._resume = threading.Event()
         self._recv_lock = threading.Lock()
         self._send_fragmented = False
         self._pending_pings: Dict[bytes, Tuple[threading.Event, float, bool]] = {}
@@ -137,82 +138,83 @@ class Connection:
         """The next message: str for TEXT, bytes for BINARY (``decode``
         overrides); TimeoutError after `timeout` seconds; ConnectionClosed
         once the connection is closed and every message was read."""
-        if not self._recv_lock.acquire(blocking=False):
+        lock = self._recv_lock
+        if not lock.acquire(False):
             raise ConcurrencyError("cannot call recv while another thread "
                                    "is already running recv or recv_streaming")
         try:
-            cond = self._cond
-            with cond:
-                if not self._messages:
-                    if self._eof:
-                        raise self._close_exc()
-                    if timeout is not None and timeout <= 0:
-                        raise TimeoutError(f"timed out while waiting for a message")
-                    deadline = None if timeout is None else time.monotonic() + timeout
-                    while not self._messages:
-                        if self._eof:
-                            raise self._close_exc()
-                        if deadline is None:
-                            cond.wait()
-                        else:
-                            left = deadline - time.monotonic()
-                            if left <= 0 or not cond.wait(left) and not self._messages:
-                                if self._messages:
-                                    break
-                                if self._eof:
-                                    raise self._close_exc()
-                                raise TimeoutError("timed out while waiting for a message")
-                frames = self._frames
-                opcode, data, fin = frames.popleft()
-                if not fin:
-                    parts = [data]
-                    while not fin:
-                        _, data, fin = frames.popleft()
-                        parts.append(data)
-                    data = b"".join(parts)
-                self._messages -= 1
-                if self._high is not None and len(frames) <= self._low:
-                    cond.notify_all()
+            item = self._get(timeout, None)
+            if not self._partial:
+                if item[2]:
+                    opcode, data = item[0], item[1]
+                else:
+                    opcode, data = self._rest(item, timeout)
+            else:
+                opcode, data = self._rest(item, timeout)
+            if self._paused and self._queue.qsize() <= self._low:
+                self._resume.set()
         finally:
-            self._recv_lock.release()
+            lock.release()
         if opcode == _TEXT:
             if decode is False:
                 return bytes(data)
-            return data.decode() if not isinstance(data, str) else data
+            return str(data, "utf-8")
         if decode:
-            return bytes(data).decode()
-        return bytes(data)
+            return str(data, "utf-8")
+        return data if type(data) is bytes else bytes(data)
+
+    def _get(self, timeout: Optional[float], deadline: Optional[float]) -> Any:
+        """The next frame; TimeoutError; ConnectionClosed at the end."""
+        if self._eof:
+            raise self._close_exc()
+        try:
+            if deadline is not None:
+                timeout = max(deadline - time.monotonic(), 0.0)
+            if timeout is None:
+                item = self._queue.get()
+            elif timeout <= 0:
+                item = self._queue.get(False)
+            else:
+                item = self._queue.get(True, timeout)
+        except queue.Empty:
+            raise TimeoutError("timed out while waiting for a message") from None
+        if item is None:
+            self._eof = True
+            raise self._close_exc()
+        return item
+
+    def _rest(self, item: Any, timeout: Optional[float]) -> Tuple[int, Any]:
+        """Complete a fragmented message (kept in _partial across timeouts)."""
+        partial = self._partial
+        partial.append(item)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not item[2]:
+            item = self._get(None, deadline)
+            partial.append(item)
+        self._partial = []
+        return partial[0][0], b"".join([f[1] for f in partial])
 
     def recv_streaming(self, decode: Optional[bool] = None) -> Iterator[Any]:
         """The next message, frame by frame."""
-        if not self._recv_lock.acquire(blocking=False):
+        if not self._recv_lock.acquire(False):
             raise ConcurrencyError("cannot call recv_streaming while another thread "
                                    "is already running recv or recv_streaming")
         try:
-            cond = self._cond
-            first = True
-            text = False
             decoder = None
+            pending = self._partial
+            self._partial = []
+            first = True
             while True:
-                with cond:
-                    while not self._frames:
-                        if self._eof:
-                            raise self._close_exc()
-                        cond.wait()
-                    opcode, data, fin = self._frames.popleft()
-                    if fin:
-                        self._messages -= 1
-                    if self._high is not None and len(self._frames) <= self._low:
-                        cond.notify_all()
+                item = pending.pop(0) if pending else self._get(None, None)
+                opcode, data, fin = item
                 if first:
-                    text = opcode == _TEXT
                     first = False
-                    want_text = text if decode is None else decode
-                    if want_text:
-                        import codecs
+                    if (opcode == _TEXT) if decode is None else decode:
                         decoder = codecs.getincrementaldecoder("utf-8")()
+                if self._paused and self._queue.qsize() <= self._low:
+                    self._resume.set()
                 if decoder is not None:
-                    yield decoder.decode(bytes(data), fin)
+                    yield decoder.decode(data, fin)
                 else:
                     yield bytes(data)
                 if fin:
@@ -401,17 +403,16 @@ class Connection:
     def _process_event(self, event: Any) -> None:
         opcode = event.opcode
         if opcode == _TEXT or opcode == _BINARY or opcode == _CONT:
-            cond = self._cond
-            with cond:
-                self._frames.append((opcode, event.data, event.fin))
-                if event.fin:
-                    self._messages += 1
-                cond.notify_all()
-                high = self._high
-                if high is not None and len(self._frames) > high:
-                    # Flow control: stop reading until recv() drains the queue.
-                    while len(self._frames) > self._low and not self._draining:
-                        cond.wait(1.0)
+            q = self._queue
+            q.put((opcode, event.data, event.fin))
+            high = self._high
+            if high is not None and q.qsize() > high:
+                # Flow control: stop reading until recv() drains the queue.
+                self._resume.clear()
+                self._paused = True
+                while q.qsize() > self._low and not self._draining:
+                    self._resume.wait(0.5)
+                self._paused = False
         elif opcode == _PONG:
             self._acknowledge_pings(bytes(event.data))
 
@@ -462,9 +463,7 @@ class Connection:
                     if ack_on_close:
                         event.set()
                 self._pending_pings.clear()
-            with self._cond:
-                self._eof = True
-                self._cond.notify_all()
+            self._queue.put(None)
             self._closed.set()
 
     def _arm_close_timeout(self) -> None:
@@ -489,7 +488,7 @@ class Connection:
             self._reader.join()
 
     def _close_exc(self) -> ConnectionClosed:
-        # Called with self._cond held, after the reader finished.
+        self._reader.join()
         return self.protocol.close_exc
 
     def _keepalive_loop(self) -> None:
