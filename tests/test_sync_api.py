@@ -361,3 +361,17 @@ def test_websockets_asyncio_client_with_our_sync_server():
             return ws.close_code
 
         assert asyncio.run(asyncio.wait_for(main(), 2 * T)) == 4001
+
+
+# -- the example ---------------------------------------------------------------
+
+def test_example_blocking_feed():
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, os.path.join(root, "examples", "blocking_feed.py"),
+                          "--ticks", "300"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "300 ticks in" in out.stdout and "closed with 1000" in out.stdout
+    assert "vwap" in out.stdout and out.stdout.rstrip().endswith("done")
