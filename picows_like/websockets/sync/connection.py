@@ -32,7 +32,7 @@ class _NotOpen(Exception):
     """Raised under the mutex when a send finds the connection not OPEN."""
 
 _TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
-_RECV_SIZE = 65536
+_RECV_SIZE = 262144
 
 
 class Connection:
@@ -433,16 +433,20 @@ class Connection:
         sock = self.socket
         protocol = self.protocol
         mutex = self._mutex
-        size = self.recv_bufsize
+        # One buffer for the connection's life: the engine parses in place
+        # and copies only an incomplete tail and the payloads it hands out.
+        buf = bytearray(self.recv_bufsize)
+        view = memoryview(buf)
         try:
             while True:
                 try:
-                    data = sock.recv(size)
+                    n = sock.recv_into(buf)
                 except (OSError, ValueError):
-                    data = b""
+                    n = 0
+                data = n > 0
                 with mutex:
                     if data:
-                        protocol.receive_data(data)
+                        protocol.receive_data(view[:n])
                     else:
                         protocol.receive_eof()
                     events = protocol.events_received()
