@@ -5,6 +5,8 @@ benchmarks/_echo_server.py), so the figures compare the client side.
 
 Each client sends one BINARY message, waits for the echo, repeats for
 --seconds; compression is off everywhere (websocket-client has none).
+Besides round trips per second, the client process's CPU time per round
+trip is shown: on a shared machine it is the steadier figure.
 
     .venv/bin/python benchmarks/sync_echo.py [--seconds 2] [--sizes 256,4096,65536,1048576]
 
@@ -56,6 +58,7 @@ def _loop(send, recv, payload, seconds):
     send(payload)                       # warm-up
     assert recv() == payload
     n = 0
+    cpu = time.process_time()
     start = time.perf_counter()
     end = start + seconds
     while True:
@@ -67,7 +70,8 @@ def _loop(send, recv, payload, seconds):
         if now >= end:
             break
     assert got == payload
-    return n / (now - start)
+    cpu = time.process_time() - cpu
+    return n / (now - start), cpu / n * 1e6
 
 
 CLIENTS = {
@@ -87,11 +91,13 @@ def main():
     uri = f"ws://127.0.0.1:{port}/"
     try:
         names = [n for n in CLIENTS if n != "websocket-client" or _has_websocket_client()]
-        print(f"{'size':>9} " + " ".join(f"{n:>28}" for n in names))
+        print("round trips/s (client CPU µs per round trip, both threads of this process)")
+        print(f"{'size':>9} " + " ".join(f"{n:>30}" for n in names))
         for size in sizes:
             payload = os.urandom(size)
             row = [CLIENTS[n](uri, payload, args.seconds) for n in names]
-            print(f"{size:>9} " + " ".join(f"{r:>28,.0f}" for r in row), flush=True)
+            print(f"{size:>9} " + " ".join(f"{r:>18,.0f} ({c:>7,.0f} µs)" for r, c in row),
+                  flush=True)
     finally:
         proc.stdin.close()
         proc.wait(10)
