@@ -375,3 +375,59 @@ def test_example_blocking_feed():
     assert out.returncode == 0, out.stderr
     assert "300 ticks in" in out.stdout and "closed with 1000" in out.stdout
     assert "vwap" in out.stdout and out.stdout.rstrip().endswith("done")
+
+
+# -- flow control, keepalive, TLS ------------------------------------------------
+
+def test_max_queue_flow_control_keeps_every_message(impl):
+    done = threading.Event()
+
+    def handler(ws):
+        for i in range(200):
+            ws.send(f"n{i}")
+        done.wait(T)
+
+    with running(impl, handler) as (_, uri), impl.connect(uri, max_queue=4) as ws:
+        # The client reads only now: the reader paused and resumed meanwhile.
+        assert [ws.recv(timeout=T) for _ in range(200)] == [f"n{i}" for i in range(200)]
+        done.set()
+
+
+def test_keepalive_pings_measure_latency(impl):
+    with running(impl, echo) as (_, uri), impl.connect(uri, ping_interval=0.05,
+                                                       ping_timeout=T) as ws:
+        deadline = threading.Event()
+        timer = threading.Timer(T, deadline.set)
+        timer.start()
+        try:
+            while ws.latency == 0 and not deadline.is_set():
+                with pytest.raises(TimeoutError):
+                    ws.recv(timeout=0.02)
+        finally:
+            timer.cancel()
+        assert ws.latency > 0
+        ws.send("alive")
+        assert ws.recv(timeout=T) == "alive"
+
+
+def test_tls(impl):
+    import ssl
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    with impl.serve(echo, "127.0.0.1", 0, ssl=server_ctx) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            port = server.socket.getsockname()[1]
+            with impl.connect(f"wss://localhost:{port}/", ssl=client_ctx) as ws:
+                ws.send("secret" * 10000)
+                assert ws.recv(timeout=T) == "secret" * 10000
+        finally:
+            server.shutdown()
+            thread.join(T)
+    assert not thread.is_alive()
