@@ -16,15 +16,16 @@ import json
 import random
 import threading
 import time
+from typing import Dict
 
 from picows_like.websockets.exceptions import ConnectionClosed
 from picows_like.websockets.sync.client import connect
-from picows_like.websockets.sync.server import serve
+from picows_like.websockets.sync.server import ServerConnection, serve
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA"]
 
 
-def demo_feed(ws):
+def demo_feed(ws: ServerConnection) -> None:
     """Server side: publish ticks for the symbols the client asks for."""
     request = json.loads(ws.recv(timeout=5))
     symbols = request["subscribe"]
@@ -41,9 +42,9 @@ def demo_feed(ws):
     ws.wait_closed(5)
 
 
-def consume(uri, ticks):
-    volume = {s: 0 for s in SYMBOLS}
-    notional = {s: 0.0 for s in SYMBOLS}
+def consume(uri: str, ticks: int) -> int:
+    volume: Dict[str, int] = {s: 0 for s in SYMBOLS}
+    notional: Dict[str, float] = {s: 0.0 for s in SYMBOLS}
     start = time.perf_counter()
     with connect(uri, compression=None) as ws:
         ws.send(json.dumps({"subscribe": SYMBOLS, "limit": ticks}))
@@ -68,7 +69,7 @@ def consume(uri, ticks):
     return received
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ticks", type=int, default=200)
     parser.add_argument("--uri", help="a real feed (default: a local demo feed)")
