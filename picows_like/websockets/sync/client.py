@@ -65,12 +65,17 @@ def connect(uri: str, *, sock: Any = None, ssl: Any = None,
             open_timeout: Optional[float] = 10, ping_interval: Optional[float] = 20,
             ping_timeout: Optional[float] = 20, close_timeout: Optional[float] = 10,
             max_size: Any = 2 ** 20, max_queue: Any = 16, logger: Any = None,
-            create_connection: Optional[type] = None, **kwargs: Any) -> ClientConnection:
+            create_connection: Optional[type] = None, legacy: Optional[bool] = None,
+            **kwargs: Any) -> ClientConnection:
     """Connect to the WebSocket server at `uri` and return a ClientConnection
     (use it as a context manager to close it).  `sock`, `ssl`, `server_hostname`
     and `kwargs` (passed to ``socket.create_connection``) as in websockets.
-    Proxies are not supported (NotImplementedError when ``proxy`` is given)."""
+    Not supported yet (NotImplementedError): ``proxy``, ``legacy=False``
+    (websockets 17's reconnecting iterator); redirects are not followed."""
     check_unsupported(extensions)
+    if legacy is False:
+        raise NotImplementedError("picows_like.websockets.sync does not support "
+                                  "legacy=False (reconnecting) yet")
     if proxy is not None and proxy is not True:
         raise NotImplementedError("picows_like.websockets.sync does not support proxy= yet")
     ws_uri = parse_uri(uri)
