@@ -431,3 +431,43 @@ def test_tls(impl):
             server.shutdown()
             thread.join(T)
     assert not thread.is_alive()
+
+
+def test_recv_timeout_inside_a_fragmented_message(impl):
+    go_on = threading.Event()
+
+    def fragments():
+        yield "first half, "
+        go_on.wait(T)
+        yield "second half"
+
+    def handler(ws):
+        ws.send(fragments())
+        ws.recv()       # until the client closes
+
+    with running(impl, handler) as (_, uri), impl.connect(uri) as ws:
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.1)        # only the first fragment came
+        go_on.set()
+        assert ws.recv(timeout=T) == "first half, second half"
+
+
+def test_no_thread_left_behind():
+    """Our connections' reader and keepalive threads end with the connection."""
+    impl = IMPLS["picows_like"]
+    before = set(threading.enumerate())
+    with running(impl, echo, ping_interval=0.05) as (_, uri):
+        for _ in range(5):
+            with impl.connect(uri, ping_interval=0.05) as ws:
+                ws.send("x")
+                assert ws.recv(timeout=T) == "x"
+    deadline = threading.Event()
+    timer = threading.Timer(T, deadline.set)
+    timer.start()
+    try:
+        while set(threading.enumerate()) - before - {timer} and not deadline.is_set():
+            deadline.wait(0.01)
+    finally:
+        timer.cancel()
+        timer.join()
+    assert not set(threading.enumerate()) - before
