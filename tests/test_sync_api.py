@@ -471,3 +471,33 @@ def test_no_thread_left_behind():
         timer.cancel()
         timer.join()
     assert not set(threading.enumerate()) - before
+
+
+def test_open_timeout_on_a_silent_server(impl):
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with pytest.raises(TimeoutError):
+            impl.connect(f"ws://127.0.0.1:{port}/", open_timeout=0.2)
+
+
+def test_non_websocket_answer_is_invalid_status(impl):
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def answer():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        try:
+            with pytest.raises(impl.exc.InvalidStatus) as info:
+                impl.connect(f"ws://127.0.0.1:{port}/", open_timeout=T)
+            assert info.value.response.status_code == 404
+        finally:
+            thread.join(T)
+        assert not thread.is_alive()
