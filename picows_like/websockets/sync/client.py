@@ -7,7 +7,6 @@ from typing import Any, Optional, Sequence
 
 from ..asyncio.client import check_unsupported, core_compression
 from ..client import ClientProtocol
-from ..datastructures import Headers
 from ..exceptions import InvalidMessage
 from ..http11 import USER_AGENT, Response
 from ..uri import parse_uri
@@ -18,6 +17,8 @@ __all__ = ["connect", "unix_connect", "ClientConnection"]
 
 class ClientConnection(Connection):
     """A client-side WebSocket connection (see ``Connection``)."""
+
+    protocol: ClientProtocol
 
     def __init__(self, socket: Any, protocol: ClientProtocol, **kwargs: Any) -> None:
         super().__init__(socket, protocol, **kwargs)

@@ -270,6 +270,7 @@ class Connection:
             chunk = next(chunks)
         except StopIteration:
             return
+        kind: type
         if isinstance(chunk, str):
             kind = str
             is_text = text is not False
@@ -446,7 +447,7 @@ class Connection:
                 data = n > 0
                 with mutex:
                     if data:
-                        protocol.receive_data(view[:n])
+                        protocol.receive_data(view[:n])  # type: ignore[arg-type]
                     else:
                         protocol.receive_eof()
                     events = protocol.events_received()

@@ -3,7 +3,6 @@
 One thread per connection runs the opening handshake, then the handler."""
 import http
 import logging
-import os
 import selectors
 import socket
 import threading
@@ -11,10 +10,9 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 from ..asyncio.client import check_unsupported, core_compression
-from ..exceptions import ConnectionClosed
 from ..frames import CloseCode
 from ..http11 import SERVER, Request, Response
-from ..protocol import CONNECTING, OPEN
+from ..protocol import OPEN
 from ..server import ServerProtocol
 from .connection import Connection
 
@@ -23,6 +21,8 @@ __all__ = ["serve", "unix_serve", "ServerConnection", "Server"]
 
 class ServerConnection(Connection):
     """A server-side WebSocket connection (see ``Connection``)."""
+
+    protocol: ServerProtocol
 
     def __init__(self, socket: Any, protocol: ServerProtocol, **kwargs: Any) -> None:
         super().__init__(socket, protocol, **kwargs)
