@@ -89,6 +89,11 @@ class HttpConnectProxy:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._server.wait_closed(), 1.0)
 
+    def _early_answer(self) -> Optional[tuple]:
+        """What to answer a CONNECT instead of opening the tunnel: None to go
+        on, () to close without an answer, or _reply()'s arguments."""
+        return None
+
     async def _handle(self, reader, writer):
         self._tasks.add(asyncio.current_task())
         self._writers.append(writer)
@@ -108,6 +113,11 @@ class HttpConnectProxy:
         self.requests.append((start, headers))
         if self.silent:
             await reader.read()
+            return
+        early = self._early_answer()
+        if early is not None:           # () closes without an answer
+            if early:
+                self._reply(writer, *early)
             return
         method, target, _ = start.split(" ")
         if method != "CONNECT":

@@ -9,7 +9,6 @@ also with and without aiofastnet.
 
 import asyncio
 import base64
-import contextlib
 import importlib.util
 import os
 import socket
@@ -26,7 +25,7 @@ trustme = pytest.importorskip("trustme")
 import picows_like as picows
 from helpers import RecordingListener, close_client, connect, make_payload, wf, ws_server
 from picows_like.proxy import HTTPProxyConnectProtocol, WSProxyError
-from proxy_servers import AFN_PARAMS, free_port
+from proxy_servers import AFN_PARAMS, HttpConnectProxy, free_port
 
 WSMsgType = picows.WSMsgType
 
@@ -44,8 +43,9 @@ class Pki:
         self.ca.configure_trust(self.client)
 
 
-class HttpsConnectProxy:
-    """``async with HttpsConnectProxy(pki.server, ...) as proxy:``
+class HttpsConnectProxy(HttpConnectProxy):
+    """``async with HttpsConnectProxy(pki.server, ...) as proxy:``: the test
+    CONNECT proxy of proxy_servers.py behind TLS.
 
     mode "forward" opens the tunnel (after Basic auth when `auth` is set);
     "silent" reads the CONNECT request and never answers; "no-tls" accepts
@@ -55,17 +55,11 @@ class HttpsConnectProxy:
 
     def __init__(self, server_ctx: ssl.SSLContext, *, auth: Optional[Tuple[str, str]] = None,
                  mode: str = "forward", refusal: Tuple[int, str, bytes] = (403, "Forbidden", b"")):
+        super().__init__(auth, silent=mode == "silent")
         self.server_ctx = server_ctx
-        self.auth = auth
         self.mode = mode
         self.refusal = refusal
-        self.requests = []              # (request line, {lower-case name: value})
-        self.forwarded = bytearray()    # every byte the client sent inside the tunnel
         self.ended = asyncio.Queue()    # one item per client connection that ended
-        self.port = None
-        self._server = None
-        self._tasks = set()
-        self._writers = []
 
     def url(self, userinfo: str = "") -> str:
         return f"https://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
@@ -76,79 +70,24 @@ class HttpsConnectProxy:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc):
-        self._server.close()
-        for w in self._writers:
-            w.transport.abort()
-        for t in list(self._tasks):
-            t.cancel()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._server.wait_closed(), 1.0)
-
     async def wait_ended(self):
         """The client closed (or aborted) its connection to the proxy."""
         await wf(self.ended.get())
 
     async def _handle(self, reader, writer):
-        self._tasks.add(asyncio.current_task())
-        self._writers.append(writer)
         try:
-            await self._serve(reader, writer)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+            await super()._handle(reader, writer)
         finally:
-            writer.transport.abort()
-            self._tasks.discard(asyncio.current_task())
             self.ended.put_nowait(None)
 
     async def _serve(self, reader, writer):
         if self.mode == "no-tls":
             await reader.read()
             return
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        start, *lines = head[:-4].split("\r\n")
-        headers = {k.strip().lower(): v.strip()
-                   for k, _, v in (line.partition(":") for line in lines)}
-        self.requests.append((start, headers))
-        if self.mode == "silent":
-            await reader.read()
-            return
-        if self.mode == "close":
-            return
-        if self.mode == "refuse":
-            return self._reply(writer, *self.refusal)
-        if self.auth is not None:
-            token = base64.b64encode(":".join(self.auth).encode()).decode()
-            if headers.get("proxy-authorization") != f"Basic {token}":
-                return self._reply(writer, 407, "Proxy Authentication Required",
-                                   b"proxy auth required\n",
-                                   'Proxy-Authenticate: Basic realm="test"\r\n')
-        host, _, port = start.split(" ")[1].rpartition(":")
-        assert host in ("127.0.0.1", "localhost"), "a test proxy: never leave the machine"
-        up_reader, up_writer = await asyncio.open_connection(host, int(port))
-        self._writers.append(up_writer)
-        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        await asyncio.gather(self._pipe(reader, up_writer, self.forwarded),
-                             self._pipe(up_reader, writer, None))
+        await super()._serve(reader, writer)
 
-    @staticmethod
-    def _reply(writer, status: int, phrase: str, body: bytes = b"", extra: str = ""):
-        writer.write(f"HTTP/1.1 {status} {phrase}\r\n{extra}Content-Length: {len(body)}\r\n"
-                     f"Connection: close\r\n\r\n".encode() + body)
-
-    @staticmethod
-    async def _pipe(reader, writer, record: Optional[bytearray]):
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                if record is not None:
-                    record += data
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.transport.abort()
+    def _early_answer(self) -> Optional[tuple]:
+        return {"close": (), "refuse": self.refusal}.get(self.mode)
 
 
 @pytest.fixture(scope="module")
