@@ -69,6 +69,7 @@ cdef enum:
     RSV_BITS = 0x70
     IN_INIT = 64 * 1024
     OUT_INIT = 4 * 1024
+    OUT_KEEP = 256 * 1024        # larger output buffers are given back when little is sent
 
 # Bounds of the opening handshake (as handshake.py): the head, and the body
 # of a non-101 answer that a client reads.
@@ -367,15 +368,23 @@ cdef class WSEngine:
             self._write(<const char*>&view[0], view.shape[0])
             self._flush()
 
+    @property
+    def _out_capacity(self):
+        """Test hook: bytes allocated for the output buffer."""
+        return self.out.capacity
+
     def data_to_send(self):
         """The bytes to write, as a list: [bytes] or [], then b"" once when
         the TCP connection must be half-closed (websockets' SEND_EOF)."""
         cdef list result = []
         if self.out_size:
             result.append(PyBytes_FromStringAndSize(self.out.data, self.out_size))
-            self.out_size = 0
-            if self.out.capacity > 256 * 1024:
+            # A large buffer is kept while large messages keep coming (freeing
+            # and re-growing it per message costs fresh pages every time) and
+            # given back once a call needs far less of it.
+            if self.out.capacity > OUT_KEEP and self.out_size < self.out.capacity // 8:
                 self.out.shrink(OUT_INIT)
+            self.out_size = 0
         if self.eof_sent and not self._eof_reported:
             self._eof_reported = True
             result.append(b"")
