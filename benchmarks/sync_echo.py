@@ -12,13 +12,10 @@ trip is shown: on a shared machine it is the steadier figure.
 
 websocket-client is in the ``bench`` extra (pip install websocket-client).
 
-One run on the project's shared 2-core machine (load ~2.7; Python 3.11,
+One run on the project's shared 2-core machine (CI running beside it; Python 3.11,
 websockets 17.4, websocket-client 1.9.2), round trips/s (client CPU per trip):
-256 B 19,919 (28 µs) vs 7,759 (47 µs) vs 9,660 (30 µs); 4 KiB 13,075 (33) vs
-7,238 (60) vs 10,526 (33); 64 KiB 6,375 (51) vs 4,152 (90) vs 1,405 (324);
-256 KiB 1,077 (338) vs 916 (492) vs 276 (1,509); 1 MiB 455 (1,043) vs 494
-(967) vs 109 (5,154): behind websockets.sync at 1 MiB, where the engine's
-client-side send of a 1 MiB message costs ~1 ms against websockets' ~0.12 ms.
+256 B 19,916 (30 µs) vs 12,036 (54 µs) vs 17,315 (33 µs); 64 KiB 11,594 (53) vs
+8,266 (84) vs 2,757 (318); 1 MiB 1,606 (463) vs 885 (880) vs 202 (4,812).
 """
 import argparse
 import os
