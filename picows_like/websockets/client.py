@@ -8,18 +8,14 @@ from typing import Any, List, Optional, Sequence
 from ..handshake import accept_value, parse_response
 from ..exceptions import WSInvalidMessageError
 from .asyncio.client import backoff, process_exception
-from .datastructures import Headers, MultipleValuesError
+from .datastructures import Headers
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
-                         InvalidStatus, InvalidUpgrade, NegotiationError)
+                         InvalidStatus, NegotiationError)
 from .http11 import Request, Response
-from .protocol import CLIENT, CONNECTING, Protocol, State
+from .protocol import CLIENT, CONNECTING, Protocol, State, check_upgrade, single_header
 
 __all__ = ["ClientProtocol", "backoff", "process_exception"]
 
-
-def _tokens(headers: Headers, name: str) -> List[str]:
-    """Comma-separated values of every `name` header, stripped, case kept."""
-    return [t.strip() for v in headers.get_all(name) for t in v.split(",") if t.strip()]
 
 
 def build_host(host: str, port: int, secure: bool) -> str:
@@ -96,18 +92,8 @@ class ClientProtocol(Protocol):
         if response.status_code != 101:
             raise InvalidStatus(response)
         headers = response.headers
-        connection = _tokens(headers, "Connection")
-        if not any(value.lower() == "upgrade" for value in connection):
-            raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
-        upgrade = _tokens(headers, "Upgrade")
-        if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
-            raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
-        try:
-            s_w_accept = headers["Sec-WebSocket-Accept"]
-        except KeyError:
-            raise InvalidHeader("Sec-WebSocket-Accept") from None
-        except MultipleValuesError:
-            raise InvalidHeader("Sec-WebSocket-Accept", "multiple values") from None
+        check_upgrade(headers)
+        s_w_accept = single_header(headers, "Sec-WebSocket-Accept")
         if s_w_accept != accept_value(self.key.encode()).decode():
             raise InvalidHeaderValue("Sec-WebSocket-Accept", s_w_accept)
         self.extensions = self.process_extensions(headers)

@@ -28,7 +28,8 @@ import uuid
 from typing import Any, List, Optional, Union
 
 from .. import _engine
-from .exceptions import (ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
+from .datastructures import MultipleValuesError
+from .exceptions import (InvalidHeader, InvalidUpgrade, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidState, PayloadTooBig, ProtocolError)
 from .frames import OK_CLOSE_CODES, Close, CloseCode, Frame, Opcode
 
@@ -297,3 +298,31 @@ def _close_payload(code: int, reason: str) -> bytes:
     if len(raw) > _MAX_CONTROL:
         raise ProtocolError("control frame too long")
     return raw
+
+
+# -- opening-handshake checks shared by ClientProtocol and ServerProtocol -----
+
+def header_tokens(headers: Any, name: str) -> List[str]:
+    """Comma-separated values of every `name` header, stripped, case kept."""
+    return [t.strip() for v in headers.get_all(name) for t in v.split(",") if t.strip()]
+
+
+def check_upgrade(headers: Any) -> None:
+    """Connection must include "upgrade" and Upgrade be "websocket"
+    (InvalidUpgrade naming the header otherwise)."""
+    connection = header_tokens(headers, "Connection")
+    if not any(value.lower() == "upgrade" for value in connection):
+        raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
+    upgrade = header_tokens(headers, "Upgrade")
+    if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+        raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+
+
+def single_header(headers: Any, name: str) -> str:
+    """The one value of `name` (InvalidHeader when missing or repeated)."""
+    try:
+        return str(headers[name])
+    except KeyError:
+        raise InvalidHeader(name) from None
+    except MultipleValuesError:
+        raise InvalidHeader(name, "multiple values") from None

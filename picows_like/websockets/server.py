@@ -14,13 +14,10 @@ from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, In
                          InvalidMethod, InvalidOrigin, InvalidProtocol, InvalidUpgrade,
                          NegotiationError)
 from .http11 import Request, Response
-from .protocol import CONNECTING, OPEN, SERVER, Protocol, State
+from .protocol import CONNECTING, SERVER, Protocol, State, check_upgrade, header_tokens, single_header
 
 __all__ = ["ServerProtocol", "basic_auth", "broadcast", "serve", "unix_serve"]
 
-
-def _tokens(headers: Headers, name: str) -> List[str]:
-    return [t.strip() for v in headers.get_all(name) for t in v.split(",") if t.strip()]
 
 
 class ServerProtocol(Protocol):
@@ -110,18 +107,8 @@ class ServerProtocol(Protocol):
         if request.protocol != "HTTP/1.1":
             raise InvalidProtocol(request.protocol)
         headers = request.headers
-        connection = _tokens(headers, "Connection")
-        if not any(value.lower() == "upgrade" for value in connection):
-            raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
-        upgrade = _tokens(headers, "Upgrade")
-        if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
-            raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
-        try:
-            key = headers["Sec-WebSocket-Key"]
-        except KeyError:
-            raise InvalidHeader("Sec-WebSocket-Key") from None
-        except MultipleValuesError:
-            raise InvalidHeader("Sec-WebSocket-Key", "multiple values") from None
+        check_upgrade(headers)
+        key = single_header(headers, "Sec-WebSocket-Key")
         try:
             raw_key = base64.b64decode(key.encode(), validate=True)
         except binascii.Error as exc:
@@ -174,7 +161,7 @@ class ServerProtocol(Protocol):
         return None, []
 
     def process_subprotocol(self, headers: Headers) -> Optional[str]:
-        return self.select_subprotocol(_tokens(headers, "Sec-WebSocket-Protocol"))
+        return self.select_subprotocol(header_tokens(headers, "Sec-WebSocket-Protocol"))
 
     def select_subprotocol(self, subprotocols: Sequence[str]) -> Optional[str]:
         """The first of our subprotocols that the client offers; None when

@@ -95,10 +95,23 @@ def find_listed(table, nodeid):
 
 # ---------------------------------------------------------------- sdist
 
-def fetch_sdist(python, cache_dir):
-    path = os.path.join(cache_dir, SDIST_NAME)
-    if os.path.exists(path) and _sha256(path) == SDIST_SHA256:
+def fetch_sdist(python, cache_dir, requirement=f"picows=={PICOWS_VERSION}", name=SDIST_NAME,
+                sha256=SDIST_SHA256):
+    """The sdist of `requirement` from the package index, cached in `cache_dir`
+    and checked against its sha256 (the trio-websocket runner uses it too)."""
+    path = os.path.join(cache_dir, name)
+    if os.path.exists(path) and _sha256(path) == sha256:
         return path
+    os.makedirs(cache_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        subprocess.run([python, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                        "--no-deps", "--no-binary", ":all:", requirement, "-d", tmp], check=True)
+        got = os.path.join(tmp, name)
+        digest = _sha256(got)
+        if digest != sha256:
+            sys.exit(f"{name}: sha256 {digest}, expected {sha256}")
+        os.replace(got, path)
+    return path
     os.makedirs(cache_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         subprocess.run([python, "-m", "pip", "download", "-q", "--disable-pip-version-check",

@@ -17,14 +17,14 @@ sdist) against picows_like.trio and print a table.
   when any other test fails.
 """
 import argparse
-import hashlib
 import os
 import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 import xml.etree.ElementTree as ET
+
+import run_picows_suite  # noqa: E402 (tests/compat, the script's own folder)
 
 VERSION = "0.12.2"
 SDIST_NAME = f"trio_websocket-{VERSION}.tar.gz"
@@ -45,29 +45,9 @@ DEVIATIONS = {
 }
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_sdist(python, cache_dir):
-    path = os.path.join(cache_dir, SDIST_NAME)
-    if os.path.exists(path) and _sha256(path) == SDIST_SHA256:
-        return path
-    os.makedirs(cache_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        subprocess.run([python, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                        "--no-deps", "--no-binary", ":all:", f"trio-websocket=={VERSION}",
-                        "-d", tmp], check=True)
-        got = os.path.join(tmp, SDIST_NAME)
-        digest = _sha256(got)
-        if digest != SDIST_SHA256:
-            sys.exit(f"{SDIST_NAME}: sha256 {digest}, expected {SDIST_SHA256}")
-        os.replace(got, path)
-    return path
+    return run_picows_suite.fetch_sdist(python, cache_dir, f"trio-websocket=={VERSION}",
+                                        SDIST_NAME, SDIST_SHA256)
 
 
 def extract_tests(sdist, cache_dir):
