@@ -54,3 +54,25 @@ __all__ = [
     "BytesLike", "Data", "DataLike", "ExtensionName", "ExtensionParameter", "LoggerLike",
     "Origin", "StatusLike", "Subprotocol",
 ]
+
+# websockets' deprecated aliases to its legacy API (picows_like.websockets.legacy).
+_LEGACY_ALIASES = {
+    "BasicAuthWebSocketServerProtocol": "auth", "basic_auth_protocol_factory": "auth",
+    "WebSocketClientProtocol": "client",
+    "AbortHandshake": "exceptions", "InvalidStatusCode": "exceptions",
+    "RedirectHandshake": "exceptions", "WebSocketProtocolError": "exceptions",
+    "WebSocketCommonProtocol": "protocol",
+    "WebSocketServer": "server", "WebSocketServerProtocol": "server",
+}
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    module = _LEGACY_ALIASES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import warnings
+    warnings.warn(f"picows_like.websockets.{name} is deprecated (as websockets.{name}): "
+                  f"import it from picows_like.websockets.legacy.{module}",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(f".legacy.{module}", __name__), name)

@@ -158,7 +158,7 @@ def core_deflate(extensions: Optional[Sequence[Any]]) -> Optional[WSPerMessageDe
             core = ext.to_core()
         else:
             raise NotImplementedError(
-                f"picows_like does not support the extension {ext!r} "
+                f"picows_like does not support the extension {ext!r} in extensions= "
                 f"(only permessage-deflate: ClientPerMessageDeflateFactory / "
                 f"ServerPerMessageDeflateFactory)")
         if found is None:
