@@ -467,3 +467,34 @@ def test_run_until_complete_outside_a_running_loop(impl):
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+async def test_tls(L):
+    from proxy_servers import tls_pair
+    server_ctx, client_ctx = tls_pair()
+    async with L.serve(echo, "127.0.0.1", 0, ssl=server_ctx) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with L.connect(f"wss://127.0.0.1:{port}/tls", ssl=client_ctx) as ws:
+            assert ws.secure is True
+            await ws.send("secret")
+            assert await ws.recv() == "secret"
+
+
+async def test_handshake_override_changes_arguments(L):
+    class Protocol(L.WebSocketServerProtocol):
+        async def handshake(self, origins=None, available_extensions=None,
+                            available_subprotocols=None, extra_headers=None):
+            path = await super().handshake(
+                origins=origins, available_extensions=available_extensions,
+                available_subprotocols=["only"], extra_headers={"X-Handshake": "override"})
+            self.seen_path = path
+            return path
+
+    async def handler(websocket):
+        await websocket.send(f"{websocket.seen_path} {websocket.subprotocol}")
+
+    async with L.serve(handler, "127.0.0.1", 0, create_protocol=Protocol) as server:
+        async with L.connect(uri_of(server, "/h"), subprotocols=["x", "only"]) as ws:
+            assert ws.response_headers["X-Handshake"] == "override"
+            assert ws.subprotocol == "only"
+            assert await ws.recv() == "/h only"
