@@ -129,13 +129,14 @@ class Connect:
             additional_headers=extra_headers, user_agent_header=user_agent_header,
             open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
             close_timeout=close_timeout, max_size=max_size, max_queue=max_queue,
-            write_limit=write_limit, logger=logger, create_connection=build, **kwargs)
+            write_limit=write_limit, logger=logger,
+            create_connection=build, **kwargs)  # type: ignore[arg-type]
         self._opener.compression = core
         self.protocol: Optional[WebSocketClientProtocol] = None
 
     async def __await_impl__(self) -> WebSocketClientProtocol:
         try:
-            protocol = await self._opener
+            protocol: Any = await self._opener
         except InvalidStatus as exc:
             response = exc.response
             raise InvalidStatusCode(response.status_code, response.headers) from exc
