@@ -62,7 +62,8 @@ def main() -> int:
             text = path.read_text().replace(
                 "websockets-layer echo", "legacy API echo (picows_like.websockets.legacy vs "
                 "websockets.legacy)").replace("picows_like.websockets |",
-                                              "picows_like.websockets.legacy |")
+                                              "picows_like.websockets.legacy |").replace(
+                "| websockets |", "| websockets.legacy |")
             path.with_name(path.name.replace("websockets_layer", "legacy_echo")).write_text(text)
             path.unlink()
     return code
