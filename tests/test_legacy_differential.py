@@ -229,8 +229,7 @@ async def test_default_subprotocol_choice_and_select_subprotocol_argument(L):
         await websocket.send(str(websocket.subprotocol))
 
     async with L.serve(handler, "127.0.0.1", 0, subprotocols=["b", "a"]) as server:
-        # Equal weight to both preferences: a = 0 + 1, b = 1 + 0 -> tie, sorted: first of
-        # the set order is not defined, so offer only one that matches.
+        # Only one subprotocol in common: the rank rule has nothing to break.
         async with L.connect(uri_of(server), subprotocols=["c", "a"]) as ws:
             assert ws.subprotocol == "a"
             assert await ws.recv() == "a"
@@ -498,3 +497,27 @@ async def test_handshake_override_changes_arguments(L):
             assert ws.response_headers["X-Handshake"] == "override"
             assert ws.subprotocol == "only"
             assert await ws.recv() == "/h only"
+
+
+async def test_async_for_retries_failed_attempts(L, monkeypatch):
+    """The legacy reconnect loop retries errors (here two 503 answers) with
+    backoff; the class attributes set the delays, as in websockets."""
+    monkeypatch.setattr(L.connect, "BACKOFF_MIN", 0.5)
+    monkeypatch.setattr(L.connect, "BACKOFF_MAX", 0.5)
+    monkeypatch.setattr(L.connect, "BACKOFF_INITIAL", 0.05)
+    attempts = []
+
+    async def process_request(path, request_headers):
+        attempts.append(path)
+        if len(attempts) <= 2:
+            return http.HTTPStatus.SERVICE_UNAVAILABLE, [], b"not yet\n"
+        return None
+
+    async def handler(websocket):
+        await websocket.send("finally")
+
+    async with L.serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+        async for ws in L.connect(uri_of(server)):
+            assert await ws.recv() == "finally"
+            break
+    assert len(attempts) == 3
