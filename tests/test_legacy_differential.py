@@ -521,3 +521,22 @@ async def test_async_for_retries_failed_attempts(L, monkeypatch):
             assert await ws.recv() == "finally"
             break
     assert len(attempts) == 3
+
+
+async def test_concurrent_recv_and_operations_after_close(L):
+    async with L.serve(echo, "127.0.0.1", 0) as server:
+        ws = await L.connect(uri_of(server))
+        pending = asyncio.ensure_future(ws.recv())
+        for _ in range(3):          # let the first recv() start waiting
+            await asyncio.sleep(0)
+        with pytest.raises(RuntimeError):
+            await ws.recv()
+        await ws.close()
+        with pytest.raises(L.ConnectionClosedOK):
+            await pending
+        with pytest.raises(L.ConnectionClosedOK):
+            await ws.send("late")
+        with pytest.raises(L.ConnectionClosedOK):
+            await ws.ping()
+        await ws.close()            # idempotent
+        await ws.wait_closed()

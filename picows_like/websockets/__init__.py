@@ -10,11 +10,13 @@ permessage-deflate (``compression="deflate"``, the default, as in websockets),
 ``subprotocols`` / ``select_subprotocol``, ``process_request`` /
 ``process_response``, origins, reconnecting with ``async for ws in connect(uri)``
 and ``broadcast`` work as in websockets.  Not supported yet (NotImplementedError
-naming the feature): custom ``extensions=``, an explicit ``proxy=`` URL on
+naming the feature): ``extensions=`` other than the permessage-deflate
+factories of ``.extensions.permessage_deflate``, an explicit ``proxy=`` URL on
 ``connect``, ``route()`` / ``unix_route()``.
 Submodules mirror websockets: ``.asyncio.client``, ``.asyncio.server``,
 ``.asyncio.connection``, ``.exceptions``, ``.frames``, ``.protocol``,
-``.datastructures``, ``.http11``, ``.typing``, ``.client``, ``.server``.
+``.datastructures``, ``.http11``, ``.typing``, ``.client``, ``.server``,
+``.extensions``, and ``.legacy`` (websockets' legacy API: docs/legacy.rst).
 """
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import Connection
