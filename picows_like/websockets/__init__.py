@@ -10,11 +10,13 @@ permessage-deflate (``compression="deflate"``, the default, as in websockets),
 ``subprotocols`` / ``select_subprotocol``, ``process_request`` /
 ``process_response``, origins, reconnecting with ``async for ws in connect(uri)``
 and ``broadcast`` work as in websockets.  Not supported yet (NotImplementedError
-naming the feature): custom ``extensions=``, an explicit ``proxy=`` URL on
+naming the feature): ``extensions=`` other than the permessage-deflate
+factories of ``.extensions.permessage_deflate``, an explicit ``proxy=`` URL on
 ``connect``, ``route()`` / ``unix_route()``.
 Submodules mirror websockets: ``.asyncio.client``, ``.asyncio.server``,
 ``.asyncio.connection``, ``.exceptions``, ``.frames``, ``.protocol``,
-``.datastructures``, ``.http11``, ``.typing``, ``.client``, ``.server``.
+``.datastructures``, ``.http11``, ``.typing``, ``.client``, ``.server``,
+``.extensions``, and ``.legacy`` (websockets' legacy API: docs/legacy.rst).
 """
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import Connection
@@ -54,3 +56,25 @@ __all__ = [
     "BytesLike", "Data", "DataLike", "ExtensionName", "ExtensionParameter", "LoggerLike",
     "Origin", "StatusLike", "Subprotocol",
 ]
+
+# websockets' deprecated aliases to its legacy API (picows_like.websockets.legacy).
+_LEGACY_ALIASES = {
+    "BasicAuthWebSocketServerProtocol": "auth", "basic_auth_protocol_factory": "auth",
+    "WebSocketClientProtocol": "client",
+    "AbortHandshake": "exceptions", "InvalidStatusCode": "exceptions",
+    "RedirectHandshake": "exceptions", "WebSocketProtocolError": "exceptions",
+    "WebSocketCommonProtocol": "protocol",
+    "WebSocketServer": "server", "WebSocketServerProtocol": "server",
+}
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    module = _LEGACY_ALIASES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import warnings
+    warnings.warn(f"picows_like.websockets.{name} is deprecated (as websockets.{name}): "
+                  f"import it from picows_like.websockets.legacy.{module}",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(f".legacy.{module}", __name__), name)

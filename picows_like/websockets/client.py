@@ -162,3 +162,18 @@ class ClientProtocol(Protocol):
             return
         self._sink.events.append(response)
         engine.handshake_open(self.extensions[0] if self.extensions else None)
+
+
+_LEGACY_ALIASES = {"WebSocketClientProtocol", "connect", "unix_connect"}
+
+
+def __getattr__(name: str) -> Any:
+    """websockets' deprecated aliases to the legacy client API."""
+    if name in _LEGACY_ALIASES:
+        import warnings
+        warnings.warn(f"picows_like.websockets.client.{name} is deprecated "
+                      f"(as websockets.client.{name}): import it from "
+                      f"picows_like.websockets.legacy.client", DeprecationWarning, stacklevel=2)
+        from .legacy import client as legacy_client
+        return getattr(legacy_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,8 @@
-"""websockets' sans-I/O ``ServerProtocol`` on picows_like's engine, and the
-``websockets.server`` names of the asyncio implementation."""
+"""websockets' sans-I/O ``ServerProtocol`` on picows_like's engine.
+
+As in websockets, ``serve``, ``unix_serve``, ``broadcast``, ``WebSocketServer``
+and ``WebSocketServerProtocol`` imported from here are the legacy API's
+(``picows_like.websockets.legacy.server``), with a DeprecationWarning."""
 import base64
 import binascii
 import email.utils
@@ -8,7 +11,6 @@ import re
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ..handshake import HandshakeRejected, accept_value, parse_request
-from .asyncio.server import basic_auth, broadcast, serve, unix_serve
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
                          InvalidMethod, InvalidOrigin, InvalidProtocol, InvalidUpgrade,
@@ -16,7 +18,7 @@ from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, In
 from .http11 import Request, Response
 from .protocol import CONNECTING, SERVER, Protocol, State, check_upgrade, header_tokens, single_header
 
-__all__ = ["ServerProtocol", "basic_auth", "broadcast", "serve", "unix_serve"]
+__all__ = ["ServerProtocol"]
 
 
 
@@ -235,3 +237,19 @@ class ServerProtocol(Protocol):
             self._engine.handshake_failed()
             return
         self._sink.events.append(request)
+
+
+_LEGACY_ALIASES = {"WebSocketServer", "WebSocketServerProtocol", "broadcast", "serve",
+                   "unix_serve"}
+
+
+def __getattr__(name: str) -> Any:
+    """websockets' deprecated aliases to the legacy server API."""
+    if name in _LEGACY_ALIASES:
+        import warnings
+        warnings.warn(f"picows_like.websockets.server.{name} is deprecated "
+                      f"(as websockets.server.{name}): import it from "
+                      f"picows_like.websockets.legacy.server", DeprecationWarning, stacklevel=2)
+        from .legacy import server as legacy_server
+        return getattr(legacy_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -80,8 +80,14 @@ def _unsupported(what: str) -> NotImplementedError:
 def check_unsupported(extensions: Any) -> None:
     """NotImplementedError for the features the core does not offer."""
     if extensions:
-        raise _unsupported("extensions= (custom WebSocket extensions; permessage-deflate "
-                           "is available through compression=\"deflate\")")
+        extensions_deflate(extensions)
+
+
+def extensions_deflate(extensions: Any) -> Any:
+    """The core's deflate settings for extensions= (permessage-deflate
+    factories only; NotImplementedError naming any other extension)."""
+    from ..extensions.permessage_deflate import core_deflate
+    return core_deflate(extensions)
 
 
 def core_compression(compression: Any, server: bool) -> Optional[WSPerMessageDeflate]:
@@ -168,6 +174,8 @@ class connect:
             raise ValueError("ssl argument is incompatible with a ws:// URI")
         check_unsupported(extensions)
         self.compression = core_compression(compression, server=False)
+        if extensions:
+            self.compression = extensions_deflate(extensions)
         self.subprotocols = check_subprotocols(subprotocols)
         if proxy is not True and proxy is not None:
             raise _unsupported("proxy= (connecting through an HTTP or SOCKS proxy)")

@@ -34,7 +34,7 @@ from ..datastructures import Headers
 from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidOrigin, NegotiationError
 from ..http11 import SERVER, Request, Response
 from ..protocol import OPEN
-from .client import check_subprotocols, check_unsupported, core_compression
+from .client import check_subprotocols, check_unsupported, core_compression, extensions_deflate
 from .connection import Connection, broadcast, core_limits
 
 __all__ = ["serve", "unix_serve", "ServerConnection", "Server", "basic_auth", "broadcast",
@@ -392,6 +392,8 @@ def serve(handler: Callable[[ServerConnection], Awaitable[None]], host: Any = No
     """
     check_unsupported(extensions)
     core_deflate = core_compression(compression, server=True)
+    if extensions:
+        core_deflate = extensions_deflate(extensions)
     subprotocols = check_subprotocols(subprotocols)
     if origins is not None:
         if isinstance(origins, str):
