@@ -14,8 +14,9 @@ its threads).  Only one client talks at a time.  ``picows_like (A/A)`` is
 a second process running exactly our client: its paired ratio to ours is
 the noise level.  Per round each contender's rate is divided by ours of the
 same round; the table gives median round trips/s, median client CPU µs per
-round trip, and the median paired ratio ours / contender (> 1: we are
-faster) next to the A/A ratio.
+round trip, the median paired ratio ours / contender (> 1: we are faster)
+and in how many rounds ours was the faster, next to the same for the A/A
+twin.
 
     .venv/bin/python benchmarks/sync_echo.py [--rounds 11] [--window 0.4]
         [--sizes 256,8192,65536,1048576] [--server-cpu 0] [--client-cpu 1] [--no-pin]
@@ -164,9 +165,9 @@ def main():
         print(f"{args.rounds} interleaved rounds of {args.window} s per contender and size; "
               f"server on CPU {args.server_cpu}, clients on CPU {args.client_cpu}"
               if pin else f"{args.rounds} interleaved rounds, unpinned")
-        header = f"{'size':>8} | " + " | ".join(f"{n:>30}" for n in names)
+        header = f"{'size':>8} | " + " | ".join(f"{n:>32}" for n in names)
         print("median round trips/s (client CPU µs per round trip) [median paired ratio "
-              "ours / it]")
+              "ours / it, rounds ours was faster]")
         print(header)
         rows = {}
         for size in sizes:
@@ -187,13 +188,14 @@ def main():
             for name in names:
                 rates = [r["trips"] / r["span"] for r in results[name]]
                 cpus = [r["cpu"] / r["trips"] * 1e6 for r in results[name]]
-                ratio = statistics.median(
-                    b["trips"] / b["span"] / (r["trips"] / r["span"])
-                    for b, r in zip(results[BASE], results[name]))
-                tag = "" if name == BASE else f" [{ratio:.2f}]"
-                cells.append(f"{statistics.median(rates):>9,.0f} ({statistics.median(cpus):>5,.0f})"
+                ratios = [b["trips"] / b["span"] / (r["trips"] / r["span"])
+                          for b, r in zip(results[BASE], results[name])]
+                wins = sum(ratio > 1 for ratio in ratios)
+                tag = "" if name == BASE else \
+                    f" [{statistics.median(ratios):.2f}, {wins}/{len(ratios)}]"
+                cells.append(f"{statistics.median(rates):>7,.0f} ({statistics.median(cpus):>5,.0f})"
                              f"{tag}")
-            print(f"{size:>8} | " + " | ".join(f"{c:>30}" for c in cells), flush=True)
+            print(f"{size:>8} | " + " | ".join(f"{c:>32}" for c in cells), flush=True)
         print(f"wall time {time.perf_counter() - started:.0f} s")
     finally:
         for proc in clients.values():
