@@ -10,7 +10,9 @@ import asyncio
 import base64
 import contextlib
 import queue
+import socket
 import threading
+import time
 import types
 
 import pytest
@@ -221,6 +223,46 @@ def test_https_proxy_certificate_is_verified(impl):
         assert proxy.requests == []
 
 
+def test_proxy_refusals_and_silence(impl):
+    with LoopThread() as lt, lt.enter(HttpConnectProxy()) as proxy:
+        # The test proxy refuses targets off the loopback (403) ...
+        with pytest.raises(impl.exc.InvalidProxyStatus) as info:
+            impl.connect("ws://example.invalid/", proxy=proxy.url(), open_timeout=T)
+        assert info.value.response.status_code == 403
+        # ... and answers 502 when the target refuses.
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        with pytest.raises(impl.exc.InvalidProxyStatus) as info:
+            impl.connect(f"ws://127.0.0.1:{port}/", proxy=proxy.url(), open_timeout=T)
+        assert info.value.response.status_code == 502
+    with LoopThread() as lt, lt.enter(HttpConnectProxy(silent=True)) as proxy:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            impl.connect("ws://127.0.0.1:9/", proxy=proxy.url(), open_timeout=0.5)
+        assert time.monotonic() - start < T
+
+
+def test_tls_in_tls_with_a_sending_thread():
+    """Ours: over an https:// proxy to a wss:// target, a thread sends while
+    the main thread receives (the inner TLS session is shared by both)."""
+    impl = IMPLS["picows_like"]
+    proxy_server_ctx, proxy_client_ctx = tls_pair()
+    target_server_ctx, target_client_ctx = tls_pair()
+    messages = [bytes([i]) * (1000 * i + 1) for i in range(60)]
+    with LoopThread() as lt, lt.enter(HttpsConnectProxy(proxy_server_ctx)) as proxy, \
+            running(impl, echo, ssl=target_server_ctx) as (_, uri):
+        with impl.connect(uri.replace("ws://", "wss://", 1), proxy=proxy.url(),
+                          proxy_ssl=proxy_client_ctx, ssl=target_client_ctx,
+                          open_timeout=T) as ws:
+            sender = threading.Thread(target=lambda: [ws.send(m) for m in messages])
+            sender.start()
+            got = [ws.recv(timeout=T) for _ in messages]
+            sender.join(T)
+            assert got == messages
+        assert ws.close_code == 1000
+
+
 def test_socks5_proxy(impl):
     with LoopThread() as lt, lt.enter(pproxy_server("socks5", "u", "pw")) as proxy_url, \
             running(impl, echo) as (_, uri):
@@ -231,6 +273,66 @@ def test_socks5_proxy(impl):
                           open_timeout=T) as ws:
             ws.send("socks5h")
             assert ws.recv(timeout=T) == "socks5h"
+
+
+class SplittingRelay:
+    """A TCP relay that delivers each chunk from the server in two parts,
+    50 ms apart (TLS records arrive in pieces, as through a real proxy)."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self._tasks = set()
+
+    async def __aenter__(self):
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc):
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _handle(self, reader, writer):
+        self._tasks.add(asyncio.current_task())
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src, dst, split):
+            try:
+                while data := await src.read(65536):
+                    if split and len(data) > 1:
+                        dst.write(data[:1])
+                        await dst.drain()
+                        await asyncio.sleep(0.05)
+                        data = data[1:]
+                    dst.write(data)
+                    await dst.drain()
+                if dst.can_write_eof():
+                    dst.write_eof()
+            except OSError:
+                pass
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
+        finally:
+            writer.close()
+            up_writer.close()
+            self._tasks.discard(asyncio.current_task())
+
+
+def test_close_over_tls_whose_records_arrive_in_pieces(impl):
+    """close() must not disturb the reader blocked in the TLS socket: the
+    server's CLOSE, arriving in two pieces, is read and the code is 1000."""
+    server_ctx, client_ctx = tls_pair()
+    with running(impl, echo, ssl=server_ctx) as (_, uri), LoopThread() as lt:
+        port = int(uri.rsplit(":", 1)[1].strip("/"))
+        with lt.enter(SplittingRelay(port)) as relay:
+            for _ in range(3):
+                with impl.connect(f"wss://127.0.0.1:{relay.port}/", ssl=client_ctx,
+                                  open_timeout=T) as ws:
+                    ws.send("piecewise")
+                    assert ws.recv(timeout=T) == "piecewise"
+                assert ws.close_code == 1000
 
 
 # -- redirects -------------------------------------------------------------------

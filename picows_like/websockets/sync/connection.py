@@ -349,8 +349,11 @@ class Connection:
                 else:
                     self.protocol.send_close(code, reason)
                 self._flush()
-                if self.protocol.close_expected():
-                    self._arm_close_timeout()
+        # Not socket.settimeout() here: only the reader thread changes its
+        # socket's timeout (an SSLSocket whose timeout changes while another
+        # thread is blocked reading it fails that read with SSLWantReadError,
+        # which looked like a lost connection: 1006).  _wait_reader bounds the
+        # wait and aborts the socket after close_timeout.
         self._wait_reader(self.close_timeout)
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
