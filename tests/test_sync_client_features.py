@@ -335,6 +335,50 @@ def test_close_over_tls_whose_records_arrive_in_pieces(impl):
                 assert ws.close_code == 1000
 
 
+def test_close_frame_in_the_same_read_as_the_101(impl):
+    """A server that closes right after accepting: its CLOSE comes in the same
+    packet as the 101.  The client answers it (the server gets the client's
+    CLOSE) and sees 1000 at once instead of waiting out a timeout."""
+    from helpers import compute_accept
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    got = queue.Queue()
+
+    def serve_once():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(T)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:")][0]
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                         + compute_accept(key).encode() + b"\r\n\r\n"
+                         + b"\x88\x02\x03\xe8")            # CLOSE 1000, same write
+            try:
+                frame = conn.recv(2)
+            except socket.timeout:
+                frame = b""
+            got.put(frame)
+
+    thread = threading.Thread(target=serve_once)
+    thread.start()
+    try:
+        with impl.connect(f"ws://127.0.0.1:{port}/", compression=None, open_timeout=T,
+                          close_timeout=T) as ws:
+            start = time.monotonic()
+            with pytest.raises(impl.exc.ConnectionClosedOK):
+                ws.recv(timeout=T)
+            assert ws.close_code == 1000
+            assert time.monotonic() - start < T / 2
+        assert got.get(timeout=2 * T)[:1] == b"\x88"      # the client's CLOSE
+    finally:
+        thread.join(2 * T)
+        listener.close()
+
+
 # -- redirects -------------------------------------------------------------------
 
 class Recorder:

@@ -77,9 +77,15 @@ def _handshake(sock: Any, protocol: ClientProtocol, request: Any, deadline: _Dea
         events = protocol.events_received()
         for i, event in enumerate(events):
             if isinstance(event, Response):
-                protocol.data_to_send()
                 if protocol.handshake_exc is not None:
                     raise protocol.handshake_exc
+                # Frames that came with the 101 may need an answer already
+                # (the CLOSE of a server that closes at once, a PONG).
+                for out in protocol.data_to_send():
+                    if out:
+                        sock.sendall(out)
+                    else:
+                        sock.shutdown(socket.SHUT_WR)
                 return [event] + events[i + 1:]
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc
