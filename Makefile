@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip -q --disable-pip-version-check
 DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" \
           "uvloop; sys_platform != 'win32'" "websockets>=13" aiohttp trustme pproxy \
           "python-socks[asyncio]>=2.4,<4" hypothesis mypy "aiofastnet>=1.2" "picows==2.3.1" "sphinx>=7" \
-          "trio>=0.22" pytest-trio "trio-websocket==0.12.2"
+          "trio>=0.22" pytest-trio "trio-websocket==0.12.2" werkzeug
 
 .PHONY: all build debug test smoke docs demo bench bench-quick clean fuzz sdist sdist-check \
         compat-picows compat-trio

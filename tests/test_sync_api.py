@@ -374,6 +374,9 @@ def test_example_blocking_feed():
                           "--ticks", "300"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "300 ticks in" in out.stdout and "closed with 1000" in out.stdout
+    # The demo feed restarts (1012) once: the client reconnects and resumes.
+    assert "feed went away after 120 ticks" in out.stdout
+    assert "over 2 connection(s)" in out.stdout
     assert "vwap" in out.stdout and out.stdout.rstrip().endswith("done")
 
 

@@ -6,7 +6,7 @@ import socket
 import ssl as ssl_module
 import traceback
 import urllib.parse
-from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional
+from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional, Tuple
 
 from ... import reconnect as _reconnect
 from ...client import header_pairs, strip_credentials, ws_connect
@@ -262,37 +262,13 @@ class connect:
 
     def _process_redirect(self, exc: InvalidStatus) -> Any:
         """The URI a redirect sends us to, or the exception to raise (as
-        websockets' process_redirect).  Strips credential headers for a
-        cross-origin target."""
-        response = exc.response
-        if (response.status_code not in _REDIRECT_STATUSES
-                or "Location" not in response.headers):
-            return exc
-        old = self.ws_uri
-        new_uri = urllib.parse.urljoin(self.uri, response.headers["Location"])
-        try:
-            new = parse_url(new_uri)
-        except WSInvalidURL as error:
-            return InvalidURI(error.url, str(error).split(": ", 1)[-1])
-        shown = redact_url(new_uri)
+        websockets' process_redirect); see process_redirect."""
         kwargs = self.create_connection_kwargs
-        if kwargs.get("sock") is not None:
-            # The socket is closed now: nothing to send a second request on.
-            return RedirectRefused(f"cannot follow redirect to {shown} with a preexisting socket")
-        if old.is_secure and not new.is_secure:
-            return SecurityError(f"cannot follow redirect to non-secure URI {shown}")
-        if old.origin != new.origin:
-            if kwargs.get("unix", False):
-                return RedirectRefused(f"cannot follow cross-origin redirect to {shown} "
-                                       f"with a Unix socket")
-            if kwargs.get("host") is not None or kwargs.get("port") is not None:
-                return RedirectRefused(f"cannot follow cross-origin redirect to {shown} "
-                                       f"with an explicit host or port")
-            # Credentials stay with the origin they were given for.
-            if self.additional_headers is not None:
-                self.additional_headers = strip_credentials(
-                    header_pairs(self.additional_headers))
-        return new_uri
+        result, self.additional_headers = process_redirect(
+            self.uri, exc, self.additional_headers, sock=kwargs.get("sock") is not None,
+            unix=kwargs.get("unix", False),
+            address=kwargs.get("host") is not None or kwargs.get("port") is not None)
+        return result
 
     async def _open_once(self) -> ClientConnection:
         kwargs = dict(self.create_connection_kwargs)
@@ -397,6 +373,48 @@ def unix_connect(path: Any = None, uri: Optional[str] = None, **kwargs: Any) -> 
     if uri is None:
         uri = "ws://localhost/" if kwargs.get("ssl") is None else "wss://localhost/"
     return connect(uri=uri, unix=True, path=path, **kwargs)
+
+
+def process_redirect(uri: str, exc: InvalidStatus, additional_headers: Any, *, sock: bool,
+                     unix: bool, address: bool) -> Tuple[Any, Any]:
+    """The redirect policy of connect() (asyncio and sync): for the
+    InvalidStatus `exc` answered at `uri`, (the URI to follow or the
+    exception to raise, the additional headers to send from now on).
+
+    A 300-308 with ``Location`` is followed, except: on a given socket
+    (`sock`), from wss:// to ws://, and across origins (scheme, host or
+    port) on a Unix socket or an explicit address (`unix`, `address`).
+    Across origins Authorization, Cookie and Proxy-Authorization are
+    dropped from the headers (the URI's userinfo stays in the old URI)."""
+    response = exc.response
+    if (response.status_code not in _REDIRECT_STATUSES
+            or "Location" not in response.headers):
+        return exc, additional_headers
+    old = parse_url(uri)
+    new_uri = urllib.parse.urljoin(uri, response.headers["Location"])
+    try:
+        new = parse_url(new_uri)
+    except WSInvalidURL as error:
+        return InvalidURI(error.url, str(error).split(": ", 1)[-1]), additional_headers
+    shown = redact_url(new_uri)
+    if sock:
+        # The socket is closed now: nothing to send a second request on.
+        return (RedirectRefused(f"cannot follow redirect to {shown} with a preexisting socket"),
+                additional_headers)
+    if old.is_secure and not new.is_secure:
+        return SecurityError(f"cannot follow redirect to non-secure URI {shown}"), \
+            additional_headers
+    if old.origin != new.origin:
+        if unix:
+            return RedirectRefused(f"cannot follow cross-origin redirect to {shown} "
+                                   f"with a Unix socket"), additional_headers
+        if address:
+            return RedirectRefused(f"cannot follow cross-origin redirect to {shown} "
+                                   f"with an explicit host or port"), additional_headers
+        # Credentials stay with the origin they were given for.
+        if additional_headers is not None:
+            additional_headers = strip_credentials(header_pairs(additional_headers))
+    return new_uri, additional_headers
 
 
 def _handshake_error(exc: WSError) -> Exception:

@@ -25,7 +25,7 @@ from ..exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedEr
 from ..frames import CloseCode, Opcode
 from ..protocol import CLOSED, OPEN, Protocol, State
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "broadcast"]
 
 
 class _NotOpen(Exception):
@@ -349,8 +349,11 @@ class Connection:
                 else:
                     self.protocol.send_close(code, reason)
                 self._flush()
-                if self.protocol.close_expected():
-                    self._arm_close_timeout()
+        # Not socket.settimeout() here: only the reader thread changes its
+        # socket's timeout (an SSLSocket whose timeout changes while another
+        # thread is blocked reading it fails that read with SSLWantReadError,
+        # which looked like a lost connection: 1006).  _wait_reader bounds the
+        # wait and aborts the socket after close_timeout.
         self._wait_reader(self.close_timeout)
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
@@ -510,3 +513,63 @@ class Connection:
                         self._flush()
                 self._abort()
                 return
+
+
+def broadcast(connections: Iterable[Connection], message: Any, *,
+              raise_exceptions: bool = False, text: Optional[bool] = None,
+              **kwargs: Any) -> None:
+    """Send `message` to every open connection of `connections`, as
+    ``websockets.sync.server.broadcast``: str as TEXT, bytes-like as BINARY
+    (`text` overrides), the frame built once per connection by the engine;
+    the writes run in a ``concurrent.futures.ThreadPoolExecutor`` (`kwargs`,
+    e.g. ``max_workers``, configure it).  Connections that are not open are
+    skipped, and so are those sending a fragmented message; failures are
+    logged, or raised together in an ExceptionGroup with
+    ``raise_exceptions=True``."""
+    import concurrent.futures
+    import traceback
+    if isinstance(message, str):
+        as_text = text is not False
+        message = message.encode()
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        as_text = bool(text)
+    else:
+        raise TypeError("data must be str or bytes")
+    exceptions: list = []
+
+    def send_message(connection: Connection) -> None:
+        with connection._mutex:
+            protocol = connection.protocol
+            if protocol.state is not OPEN:
+                return
+            if connection._send_fragmented:
+                if raise_exceptions:
+                    exceptions.append(ConcurrencyError("sending a fragmented message"))
+                else:
+                    connection.logger.warning("skipped broadcast: sending a fragmented message")
+                return
+            try:
+                if as_text:
+                    protocol.send_text(message)
+                else:
+                    protocol.send_binary(message)
+                connection._flush()
+            except Exception as write_exception:
+                if raise_exceptions:
+                    exception = RuntimeError("failed to write message")
+                    exception.__cause__ = write_exception
+                    exceptions.append(exception)
+                else:
+                    connection.logger.warning(
+                        "skipped broadcast: failed to write message: %s",
+                        traceback.format_exception_only(
+                            type(write_exception), write_exception)[0].strip())
+
+    with concurrent.futures.ThreadPoolExecutor(**kwargs) as executor:
+        executor.map(send_message, connections)
+    if raise_exceptions and exceptions:
+        import builtins
+        group = getattr(builtins, "ExceptionGroup", None)
+        if group is None:           # Python < 3.11
+            raise exceptions[0]
+        raise group("skipped broadcast", exceptions)

@@ -1,22 +1,26 @@
 """Blocking WebSocket server: ``serve`` / ``unix_serve`` as in
 ``websockets.sync.server``, on picows_like's sans-I/O ``ServerProtocol``.
 One thread per connection runs the opening handshake, then the handler."""
+import hmac
 import http
 import logging
 import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ..asyncio.client import check_unsupported, core_compression
+from ..asyncio.server import (_is_credentials, build_www_authenticate_basic,
+                              parse_authorization_basic)
+from ..exceptions import InvalidHeader
 from ..frames import CloseCode
 from ..http11 import SERVER, Request, Response
 from ..protocol import OPEN
 from ..server import ServerProtocol
-from .connection import Connection
+from .connection import Connection, broadcast
 
-__all__ = ["serve", "unix_serve", "ServerConnection", "Server"]
+__all__ = ["serve", "unix_serve", "ServerConnection", "Server", "basic_auth", "broadcast"]
 
 
 class ServerConnection(Connection):
@@ -129,6 +133,13 @@ class Server:
         self._wake_r, self._wake_w = _socketpair()
         self._stopped = threading.Event()
         self._serving = False
+
+    @property
+    def connections(self) -> set:
+        """The connections that completed the opening handshake and did not
+        start the closing handshake (for ``broadcast``)."""
+        with self._lock:
+            return {c for c in self._connections if c.protocol.state is OPEN}
 
     def serve_forever(self) -> None:
         """Accept connections until ``shutdown()``; one thread each."""
@@ -295,3 +306,58 @@ def unix_serve(handler: Callable[[Any], Any], path: Optional[str] = None,
                **kwargs: Any) -> Server:
     """Create a threaded WebSocket server listening on a Unix socket."""
     return serve(handler, unix=True, path=path, **kwargs)
+
+
+def basic_auth(realm: str = "", credentials: Any = None,
+               check_credentials: Optional[Callable[[str, str], bool]] = None
+               ) -> Callable[[ServerConnection, Request], Optional[Response]]:
+    """A ``process_request`` enforcing HTTP Basic Authentication, as
+    ``websockets.sync.server.basic_auth``: 401 with WWW-Authenticate unless
+    the credentials check out, in which case the connection's ``username``
+    is set.  Give either ``credentials`` (a (username, password) pair or a
+    list of them, compared in constant time) or ``check_credentials``."""
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+    if credentials is not None:
+        if _is_credentials(credentials):
+            pairs = [credentials]
+        elif isinstance(credentials, Iterable):
+            pairs = list(credentials)
+            if not all(_is_credentials(item) for item in pairs):
+                raise TypeError(f"invalid credentials argument: {credentials}")
+        else:
+            raise TypeError(f"invalid credentials argument: {credentials}")
+        table = dict(pairs)
+
+        def check_table(username: str, password: str) -> bool:
+            expected = table.get(username)
+            if expected is None:
+                return False
+            return hmac.compare_digest(expected.encode(errors="surrogateescape"),
+                                       password.encode(errors="surrogateescape"))
+        check: Callable[[str, str], bool] = check_table
+    else:
+        assert check_credentials is not None
+        check = check_credentials
+
+    def unauthorized(connection: ServerConnection, text: str) -> Response:
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
+        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+        return response
+
+    def process_request(connection: ServerConnection,
+                        request: Request) -> Optional[Response]:
+        try:
+            authorization = request.headers["Authorization"]
+        except KeyError:
+            return unauthorized(connection, "Missing credentials\n")
+        try:
+            username, password = parse_authorization_basic(authorization)
+        except InvalidHeader:
+            return unauthorized(connection, "Unsupported credentials\n")
+        if not check(username, password):
+            return unauthorized(connection, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request
