@@ -328,9 +328,10 @@ async def test_connection_reads_through_its_assembler():
     """The connection keeps no queue of its own: recv, recv_streaming and
     ``async for`` all read from connection._assembler."""
     from picows_like.websockets.asyncio.client import ClientConnection
+    from picows_like.websockets.asyncio.messages import Assembler
     conn = ClientConnection(max_queue=(8, 2))
     asm = conn._assembler
-    assert isinstance(asm, compiled.Assembler)
+    assert isinstance(asm, Assembler) and Assembler is compiled.Assembler
     assert (conn.max_queue_high, conn.max_queue_low) == (8, 2)
     conn.on_ws_frame(None, frame(TEXT, b"a"))
     conn.on_ws_frame(None, frame(BINARY, b"b", fin=False))
