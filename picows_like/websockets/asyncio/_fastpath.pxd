@@ -49,7 +49,7 @@ cdef class ConnectionBase(WSListener):
     cdef public bint _paused
     cdef public WSTransport ws_transport
 
-    @cython.locals(op=int)
+    @cython.locals(op=int, size=Py_ssize_t)
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
 
 

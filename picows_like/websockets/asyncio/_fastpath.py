@@ -255,7 +255,7 @@ class Assembler:
 
     # -- reader side -------------------------------------------------------------
 
-    def get(self, decode: Optional[bool] = None) -> "Receive":
+    def get(self, decode: Optional[bool] = None) -> Any:  # a Receive
         """The next complete message, as an awaitable: str for TEXT, bytes
         for BINARY; decode=False gives TEXT as bytes, decode=True decodes
         BINARY as UTF-8 (UnicodeDecodeError if it is not)."""
