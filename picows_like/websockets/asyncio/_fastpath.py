@@ -26,7 +26,7 @@ import asyncio
 import codecs
 import collections
 import collections.abc
-from typing import Any, AsyncIterator, Callable, Optional, Union
+from typing import Any, AsyncGenerator, Callable, Optional, Union
 
 try:
     import cython  # type: ignore[import-untyped]
@@ -262,7 +262,7 @@ class Assembler:
         return _receive(self, False, _AS_IS if decode is None else
                         (_DECODE if decode else _NO_DECODE))
 
-    def get_iter(self, decode: Optional[bool] = None) -> AsyncIterator[Union[str, bytes]]:
+    def get_iter(self, decode: Optional[bool] = None) -> AsyncGenerator[Union[str, bytes], None]:
         """The next message fragment by fragment, as they arrive (an async
         iterator to consume to the end).  Cancelling it before the first
         fragment is safe; after that the rest of that message is lost."""
@@ -296,7 +296,7 @@ async def _wait(asm: Assembler) -> None:
         asm._waiter = None
 
 
-async def _get_iter(asm: Assembler, decode: Optional[bool]) -> AsyncIterator[Union[str, bytes]]:
+async def _get_iter(asm: Assembler, decode: Optional[bool]) -> AsyncGenerator[Union[str, bytes], None]:
     if asm._busy:
         raise ConcurrencyError("cannot call recv_streaming while another coroutine "
                                "is already running recv or recv_streaming")
