@@ -95,8 +95,14 @@ class WSUpgradeRequest:
 
     On a server, ``peername`` and ``sockname`` are the connection's addresses
     (as ``transport.get_extra_info`` gives them), so a listener factory can
-    decide by client address; an addition over picows, None elsewhere."""
-    __slots__ = ("method", "path", "version", "headers", "peername", "sockname")
+    decide by client address; an addition over picows, None elsewhere.
+
+    validate_request() and accept_extensions() keep their results on the
+    request, so a listener factory that already checked it (the websockets
+    layer does, to show the 101 to its hooks) and the core that answers it
+    do that work once."""
+    __slots__ = ("method", "path", "version", "headers", "peername", "sockname",
+                 "_accept", "_extensions")
 
     def __init__(self, method: bytes = b"GET", path: bytes = b"/",
                  version: bytes = b"HTTP/1.1", headers: Optional[CIMultiDict] = None):
@@ -106,6 +112,8 @@ class WSUpgradeRequest:
         self.headers = CIMultiDict() if headers is None else headers
         self.peername: Any = None
         self.sockname: Any = None
+        self._accept: Optional[bytes] = None
+        self._extensions: Any = None        # (compression, accept_offers' answer)
 
     def __repr__(self) -> str:
         return f"WSUpgradeRequest({self.method!r}, {self.path!r}, {self.version!r})"
@@ -284,7 +292,11 @@ def parse_request(raw: bytes) -> WSUpgradeRequest:
 
 def validate_request(request: WSUpgradeRequest) -> bytes:
     """Check an upgrade request (RFC 6455 4.2.1); return the accept value or
-    raise HandshakeRejected with the response to send."""
+    raise HandshakeRejected with the response to send.  Checked once: a
+    second call on the same request returns the first call's value."""
+    accept = request._accept
+    if accept is not None:
+        return accept
     if request.method != b"GET":
         raise HandshakeRejected(405, "WebSocket upgrade requires the GET method",
                                 {"Allow": "GET"})
@@ -310,7 +322,8 @@ def validate_request(request: WSUpgradeRequest) -> bytes:
     except (binascii.Error, ValueError):
         raise HandshakeRejected(400, "invalid Sec-WebSocket-Key header, expected "
                                      "16 bytes in base64") from None
-    return accept_value(key)
+    request._accept = accept = accept_value(key)
+    return accept
 
 
 def build_request(parsed_url: Any, key: bytes, extra_headers: Optional[WSHeadersLike],
@@ -414,6 +427,24 @@ def header_tokens_raw(headers: CIMultiDict, name: str) -> list:
     return [t.strip() for v in headers.getall(name, ()) for t in v.split(",") if t.strip()]
 
 
+def accept_extensions(request: WSUpgradeRequest, compression: WSPerMessageDeflate
+                      ) -> Optional[Tuple[WSPerMessageDeflate, str]]:
+    """Server side: `compression`'s answer to the client's permessage-deflate
+    offers, (agreed settings, Sec-WebSocket-Extensions value) or None;
+    HandshakeRejected (400) for a malformed offer.  Computed once per
+    request and `compression`."""
+    done = request._extensions
+    if done is not None and done[0] is compression:
+        return done[1]
+    try:
+        accepted = compression.accept_offers(
+            request.headers.getall("Sec-WebSocket-Extensions", ()))
+    except WSNegotiationError as exc:
+        raise HandshakeRejected(400, f"malformed Sec-WebSocket-Extensions: {exc}") from None
+    request._extensions = (compression, accepted)
+    return accepted
+
+
 def negotiate(request: WSUpgradeRequest, response: WSUpgradeResponse,
               compression: Optional[WSPerMessageDeflate],
               subprotocols: Optional[Sequence[str]]
@@ -423,11 +454,7 @@ def negotiate(request: WSUpgradeRequest, response: WSUpgradeResponse,
     the listener factory already put in the response is kept as its choice."""
     agreed = None
     if compression is not None:
-        try:
-            accepted = compression.accept_offers(
-                request.headers.getall("Sec-WebSocket-Extensions", ()))
-        except WSNegotiationError as exc:
-            raise HandshakeRejected(400, f"malformed Sec-WebSocket-Extensions: {exc}") from None
+        accepted = accept_extensions(request, compression)
         if accepted is not None:
             agreed, value = accepted
             response.headers["Sec-WebSocket-Extensions"] = value

@@ -16,12 +16,17 @@ Each connection gets a fresh listener from ``listener_factory``; use
 again after a reconnect.  The current connection is ``feed.transport`` /
 ``feed.listener`` (None while disconnected); ``await feed.wait_connected()``
 waits for one.
+
+When to retry and how long to wait is one RetryPolicy (delays, the close
+codes that back off, the connect errors worth retrying), shared with the
+websockets layer's ``async for ws in connect(...)``: DEFAULT_RETRY_POLICY.
 """
 import asyncio
 import logging
 import random
 import time
-from typing import Any, Callable, Collection, Generator, Iterator, Optional, Tuple
+from typing import (Any, Callable, Collection, FrozenSet, Generator, Iterable, Iterator, Optional,
+                    Tuple)
 
 from ._enums import WSCloseCode
 from .client import ws_connect
@@ -29,7 +34,7 @@ from .exceptions import WSConnectionClosedBeforeHandshake, WSInvalidStatusError
 from .url import redact_url
 
 __all__ = ["backoff", "retryable_exception", "ws_connect_forever", "WSReconnectingClient",
-           "RECONNECT_CLOSE_CODES"]
+           "RECONNECT_CLOSE_CODES", "RetryPolicy", "DEFAULT_RETRY_POLICY"]
 
 # Closes after which reconnecting is worth it but should back off; the one
 # definition, used by ws_connect_forever and by the websockets layer's
@@ -45,39 +50,106 @@ RECONNECT_CLOSE_CODES = frozenset({
 _log = logging.getLogger("picows_like.reconnect")
 
 
+class RetryPolicy:
+    """When to reconnect and how long to wait first: one policy for
+    ws_connect_forever and the websockets layer's ``async for ws in
+    connect(...)``.
+
+    Delays (``delays()``, or call the policy): a random one in
+    [0, initial_delay) first (RFC 6455 7.2.3 jitter), then min_delay growing
+    by `factor` up to max_delay, each with +-`jitter` (a fraction) so that
+    many clients do not reconnect in lockstep; websockets' defaults.
+
+    Closes: ``backs_off_after(code)`` for the codes in `close_codes`
+    (RECONNECT_CLOSE_CODES by default).
+
+    Connect errors, told apart by type only (never by message text):
+    ``network_errors`` (OSError, timeouts), the connection closed before a
+    full handshake response (WSConnectionClosedBeforeHandshake) and an HTTP
+    status in `retry_statuses` (500, 502, 503, 504) are transient
+    (``is_retryable``); anything else (bad URL, 4xx, invalid handshake) is
+    fatal.  The websockets layer asks the same questions of its own
+    exception types (``retries_status``, ``network_errors``).
+    """
+
+    network_errors: Tuple[type, ...] = (OSError, asyncio.TimeoutError, TimeoutError)
+
+    def __init__(self, initial_delay: float = 5.0, min_delay: float = 3.1,
+                 max_delay: float = 90.0, factor: float = 1.618, jitter: float = 0.1,
+                 close_codes: Iterable[int] = RECONNECT_CLOSE_CODES,
+                 retry_statuses: Iterable[int] = (500, 502, 503, 504)) -> None:
+        if min(initial_delay, min_delay, max_delay) < 0 or factor < 1 or not 0 <= jitter < 1:
+            raise ValueError("delays must be >= 0, factor >= 1 and 0 <= jitter < 1")
+        self.initial_delay = initial_delay
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.factor = factor
+        self.jitter = jitter
+        self.close_codes: FrozenSet[int] = (
+            close_codes if isinstance(close_codes, frozenset)
+            else frozenset(int(c) for c in close_codes))
+        self.retry_statuses: FrozenSet[int] = frozenset(int(s) for s in retry_statuses)
+
+    def __repr__(self) -> str:
+        return (f"RetryPolicy(initial_delay={self.initial_delay}, min_delay={self.min_delay}, "
+                f"max_delay={self.max_delay}, factor={self.factor}, jitter={self.jitter})")
+
+    def delays(self) -> Generator[float, None, None]:
+        """A fresh sequence of reconnection delays (seconds)."""
+        yield random.random() * self.initial_delay
+        delay = self.min_delay
+        low, high = 1.0 - self.jitter, 1.0 + self.jitter
+        while True:
+            yield min(delay, self.max_delay) * random.uniform(low, high)
+            if delay < self.max_delay:
+                delay *= self.factor
+
+    __call__ = delays           # a policy is a `reconnect_delays` factory too
+
+    def backs_off_after(self, close_code: Optional[int]) -> bool:
+        """Whether a connection that ended with `close_code` (the CLOSE
+        received; None or 1006 for none) is followed by a delay."""
+        return (1006 if close_code is None else int(close_code)) in self.close_codes
+
+    def retries_status(self, status: int) -> bool:
+        """Whether an HTTP `status` refusing the upgrade is worth a retry."""
+        return int(status) in self.retry_statuses
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """Whether a connect error of picows_like's is transient."""
+        if isinstance(exc, self.network_errors):
+            return True
+        if isinstance(exc, WSInvalidStatusError):
+            return exc.response is not None and self.retries_status(exc.response.status)
+        # The connection dropped before a full response is transient; any
+        # other malformed response is fatal.
+        return isinstance(exc, WSConnectionClosedBeforeHandshake)
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+"""The policy ws_connect_forever and the websockets layer's connect() use
+unless given another."""
+
+
 def backoff(initial_delay: float = 5.0, min_delay: float = 3.1, max_delay: float = 90.0,
             factor: float = 1.618) -> Generator[float, None, None]:
-    """Reconnection delays: a random one in [0, initial_delay) first (RFC 6455
-    7.2.3 jitter), then min_delay growing by `factor` up to max_delay, each
-    with +-10% jitter so that many clients do not reconnect in lockstep."""
-    yield random.random() * initial_delay
-    delay = min_delay
-    while True:
-        yield min(delay, max_delay) * random.uniform(0.9, 1.1)
-        if delay < max_delay:
-            delay *= factor
+    """Reconnection delays: RetryPolicy(...).delays() with these values."""
+    return RetryPolicy(initial_delay, min_delay, max_delay, factor).delays()
 
 
 def retryable_exception(exc: BaseException) -> bool:
-    """Default classification of connect errors: network errors, timeouts,
-    a connection closed during the handshake and HTTP 500/502/503/504 are
-    transient; anything else (bad URL, 4xx, invalid handshake) is fatal."""
-    if isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError)):
-        return True
-    if isinstance(exc, WSInvalidStatusError):
-        return exc.response is not None and int(exc.response.status) in (500, 502, 503, 504)
-    # By type: the connection dropped before a full response is transient;
-    # any other malformed response is fatal.
-    return isinstance(exc, WSConnectionClosedBeforeHandshake)
+    """Default classification of connect errors: DEFAULT_RETRY_POLICY's."""
+    return DEFAULT_RETRY_POLICY.is_retryable(exc)
 
 
 class WSReconnectingClient:
     """Handle returned by ws_connect_forever(); see the module docstring."""
 
     def __init__(self, listener_factory: Callable, url: str, *,
-                 reconnect_delays: Callable[[], Iterator[float]] = backoff,
-                 reconnect_close_codes: Collection[int] = RECONNECT_CLOSE_CODES,
-                 is_retryable: Callable[[BaseException], bool] = retryable_exception,
+                 retry_policy: Optional[RetryPolicy] = None,
+                 reconnect_delays: Optional[Callable[[], Iterator[float]]] = None,
+                 reconnect_close_codes: Optional[Collection[int]] = None,
+                 is_retryable: Optional[Callable[[BaseException], bool]] = None,
                  stable_after: float = 5.0,
                  on_connected: Optional[Callable[[Any, Any], Any]] = None,
                  on_disconnected: Optional[Callable[[Any, Any], Any]] = None,
@@ -86,9 +158,13 @@ class WSReconnectingClient:
         self._listener_factory = listener_factory
         self._url = url
         self._shown_url = redact_url(url)        # for logs: no credentials
-        self._reconnect_delays = reconnect_delays
-        self._reconnect_close_codes = frozenset(int(c) for c in reconnect_close_codes)
-        self._is_retryable = is_retryable
+        policy = DEFAULT_RETRY_POLICY if retry_policy is None else retry_policy
+        self.retry_policy = policy
+        # The three keywords override one part of the policy each.
+        self._reconnect_delays = policy.delays if reconnect_delays is None else reconnect_delays
+        self._reconnect_close_codes = policy.close_codes if reconnect_close_codes is None \
+            else frozenset(int(c) for c in reconnect_close_codes)
+        self._is_retryable = policy.is_retryable if is_retryable is None else is_retryable
         self._stable_after = stable_after
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
@@ -255,10 +331,11 @@ async def _maybe_await(fn: Callable, *args: Any) -> None:
 def ws_connect_forever(listener_factory: Callable, url: str, **kwargs: Any) -> WSReconnectingClient:
     """Keep a connection to `url` up until stopped; see WSReconnectingClient.
 
-    Keywords: ``reconnect_delays`` (a generator factory, default backoff()),
-    ``reconnect_close_codes`` (closes that back off before reconnecting,
-    default 1001/1006/1011-1014), ``is_retryable(exc)`` (connect errors
-    worth retrying), ``stable_after`` (seconds; a connection that ends
+    Keywords: ``retry_policy`` (a RetryPolicy, default DEFAULT_RETRY_POLICY,
+    shared with the websockets layer), or one part of it:
+    ``reconnect_delays`` (a generator factory), ``reconnect_close_codes``
+    (closes that back off before reconnecting, default 1001/1006/1011-1014),
+    ``is_retryable(exc)`` (connect errors worth retrying), ``stable_after`` (seconds; a connection that ends
     sooner also backs off), ``on_connected(transport, listener)`` and
     ``on_disconnected(transport, listener)`` (plain or async callables; on_connected
     runs after the listener's own on_ws_connected, and frames may already

@@ -251,7 +251,7 @@ async def test_max_queue_pauses_and_resumes_reading():
                 break
             await asyncio.sleep(0.01)
         assert not ws.transport.is_reading()
-        assert len(ws._queue) >= 5
+        assert len(ws._assembler) >= 5
         received = [await wf(ws.recv()) for _ in range(50)]
         assert received == [bytes([i]) * 100 for i in range(50)]
         assert ws.transport.is_reading()

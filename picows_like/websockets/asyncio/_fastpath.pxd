@@ -1,7 +1,8 @@
 # Cython declarations for _fastpath.py ("pure Python mode"): with this file,
 # cythonize compiles _fastpath.py into cdef classes whose hot attributes are
 # C fields, and the core calls ConnectionBase.on_ws_frame through the
-# WSListener vtable.  Without compilation _fastpath.py runs as plain Python.
+# WSListener vtable, which hands data frames to Assembler.put_frame with a
+# C call.  Without compilation _fastpath.py runs as plain Python.
 cimport cython
 
 from picows_like._listener cimport WSListener
@@ -16,21 +17,39 @@ cdef class Fragments:
     cdef public bint done
 
 
-cdef class ConnectionBase(WSListener):
-    cdef public object loop
-    cdef public object _new_future
+@cython.final
+cdef class Assembler:
     cdef public object _queue
     cdef public object _waiter
-    cdef public bint _recv_busy
+    cdef public bint _busy
     cdef public object _frag
+    cdef public bint closed
+    cdef public bint paused
+    cdef public Py_ssize_t high
+    cdef public Py_ssize_t low
+    cdef public Py_ssize_t max_message
+    cdef public object _new_future
+    cdef public object _pause
+    cdef public object _resume
+    cdef public object _closed_error
+
+    @cython.locals(op=int)
+    cpdef Py_ssize_t put_frame(self, WSFrame frame) except -1
+    @cython.locals(frag=Fragments)
+    cdef Py_ssize_t _put_fragment(self, WSFrame frame, int op) except -1
+    cdef int _wake(self) except -1
+    cdef int _popped(self) except -1
+
+
+cdef class ConnectionBase(WSListener):
+    cdef public object loop
+    cdef public Assembler _assembler
     cdef public bint _closed
-    cdef public Py_ssize_t _qhigh
-    cdef public bint _read_paused
     cdef public bint _send_ok
     cdef public bint _paused
     cdef public WSTransport ws_transport
 
-    @cython.locals(op=int)
+    @cython.locals(op=int, size=Py_ssize_t)
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
 
 
@@ -39,8 +58,9 @@ cdef class Done:
 
 
 cdef class Receive:
-    cdef ConnectionBase _conn
+    cdef Assembler _asm
     cdef bint _stop_on_ok
+    cdef int _decode
     cdef object _waiter
 
     cdef object _step(self, int* done)
@@ -52,10 +72,11 @@ cdef extern from "_am_send.h":
     int ws_install_am_send(object type, ws_step_fn step) except -1
 
 
+cdef object _convert(object msg, int decode)
 cdef object _receive_step(object self, int* done)
 @cython.locals(r=Receive)
-cdef Receive _receive(ConnectionBase conn, bint stop_on_ok)
+cdef Receive _receive(Assembler asm, bint stop_on_ok, int decode)
 
 
 cdef class MessageIterator:
-    cdef ConnectionBase _conn
+    cdef Assembler _asm

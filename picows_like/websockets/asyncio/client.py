@@ -25,7 +25,8 @@ __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "
 
 # Closes of a connection obtained from `async for ws in connect(...)` after
 # which the next connection attempt backs off instead of starting at once:
-# the same set as ws_connect_forever (defined and explained there).
+# the same set as ws_connect_forever (defined and explained there).  The
+# loop asks the shared policy, picows_like.reconnect.DEFAULT_RETRY_POLICY.
 RECONNECT_CLOSE_CODES = _reconnect.RECONNECT_CLOSE_CODES
 
 # Redirects followed by one connect (WEBSOCKETS_MAX_REDIRECTS overrides, as
@@ -48,12 +49,15 @@ class ClientConnection(Connection):
 def process_exception(exc: Exception) -> Optional[Exception]:
     """Reconnect policy of ``async for ws in connect(...)``: None (retry) for
     network errors (OSError, TimeoutError), a connection closed during the
-    handshake and HTTP 500/502/503/504; the exception itself (fatal) else."""
-    if isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError)):
+    handshake and HTTP 500/502/503/504; the exception itself (fatal) else.
+    The answers are picows_like.reconnect.DEFAULT_RETRY_POLICY's, asked of
+    this layer's exception types (by type, as websockets does)."""
+    policy = _reconnect.DEFAULT_RETRY_POLICY
+    if isinstance(exc, policy.network_errors):
         return None
     if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
-        return None
-    if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
+        return None             # closed during the handshake (see _handshake_error)
+    if isinstance(exc, InvalidStatus) and policy.retries_status(exc.response.status_code):
         return None
     return exc
 
@@ -61,16 +65,23 @@ def process_exception(exc: Exception) -> Optional[Exception]:
 def backoff(initial_delay: Optional[float] = None, min_delay: Optional[float] = None,
             max_delay: Optional[float] = None,
             factor: Optional[float] = None) -> Generator[float, None, None]:
-    """Delays between reconnection attempts: random jitter in [0, 5 s), then
-    3.1 s growing x1.618 up to 90 s (WEBSOCKETS_BACKOFF_* env vars override,
-    as in websockets)."""
+    """Delays between reconnection attempts: DEFAULT_RETRY_POLICY's (random
+    jitter in [0, 5 s), then 3.1 s growing x1.618 up to 90 s), with the
+    WEBSOCKETS_BACKOFF_* env vars or these arguments overriding, as in
+    websockets."""
     env = os.environ.get
-    return _reconnect.backoff(
-        float(env("WEBSOCKETS_BACKOFF_INITIAL_DELAY", "5")) if initial_delay is None
-        else initial_delay,
-        float(env("WEBSOCKETS_BACKOFF_MIN_DELAY", "3.1")) if min_delay is None else min_delay,
-        float(env("WEBSOCKETS_BACKOFF_MAX_DELAY", "90.0")) if max_delay is None else max_delay,
-        float(env("WEBSOCKETS_BACKOFF_FACTOR", "1.618")) if factor is None else factor)
+    policy = _reconnect.DEFAULT_RETRY_POLICY
+
+    def pick(value: Optional[float], name: str, default: float) -> float:
+        if value is not None:
+            return value
+        return float(env(f"WEBSOCKETS_BACKOFF_{name}", default))
+
+    return _reconnect.RetryPolicy(
+        pick(initial_delay, "INITIAL_DELAY", policy.initial_delay),
+        pick(min_delay, "MIN_DELAY", policy.min_delay),
+        pick(max_delay, "MAX_DELAY", policy.max_delay),
+        pick(factor, "FACTOR", policy.factor), policy.jitter).delays()
 
 
 def _unsupported(what: str) -> NotImplementedError:
@@ -352,7 +363,7 @@ class connect:
                 await asyncio.sleep(delay)
             else:
                 code = connection.close_code
-                if code in RECONNECT_CLOSE_CODES:
+                if _reconnect.DEFAULT_RETRY_POLICY.backs_off_after(code):
                     # The server went away: back off before reconnecting.
                     if delays is None:
                         delays = self.reconnect_delays()

@@ -2,7 +2,9 @@
 
 The connection object *is* the core listener: the core calls on_ws_frame()
 for every frame, straight from its read loop.  The per-message work lives
-in _fastpath.ConnectionBase (see there); per frame it is:
+in _fastpath (see there): ConnectionBase hands every data frame to the
+connection's Assembler, the one place that queues and reassembles messages
+and hands them to readers; per frame it is:
 
 * a single-frame TEXT/BINARY message (the common case): one copy of the
   payload out of the read buffer -- ``frame.get_payload_as_utf8_text()``
@@ -16,11 +18,12 @@ in _fastpath.ConnectionBase (see there); per frame it is:
 
 recv() takes a message off the queue only after it has it in hand, so
 cancelling recv() (e.g. with asyncio.timeout) never loses a message.
+max_queue is the Assembler's flow control: it pauses reading the socket
+above the high water mark and resumes at the low one.
 """
 import asyncio
 import builtins
 import sys
-import codecs
 import collections
 import logging
 import random
@@ -30,7 +33,7 @@ import uuid
 from typing import Any, AsyncIterator, Awaitable, Iterable, Mapping, Optional, Union
 
 from ... import WSMsgType
-from ._fastpath import ConnectionBase, Fragments
+from ._fastpath import NO_LIMIT, Assembler, ConnectionBase
 from ..exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError,
                           ConnectionClosedOK)
 from ..frames import OK_CLOSE_CODES, Close, CloseCode, close_code
@@ -44,15 +47,6 @@ _CONT = WSMsgType.CONTINUATION
 _CLOSE = WSMsgType.CLOSE
 _PONG = WSMsgType.PONG
 _BYTES_LIKE = (bytes, bytearray, memoryview)
-_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
-
-# Largest value the core accepts for max_frame_size ("no limit").
-NO_LIMIT = (1 << 62)
-_NO_QUEUE_LIMIT = 1 << 62
-
-
-# Marks a connection that failed locally: further frames are dropped.
-_FAILED = Fragments(False, b"")
 
 
 def split_limit(value: Any, name: str) -> tuple:
@@ -85,7 +79,7 @@ class Connection(ConnectionBase):
     # ServerConnection add a __dict__ for users' own attributes.
     __slots__ = (
         "id", "logger", "debug", "ping_interval", "ping_timeout", "close_timeout",
-        "max_size", "max_queue_high", "max_queue_low", "write_limit_high", "write_limit_low",
+        "max_size", "write_limit_high", "write_limit_low",
         "request", "response", "latency", "transport", "_max_message", "_state",
         "_closed_fut", "_pending_pings", "_drain_waiters", "_send_in_progress",
         "_keepalive_handle", "_keepalive_timeout", "_connection_exc", "_subprotocol")
@@ -95,7 +89,6 @@ class Connection(ConnectionBase):
                  max_size: Any = 2 ** 20, max_queue: Any = 16,
                  write_limit: Any = 2 ** 15, logger: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
-        self._new_future = self.loop.create_future
         self.id = uuid.uuid4()
         self.logger = logger if logger is not None else logging.getLogger("picows_like.websockets")
         self.debug = False
@@ -105,14 +98,13 @@ class Connection(ConnectionBase):
         self.max_size = max_size
         self._max_message, _ = core_limits(max_size)
         high, low = split_limit(max_queue, "max_queue")
-        if high is not None and low is None:
-            low = high // 4
-        if high is None and low is not None:
-            high = low * 4
-        if high is not None and (low < 0 or high < low):
-            raise ValueError("max_queue: need 0 <= low <= high")
-        self.max_queue_high, self.max_queue_low = high, low
-        self._qhigh = _NO_QUEUE_LIMIT if high is None else high
+        try:
+            self._assembler = Assembler(
+                self.loop.create_future, high, low, self._max_message,
+                pause=self._pause_transport, resume=self._resume_transport,
+                closed_error=self._closed_error)
+        except ValueError as exc:
+            raise ValueError(f"max_queue: {exc}") from None
         self.write_limit_high, self.write_limit_low = split_limit(write_limit, "write_limit")
         self.request: Any = None
         self.response: Any = None
@@ -123,10 +115,6 @@ class Connection(ConnectionBase):
         self._handshake_sockname: Any = None
         self.ws_transport: Any = None       # the picows_like WSTransport
         self._state = CONNECTING
-        self._queue = collections.deque()
-        self._waiter = None
-        self._recv_busy = False
-        self._frag = None
         self._closed = False
         self._closed_fut = self.loop.create_future()
         self._pending_pings: dict = {}
@@ -134,7 +122,6 @@ class Connection(ConnectionBase):
         self._drain_waiters: collections.deque = collections.deque()
         self._send_in_progress: Optional[asyncio.Future] = None
         self._send_ok = False           # OPEN and no fragmented send in progress
-        self._read_paused = False
         self._keepalive_handle: Any = None
         self._keepalive_timeout: Any = None
         self._connection_exc: Optional[BaseException] = None
@@ -146,6 +133,18 @@ class Connection(ConnectionBase):
     def state(self) -> State:
         """CONNECTING, OPEN, CLOSING or CLOSED."""
         return self._state
+
+    @property
+    def max_queue_high(self) -> Optional[int]:
+        """The high water mark of the receive queue (messages), or None."""
+        high = self._assembler.high
+        return None if high >= NO_LIMIT else high
+
+    @property
+    def max_queue_low(self) -> Optional[int]:
+        """The low water mark of the receive queue (messages), or None."""
+        low = self._assembler.low
+        return None if low >= NO_LIMIT else low
 
     @property
     def subprotocol(self) -> Optional[str]:
@@ -205,24 +204,22 @@ class Connection(ConnectionBase):
         both = rcvd is not None and sent is not None
         return rcvd, sent, (bool(handshake.recv_then_sent) if both else None)
 
-    # -- receiving ---------------------------------------------------------------
+    # -- receiving (the Assembler does the work) --------------------------------
 
-    async def _convert(self, msg: Any, decode: bool) -> Union[str, bytes]:  # type: ignore[return]
-        if type(msg) is Fragments:
-            data = b"".join(msg.parts)
-            if msg.text and decode is not False:
-                return data.decode()
-            msg = data
-        if type(msg) is str:
-            return msg if decode else msg.encode()
-        if not decode:
-            return msg
+    def _closed_error(self) -> ConnectionClosed:
+        """What the assembler raises once the queue is drained after close."""
+        return self.close_exc
+
+    async def _recv_decode(self, decode: bool) -> Union[str, bytes]:  # type: ignore[return]
         try:
-            return msg.decode()
+            return await self._assembler.get(decode)
         except UnicodeDecodeError as exc:
-            self._set_connection_exc(exc)
-            self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
-            await self._raise_closed()
+            await self._invalid_utf8(exc)
+
+    async def _invalid_utf8(self, exc: UnicodeDecodeError) -> None:
+        self._set_connection_exc(exc)
+        self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        await self._raise_closed()
 
     async def recv_streaming(self, decode: Optional[bool] = None) -> AsyncIterator[Union[str, bytes]]:
         """Receive the next message fragment by fragment, as they arrive.
@@ -230,56 +227,14 @@ class Connection(ConnectionBase):
         The iterator must be consumed to the end.  Cancelling it before the
         first fragment is safe; after that the rest of that message is lost.
         """
-        if self._recv_busy:
-            raise ConcurrencyError("cannot call recv_streaming while another coroutine "
-                                   "is already running recv or recv_streaming")
-        self._recv_busy = True
+        fragments = self._assembler.get_iter(decode)
         try:
-            q = self._queue
-            while not q:
-                if self._closed:
-                    raise self.close_exc
-                await self._wait_frame()
-            msg = q.popleft()
-            if self._read_paused:
-                self._maybe_resume_reading()
-            if type(msg) is not Fragments:
-                yield await self._convert(msg, decode) if decode is not None else msg
-                return
-            text = msg.text if decode is None else decode
-            decoder = _UTF8Decoder() if text else None
-            parts = msg.parts
-            i = 0
-            while True:
-                while i < len(parts):
-                    part = parts[i]
-                    parts[i] = b""
-                    i += 1
-                    final = msg.done and i == len(parts)
-                    if decoder is not None:
-                        try:
-                            yield decoder.decode(part, final)
-                        except UnicodeDecodeError as exc:
-                            self._set_connection_exc(exc)
-                            self._fail(CloseCode.INVALID_DATA,
-                                       f"{exc.reason} at position {exc.start}")
-                            await self._raise_closed()
-                    else:
-                        yield part
-                if msg.done and i == len(parts):
-                    return
-                if self._closed:
-                    raise self.close_exc
-                await self._wait_frame()
+            async for fragment in fragments:
+                yield fragment
+        except UnicodeDecodeError as exc:
+            await self._invalid_utf8(exc)
         finally:
-            self._recv_busy = False
-
-    async def _wait_frame(self) -> None:
-        waiter = self._waiter = self.loop.create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+            await fragments.aclose()         # ends the assembler's reader now
 
     # -- the listener: called by the core for every frame ---------------------
 
@@ -297,47 +252,12 @@ class Connection(ConnectionBase):
             self._keepalive_handle = self.loop.call_later(self.ping_interval,
                                                           self._keepalive_ping)
 
-    def _on_fragment(self, frame: Any, mt: Any) -> None:
-        frag = self._frag
-        if frag is _FAILED:
-            return
-        if mt is _CONT:
-            if frag is None:        # the core rejects this; be safe anyway
-                return
-            frag.size += frame.payload_size
-            if self._max_message is not None and frag.size > self._max_message:
-                return self._too_big(frag)
-            frag.parts.append(frame.get_payload_as_bytes())
-            if frame.fin:
-                frag.done = True
-                self._frag = None
-        elif mt is _TEXT or mt is _BINARY:
-            frag = self._frag = Fragments(mt is _TEXT, frame.get_payload_as_bytes())
-            q = self._queue
-            q.append(frag)
-            if len(q) > self._qhigh:
-                self._pause_reading()
-        else:
-            return self._on_control(frame, mt)
-        self._wake()
-
-    def _too_big(self, frag: Fragments) -> None:
-        """A fragmented message went over max_size: drop it, close with 1009."""
-        try:
-            self._queue.remove(frag)
-        except ValueError:          # recv_streaming() already took it
-            pass
+    def _too_big(self, size: int) -> None:
+        """A fragmented message went over max_size (the assembler dropped
+        it): close with 1009."""
         self._fail(CloseCode.MESSAGE_TOO_BIG,
-                   f"message of at least {frag.size} bytes exceeds limit of "
+                   f"message of at least {size} bytes exceeds limit of "
                    f"{self._max_message} bytes")
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     def _on_control(self, frame: Any, mt: Any) -> None:
         if mt is _PONG:
@@ -359,7 +279,7 @@ class Connection(ConnectionBase):
         self._closed = True
         self._send_ok = False
         self._stop_keepalive()
-        self._wake()
+        self._assembler.close()
         if self._pending_pings:
             exc = self.close_exc
             for fut, _ in self._pending_pings.values():
@@ -383,27 +303,19 @@ class Connection(ConnectionBase):
             if not w.done():
                 w.set_result(None)
 
-    # -- flow control on the read side (max_queue) -----------------------------
+    # -- flow control on the read side: the assembler's max_queue calls these --
 
-    def _pause_reading(self) -> None:
-        if not self._read_paused and self._state is OPEN:
-            self._read_paused = True
-            try:
-                self.transport.pause_reading()
-            except Exception:
-                pass
+    def _pause_transport(self) -> None:
+        try:
+            self.transport.pause_reading()
+        except Exception:
+            pass
 
-    def _maybe_resume_reading(self) -> None:
-        if self._closed or len(self._queue) <= self.max_queue_low:
-            self._resume_reading()
-
-    def _resume_reading(self) -> None:
-        if self._read_paused:
-            self._read_paused = False
-            try:
-                self.transport.resume_reading()
-            except Exception:
-                pass
+    def _resume_transport(self) -> None:
+        try:
+            self.transport.resume_reading()
+        except Exception:
+            pass
 
     # -- sending ---------------------------------------------------------------
 
@@ -574,8 +486,7 @@ class Connection(ConnectionBase):
             self._state = CLOSING
             self._send_ok = False
             self._stop_keepalive()
-            self._resume_reading()              # the peer's CLOSE must get through
-            self._qhigh = _NO_QUEUE_LIMIT
+            self._assembler.lift_limit()        # the peer's CLOSE must get through
             if self._send_in_progress is not None:
                 code, reason = CloseCode.INTERNAL_ERROR, "close during fragmented message"
             self.ws_transport.send_close(code, reason.encode() if reason else None)
@@ -607,7 +518,7 @@ class Connection(ConnectionBase):
     def _fail(self, code: int, reason: str) -> None:
         """Close with `code` now, without waiting for the peer (protocol
         failure, keepalive timeout, message too big)."""
-        self._frag = _FAILED
+        self._assembler.discard()
         self._send_ok = False
         self._stop_keepalive()
         if self._state is not CLOSED:
@@ -616,7 +527,7 @@ class Connection(ConnectionBase):
         if ws is not None:
             ws.send_close(code, reason.encode()[:123])
             ws.disconnect()
-        self._resume_reading()
+        self._assembler.lift_limit()
 
     def _abandon(self) -> None:
         """The opening handshake did not complete (rejected, or the client
@@ -624,6 +535,7 @@ class Connection(ConnectionBase):
         if self._state is CONNECTING:
             self._state = CLOSED
             self._closed = True
+            self._assembler.close()
             if not self._closed_fut.done():
                 self._closed_fut.set_result(None)
 

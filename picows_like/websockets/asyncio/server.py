@@ -6,6 +6,9 @@ and the ServerConnection is its WSListener.  The listener factory, which
 the core calls with the parsed upgrade request, makes the handshake
 decision synchronously: 503 while closing, the Origin check, the
 subprotocol (``select_subprotocol``) and permessage-deflate answers, 101.
+The request is validated and negotiated here, once: the results stay on
+the core's request object (handshake.validate_request and
+accept_extensions), where the core finds them when it sends the 101.
 After that there is no Python between the socket and the core's frame
 parser.
 
@@ -27,8 +30,8 @@ import stat
 import sys
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
 
-from ...extensions.permessage_deflate import WSNegotiationError
-from ...handshake import HandshakeRejected, WSUpgradeResponseWithListener, validate_request
+from ...handshake import (HandshakeRejected, WSUpgradeResponseWithListener, accept_extensions,
+                          validate_request)
 from ...server import ws_create_server
 from ..datastructures import Headers
 from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidOrigin, NegotiationError
@@ -302,16 +305,16 @@ class _Config:
                                + ", ".join(self.subprotocols))
 
     def _extensions(self, core_request: Any) -> Optional[str]:
-        """The Sec-WebSocket-Extensions answer (the core negotiates the same
-        way again and agrees; computing it here lets process_response and
-        connection.response see it, as in websockets)."""
+        """The Sec-WebSocket-Extensions answer, here so that process_response
+        and connection.response see it, as in websockets.  The answer stays
+        on the request, where the core finds it instead of negotiating
+        again (handshake.accept_extensions)."""
         if self.compression is None:
             return None
         try:
-            accepted = self.compression.accept_offers(
-                core_request.headers.getall("Sec-WebSocket-Extensions", ()))
-        except WSNegotiationError as exc:
-            raise NegotiationError(f"malformed Sec-WebSocket-Extensions: {exc}") from None
+            accepted = accept_extensions(core_request, self.compression)
+        except HandshakeRejected as exc:
+            raise NegotiationError(str(exc)) from None
         return None if accepted is None else accepted[1]
 
     def accept(self, conn: ServerConnection, core_request: Any) -> Response:
@@ -343,6 +346,7 @@ class _Config:
                 return conn.respond(http.HTTPStatus.FORBIDDEN,
                                     f"Failed to open a WebSocket connection: {exc}.\n")
         try:
+            # The core's own check of this request then finds the result.
             accept = validate_request(core_request)
         except HandshakeRejected as rejected:
             return Response.from_core(rejected.response)
