@@ -105,3 +105,17 @@ async def test_process_response_replacing_the_101_still_gets_the_extension(calls
     # The core agreed to compression with the first answer: it says so.
     assert "Sec-WebSocket-Extensions: permessage-deflate" in head
     assert calls["negotiate"] == 1
+
+
+async def test_legacy_server_checks_and_negotiates_once(calls):
+    from picows_like.websockets.legacy.server import serve as legacy_serve
+
+    async def handler(ws, path=None):
+        await ws.wait_closed()
+
+    async with legacy_serve(handler, "127.0.0.1", 0) as server:
+        port = list(server.sockets)[0].getsockname()[1]
+        head = await upgrade(port)
+    assert head.startswith("HTTP/1.1 101 ")
+    assert "Sec-WebSocket-Extensions: permessage-deflate" in head
+    assert calls == {"validate": 1, "negotiate": 1}

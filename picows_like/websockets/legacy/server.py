@@ -21,7 +21,8 @@ import re
 import warnings
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
 
-from ...handshake import HandshakeRejected, WSUpgradeResponseWithListener, validate_request
+from ...handshake import (HandshakeRejected, WSUpgradeResponseWithListener, accept_extensions,
+                          validate_request)
 from ...server import ws_create_server
 from ..asyncio.server import _bind_unix
 from ..datastructures import Headers, MultipleValuesError
@@ -159,14 +160,13 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
                             ) -> Optional[str]:
         if not available_extensions or self._core_compression is None:
             return None
-        values = self.request_headers.get_all("Sec-WebSocket-Extensions")
-        if not values:
+        if not self.request_headers.get_all("Sec-WebSocket-Extensions"):
             return None
-        from ...extensions.permessage_deflate import WSNegotiationError
         try:
-            accepted = self._core_compression.accept_offers(values)
-        except WSNegotiationError as exc:
-            raise NegotiationError(f"malformed Sec-WebSocket-Extensions: {exc}") from None
+            # Kept on the core's request: the core does not negotiate again.
+            accepted = accept_extensions(self._core_request, self._core_compression)
+        except HandshakeRejected as exc:
+            raise NegotiationError(str(exc)) from None
         if accepted is None:
             return None
         self.extensions = [accepted[0]]
