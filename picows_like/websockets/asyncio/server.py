@@ -17,10 +17,7 @@ the listener factory is a coroutine function (the core pauses reading
 until it returns) that runs the hooks and then makes the same decision.
 """
 import asyncio
-import base64
-import binascii
 import email.utils
-import hmac
 import http
 import logging
 import os
@@ -28,13 +25,15 @@ import re
 import socket
 import stat
 import sys
-from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from ...handshake import (HandshakeRejected, WSUpgradeResponseWithListener, accept_extensions,
                           validate_request)
 from ...server import ws_create_server
+from ..basic_auth import (build_www_authenticate_basic, credentials_checker,
+                          parse_authorization_basic)
 from ..datastructures import Headers
-from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidOrigin, NegotiationError
+from ..exceptions import InvalidHeader, InvalidOrigin, NegotiationError
 from ..http11 import SERVER, Request, Response
 from ..protocol import OPEN
 from .client import check_subprotocols, check_unsupported, core_compression, extensions_deflate
@@ -465,37 +464,6 @@ def unix_serve(handler: Callable[[ServerConnection], Awaitable[None]], path: Any
 
 # -- HTTP Basic Authentication ----------------------------------------------------
 
-def _is_credentials(value: Any) -> bool:
-    try:
-        username, password = value
-    except (TypeError, ValueError):
-        return False
-    return isinstance(username, str) and isinstance(password, str)
-
-
-def build_www_authenticate_basic(realm: str) -> str:
-    """The WWW-Authenticate header value asking for Basic credentials."""
-    quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
-    return f'Basic realm="{quoted}", charset="UTF-8"'
-
-
-def parse_authorization_basic(header: str) -> tuple:
-    """(username, password) from an ``Authorization: Basic ...`` value;
-    InvalidHeaderValue when it is something else."""
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise InvalidHeaderValue("Authorization", f"unsupported scheme: {scheme}")
-    try:
-        decoded = base64.b64decode(token.strip().encode(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidHeaderValue("Authorization", "expected base64-encoded credentials") \
-            from None
-    username, sep, password = decoded.partition(":")
-    if not sep:
-        raise InvalidHeaderValue("Authorization", "expected username:password credentials")
-    return username, password
-
-
 def basic_auth(realm: str = "", credentials: Any = None,
                check_credentials: Optional[Callable[[str, str], Any]] = None) -> Callable:
     """A process_request enforcing HTTP Basic Authentication: 401 with
@@ -506,23 +474,7 @@ def basic_auth(realm: str = "", credentials: Any = None,
     if (credentials is None) == (check_credentials is None):
         raise ValueError("provide either credentials or check_credentials")
     if credentials is not None:
-        if _is_credentials(credentials):
-            pairs = [credentials]
-        elif isinstance(credentials, Iterable):
-            pairs = list(credentials)
-            if not all(_is_credentials(item) for item in pairs):
-                raise TypeError(f"invalid credentials argument: {credentials}")
-        else:
-            raise TypeError(f"invalid credentials argument: {credentials}")
-        table = dict(pairs)
-
-        def check_table(username: str, password: str) -> bool:
-            expected = table.get(username)
-            if expected is None:
-                return False
-            return hmac.compare_digest(expected.encode(errors="surrogateescape"),
-                                       password.encode(errors="surrogateescape"))
-        check: Callable[[str, str], Any] = check_table
+        check: Callable[[str, str], Any] = credentials_checker(credentials)
     else:
         assert check_credentials is not None
         check = check_credentials

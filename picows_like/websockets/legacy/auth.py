@@ -1,25 +1,17 @@
 """HTTP Basic Auth for the legacy server (``websockets.legacy.auth``)."""
 import functools
-import hmac
 import http
-from typing import Any, Awaitable, Callable, Iterable, Optional, Tuple
+from typing import Any, Awaitable, Callable, Optional, Tuple
 
-from ..asyncio.server import build_www_authenticate_basic, parse_authorization_basic
+from ..basic_auth import (build_www_authenticate_basic, credentials_checker,
+                          parse_authorization_basic)
 from ..datastructures import Headers
 from ..exceptions import InvalidHeader
-from .server import HTTPResponse, WebSocketServerProtocol
+from .server import WebSocketServerProtocol
 
 __all__ = ["BasicAuthWebSocketServerProtocol", "basic_auth_protocol_factory"]
 
 Credentials = Tuple[str, str]
-
-
-def is_credentials(value: Any) -> bool:
-    try:
-        username, password = value
-    except (TypeError, ValueError):
-        return False
-    return isinstance(username, str) and isinstance(password, str)
 
 
 class BasicAuthWebSocketServerProtocol(WebSocketServerProtocol):
@@ -79,22 +71,10 @@ def basic_auth_protocol_factory(realm: Optional[str] = None, credentials: Any = 
     if (credentials is None) == (check_credentials is None):
         raise TypeError("provide either credentials or check_credentials")
     if credentials is not None:
-        if is_credentials(credentials):
-            credentials_list = [credentials]
-        elif isinstance(credentials, Iterable):
-            credentials_list = list(credentials)
-            if not all(is_credentials(item) for item in credentials_list):
-                raise TypeError(f"invalid credentials argument: {credentials}")
-        else:
-            raise TypeError(f"invalid credentials argument: {credentials}")
-        credentials_dict = dict(credentials_list)
+        check = credentials_checker(credentials)
 
         async def check_credentials(username: str, password: str) -> bool:
-            try:
-                expected_password = credentials_dict[username]
-            except KeyError:
-                return False
-            return hmac.compare_digest(expected_password, password)
+            return check(username, password)
 
     if create_protocol is None:
         create_protocol = BasicAuthWebSocketServerProtocol

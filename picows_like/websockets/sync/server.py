@@ -1,18 +1,17 @@
 """Blocking WebSocket server: ``serve`` / ``unix_serve`` as in
 ``websockets.sync.server``, on picows_like's sans-I/O ``ServerProtocol``.
 One thread per connection runs the opening handshake, then the handler."""
-import hmac
 import http
 import logging
 import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ..asyncio.client import check_unsupported, core_compression
-from ..asyncio.server import (_is_credentials, build_www_authenticate_basic,
-                              parse_authorization_basic)
+from ..basic_auth import (build_www_authenticate_basic, credentials_checker,
+                          parse_authorization_basic)
 from ..exceptions import InvalidHeader
 from ..frames import CloseCode
 from ..http11 import SERVER, Request, Response
@@ -319,23 +318,7 @@ def basic_auth(realm: str = "", credentials: Any = None,
     if (credentials is None) == (check_credentials is None):
         raise ValueError("provide either credentials or check_credentials")
     if credentials is not None:
-        if _is_credentials(credentials):
-            pairs = [credentials]
-        elif isinstance(credentials, Iterable):
-            pairs = list(credentials)
-            if not all(_is_credentials(item) for item in pairs):
-                raise TypeError(f"invalid credentials argument: {credentials}")
-        else:
-            raise TypeError(f"invalid credentials argument: {credentials}")
-        table = dict(pairs)
-
-        def check_table(username: str, password: str) -> bool:
-            expected = table.get(username)
-            if expected is None:
-                return False
-            return hmac.compare_digest(expected.encode(errors="surrogateescape"),
-                                       password.encode(errors="surrogateescape"))
-        check: Callable[[str, str], bool] = check_table
+        check: Callable[[str, str], bool] = credentials_checker(credentials)
     else:
         assert check_credentials is not None
         check = check_credentials
