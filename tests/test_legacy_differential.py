@@ -540,3 +540,34 @@ async def test_concurrent_recv_and_operations_after_close(L):
             await ws.ping()
         await ws.close()            # idempotent
         await ws.wait_closed()
+
+
+async def test_deprecated_keywords_warn_and_still_work(L):
+    """Old code passes klass=, timeout= and loop=: each works and warns."""
+    class Server(L.WebSocketServerProtocol):
+        pass
+
+    served_by = []
+
+    async def handler(websocket, path):
+        served_by.append(type(websocket))
+        await echo(websocket, path)
+
+    with pytest.warns(DeprecationWarning) as server_warnings:
+        server = await L.serve(handler, "127.0.0.1", 0, klass=Server, timeout=3,
+                               loop=asyncio.get_running_loop())
+    try:
+        with pytest.warns(DeprecationWarning) as client_warnings:
+            ws = await L.connect(uri_of(server), timeout=3)
+        await ws.send("kept")
+        assert await ws.recv() == "kept"
+        assert ws.close_timeout == 3
+        await ws.close()
+        assert served_by == [Server]
+    finally:
+        server.close()
+        await server.wait_closed()
+    texts = {str(w.message) for w in server_warnings}
+    assert {"rename klass to create_protocol", "rename timeout to close_timeout",
+            "remove loop argument"} <= texts
+    assert "rename timeout to close_timeout" in {str(w.message) for w in client_warnings}

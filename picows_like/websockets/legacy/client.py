@@ -8,7 +8,6 @@ by ``create_protocol`` with the legacy keywords.
 import asyncio
 import logging
 import random
-import warnings
 from typing import Any, AsyncIterator, Callable, Generator, Optional, Sequence
 
 from ..asyncio.client import connect as _asyncio_connect
@@ -17,7 +16,7 @@ from ..extensions.permessage_deflate import core_deflate, enable_client_permessa
 from ..http11 import USER_AGENT
 from ..uri import parse_uri
 from .exceptions import InvalidStatusCode
-from .protocol import WebSocketCommonProtocol
+from .protocol import WebSocketCommonProtocol, pop_deprecated_options
 
 __all__ = ["connect", "unix_connect", "WebSocketClientProtocol"]
 
@@ -79,23 +78,8 @@ class Connect:
                  ping_timeout: Optional[float] = 20, close_timeout: Optional[float] = None,
                  max_size: Optional[int] = 2 ** 20, max_queue: Optional[int] = 2 ** 5,
                  read_limit: int = 2 ** 16, write_limit: int = 2 ** 16, **kwargs: Any) -> None:
-        timeout = kwargs.pop("timeout", None)
-        if timeout is None:
-            timeout = 10
-        else:
-            warnings.warn("rename timeout to close_timeout", DeprecationWarning)
-        if close_timeout is None:
-            close_timeout = timeout
-        klass = kwargs.pop("klass", None)
-        if klass is None:
-            klass = WebSocketClientProtocol
-        else:
-            warnings.warn("rename klass to create_protocol", DeprecationWarning)
-        if create_protocol is None:
-            create_protocol = klass
-        legacy_recv = kwargs.pop("legacy_recv", False)
-        if kwargs.pop("loop", None) is not None:
-            warnings.warn("remove loop argument", DeprecationWarning)
+        close_timeout, create_protocol, legacy_recv = pop_deprecated_options(
+            kwargs, close_timeout, create_protocol, WebSocketClientProtocol)
         wsuri = parse_uri(uri)
         if not wsuri.secure and kwargs.get("ssl") is not None:
             raise ValueError("connect() received a ssl argument for a ws:// URI, "

@@ -17,6 +17,33 @@ from ..protocol import CLOSED, OPEN
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
 
 
+def resolve_close_timeout(close_timeout: Optional[float], timeout: Optional[float]
+                          ) -> Optional[float]:
+    """close_timeout, or the deprecated ``timeout`` (default 10) it replaced."""
+    if timeout is None:
+        timeout = 10
+    else:
+        warnings.warn("rename timeout to close_timeout", DeprecationWarning)
+    return timeout if close_timeout is None else close_timeout
+
+
+def pop_deprecated_options(kwargs: dict, close_timeout: Optional[float],
+                           create_protocol: Any, default_class: type) -> tuple:
+    """(close_timeout, create_protocol, legacy_recv) for connect() / serve(),
+    taking the deprecated ``timeout``, ``klass``, ``legacy_recv`` and ``loop``
+    keywords out of `kwargs` with the warnings websockets gives."""
+    close_timeout = resolve_close_timeout(close_timeout, kwargs.pop("timeout", None))
+    klass = kwargs.pop("klass", None)
+    if klass is None:
+        klass = default_class
+    else:
+        warnings.warn("rename klass to create_protocol", DeprecationWarning)
+    legacy_recv = kwargs.pop("legacy_recv", False)
+    if kwargs.pop("loop", None) is not None:
+        warnings.warn("remove loop argument", DeprecationWarning)
+    return close_timeout, create_protocol or klass, legacy_recv
+
+
 class WebSocketCommonProtocol(Connection):
     """The part of WebSocketClientProtocol and WebSocketServerProtocol they
     share.  Built by serve() / connect() (or by a ``create_protocol``
@@ -40,12 +67,7 @@ class WebSocketCommonProtocol(Connection):
         if legacy_recv:
             raise NotImplementedError("picows_like.websockets.legacy does not support "
                                       "legacy_recv=True (recv() returning None when closed)")
-        if timeout is None:
-            timeout = 10
-        else:
-            warnings.warn("rename timeout to close_timeout", DeprecationWarning)
-        if close_timeout is None:
-            close_timeout = timeout
+        close_timeout = resolve_close_timeout(close_timeout, timeout)
         if loop is not None:
             warnings.warn("remove loop argument", DeprecationWarning)
         if logger is None:

@@ -17,9 +17,8 @@ import email.utils
 import http
 import inspect
 import logging
-import re
 import warnings
-from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from ...handshake import (HandshakeRejected, WSUpgradeResponseWithListener, accept_extensions,
                           validate_request)
@@ -32,7 +31,7 @@ from ..extensions.permessage_deflate import core_deflate, enable_server_permessa
 from ..http11 import SERVER, Response
 from ..protocol import CLOSED, OPEN
 from .exceptions import AbortHandshake
-from .protocol import WebSocketCommonProtocol, broadcast
+from .protocol import WebSocketCommonProtocol, broadcast, pop_deprecated_options
 
 __all__ = ["serve", "unix_serve", "WebSocketServerProtocol", "WebSocketServer", "broadcast"]
 
@@ -392,26 +391,11 @@ class Serve:
                  ping_timeout: Optional[float] = 20, close_timeout: Optional[float] = None,
                  max_size: Optional[int] = 2 ** 20, max_queue: Optional[int] = 2 ** 5,
                  read_limit: int = 2 ** 16, write_limit: int = 2 ** 16, **kwargs: Any) -> None:
-        timeout = kwargs.pop("timeout", None)
-        if timeout is None:
-            timeout = 10
-        else:
-            warnings.warn("rename timeout to close_timeout", DeprecationWarning)
-        if close_timeout is None:
-            close_timeout = timeout
-        klass = kwargs.pop("klass", None)
-        if klass is None:
-            klass = WebSocketServerProtocol
-        else:
-            warnings.warn("rename klass to create_protocol", DeprecationWarning)
-        if create_protocol is None:
-            create_protocol = klass
-        legacy_recv = kwargs.pop("legacy_recv", False)
+        close_timeout, create_protocol, legacy_recv = pop_deprecated_options(
+            kwargs, close_timeout, create_protocol, WebSocketServerProtocol)
         if legacy_recv:
             raise NotImplementedError("picows_like.websockets.legacy does not support "
                                       "legacy_recv=True (recv() returning None when closed)")
-        if kwargs.pop("loop", None) is not None:
-            warnings.warn("remove loop argument", DeprecationWarning)
         self.ws_server = WebSocketServer(logger=logger)
         secure = kwargs.get("ssl") is not None
         if compression == "deflate":
