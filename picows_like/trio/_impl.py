@@ -3,18 +3,20 @@ import http
 import itertools
 import logging
 import random
+import socket
 import ssl
 import struct
 import sys
 import types
 import urllib.parse
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 from functools import partial
 from ipaddress import ip_address
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, List, Optional, Sequence, \
     Tuple, Union
 
+import outcome
 import trio
 
 from ..websockets.client import ClientProtocol
@@ -35,6 +37,7 @@ MESSAGE_QUEUE_SIZE = 1
 MAX_MESSAGE_SIZE = 2 ** 20
 RECEIVE_BYTES = 4 * 2 ** 10
 _CLOSE_WRITE_TIMEOUT = 1.0
+_YIELD_EVERY = 8           # sends done without a schedule point before one is made
 _BAD_REQUEST_BODY = b"Failed to open a WebSocket connection: invalid HTTP request.\n"
 _BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BAD_REQUEST_BODY)
@@ -216,6 +219,94 @@ class _NoCancel:
         return isinstance(value, trio.Cancelled)
 
 
+_CLOSED = object()      # wakes a get_message() waiter: the queue was closed
+
+
+class _MessageQueue:
+    """The messages between the reader task and get_message(): a trio
+    memory channel's semantics (bounded, closable from either end) without
+    its schedule points on the hot path: a message for a waiting
+    get_message() is handed to it directly, and one already queued is
+    returned without a context switch."""
+
+    __slots__ = ("items", "size", "getters", "putters", "send_closed", "recv_closed")
+
+    def __init__(self, size: float) -> None:
+        self.items: "deque[Any]" = deque()
+        self.size = size
+        self.getters: "deque[Any]" = deque()       # tasks parked in get()
+        self.putters: "deque[list]" = deque()      # [task, message] parked in put()
+        self.send_closed = False
+        self.recv_closed = False
+
+    def put_nowait(self, msg: Any) -> bool:
+        """Deliver or queue `msg` (dropped once the receiver closed); False: full."""
+        if self.recv_closed:
+            return True
+        if self.getters:
+            trio.lowlevel.reschedule(self.getters.popleft(), outcome.Value(msg))
+            return True
+        if len(self.items) < self.size:
+            self.items.append(msg)
+            return True
+        return False
+
+    async def put(self, msg: Any) -> None:
+        if self.put_nowait(msg):
+            return
+        entry = [trio.lowlevel.current_task(), msg]
+        self.putters.append(entry)
+
+        def abort(_: Any) -> Any:
+            self.putters.remove(entry)
+            return trio.lowlevel.Abort.SUCCEEDED
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def get(self) -> Any:
+        """The next message, or _CLOSED."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        items = self.items
+        if self.recv_closed:
+            return _CLOSED
+        if items:
+            msg = items.popleft()
+            if self.putters:
+                task, waiting = self.putters.popleft()
+                items.append(waiting)
+                trio.lowlevel.reschedule(task)
+            return msg
+        if self.putters:
+            task, msg = self.putters.popleft()
+            trio.lowlevel.reschedule(task)
+            return msg
+        if self.send_closed:
+            return _CLOSED
+        task = trio.lowlevel.current_task()
+        self.getters.append(task)
+
+        def abort(_: Any) -> Any:
+            self.getters.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake_getters(self) -> None:
+        while self.getters:
+            trio.lowlevel.reschedule(self.getters.popleft(), outcome.Value(_CLOSED))
+
+    def close_send(self) -> None:
+        """No more messages: get() returns what is queued, then _CLOSED."""
+        self.send_closed = True
+        self._wake_getters()
+
+    def close_recv(self) -> None:
+        """The receiver is gone: queued and future messages are dropped."""
+        self.recv_closed = True
+        self.items.clear()
+        while self.putters:
+            trio.lowlevel.reschedule(self.putters.popleft()[0])
+        self._wake_getters()
+
+
 # -- the connection ----------------------------------------------------------
 
 class WebSocketRequest:
@@ -289,7 +380,18 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._failed = False
         self._pending: List[bytes] = []
         self._stream_lock = trio.StrictFIFOLock()
-        self._send_channel, self._recv_channel = trio.open_memory_channel(message_queue_size)
+        self._queue = _MessageQueue(message_queue_size)
+        self._engine = proto._engine
+        self._take_events = proto._sink.take_events
+        # A plain TCP stream is read and written through its socket
+        # directly (non-blocking calls, trio's wait_readable), which
+        # saves trio's per-call schedule points; TLS and other streams
+        # go through the Stream API.
+        sock = getattr(getattr(stream, 'socket', None), '_sock', None) \
+            if type(stream) is trio.SocketStream else None
+        self._sock = sock if isinstance(sock, socket.socket) else None
+        self._is_open = False
+        self._unyielded = 0
         self._parts: List[Any] = []
         self._part_opcode = 0
         self._pings: "OrderedDict[bytes, list]" = OrderedDict()
@@ -350,29 +452,22 @@ class WebSocketConnection(trio.abc.AsyncResource):
     async def get_message(self) -> Union[str, bytes]:
         """The next message; ConnectionClosed once the connection is closed
         and the messages received before are taken."""
-        try:
-            return await self._recv_channel.receive()
-        except (trio.ClosedResourceError, trio.EndOfChannel):
-            raise ConnectionClosed(self._close_reason) from None
+        msg = await self._queue.get()
+        if msg is _CLOSED:
+            raise ConnectionClosed(self._close_reason)
+        return msg
 
     async def send_message(self, message: Union[str, bytes]) -> None:
         """Send a TEXT (str) or BINARY (bytes) message."""
-        if self._close_reason is not None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._close_reason is not None or self._engine.state != 1:
             raise ConnectionClosed(self._close_reason)
-        proto = self._proto
-        try:
-            if type(message) is str:
-                proto.send_text(message.encode())
-            elif isinstance(message, bytes):
-                proto.send_binary(message)
-            elif isinstance(message, str):
-                proto.send_text(message.encode())
-            else:
-                raise ValueError("message must be str or bytes")
-        except ValueError:
-            raise
-        except Exception:
-            raise ConnectionClosed(self._close_reason) from None
+        if isinstance(message, bytes):
+            self._engine.send_data(_BINARY, message, True)
+        elif isinstance(message, str):
+            self._engine.send_data(_TEXT, message.encode(), True)
+        else:
+            raise ValueError("message must be str or bytes")
         await self._flush()
 
     async def ping(self, payload: Optional[bytes] = None) -> None:
@@ -438,7 +533,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         await self._flush()
             elif state is CONNECTING:
                 self._close_handshake.set()
-            await self._recv_channel.aclose()
+            self._queue.close_recv()
             await self._close_handshake.wait()
         except ConnectionClosed:
             pass
@@ -454,9 +549,30 @@ class WebSocketConnection(trio.abc.AsyncResource):
         that queued it, into ``_pending``; whoever holds the stream lock
         writes all of ``_pending``, so bytes go out in the order they were
         queued.  Nothing queued: no lock, no checkpoint."""
-        out = self._proto.data_to_send()
+        out = self._engine.data_to_send()
         pending = self._pending
         if out:
+            sock = self._sock
+            if sock is not None and not pending and len(out) == 1 and not self._aborted \
+                    and not self._stream_lock.locked():
+                # Nobody is writing: one non-blocking send, usually all of it.
+                data = out[0]
+                try:
+                    sent = sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    await self._abort()
+                    raise ConnectionClosed(self._close_reason) from None
+                if sent == len(data):
+                    # A schedule point every few sends: a task that only
+                    # sends cannot starve the others.
+                    self._unyielded += 1
+                    if self._unyielded >= _YIELD_EVERY:
+                        self._unyielded = 0
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+                    return
+                out = [memoryview(data)[sent:]]
             pending.extend(out)
         elif not pending:
             if self._aborted:
@@ -496,7 +612,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._pending.clear()
         if self._close_reason is None:
             self._close_reason = CloseReason(1006, None)
-        await self._send_channel.aclose()
+        self._queue.close_send()
         self._reader_running = False
         self._wake_pings()
         self._close_handshake.set()
@@ -523,13 +639,33 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     await self._flush()
                 except ConnectionClosed:
                     self._reader_running = False
-            async with self._send_channel:
+            try:
+                sock = self._sock
+                size = self._receive_buffer_size or 65536
+                more = True     # data may be waiting: recv before waiting
+                receive_data = self._engine.receive_data
                 while self._reader_running:
-                    try:
-                        data = await stream.receive_some(self._receive_buffer_size)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        await self._abort()
-                        break
+                    if sock is None:
+                        try:
+                            data = await stream.receive_some(self._receive_buffer_size)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            await self._abort()
+                            break
+                    else:
+                        try:
+                            if more:
+                                await trio.lowlevel.checkpoint()
+                            else:
+                                await trio.lowlevel.wait_readable(sock)
+                            data = sock.recv(size)
+                        except BlockingIOError:
+                            more = False
+                            continue
+                        except (OSError, ValueError, trio.BrokenResourceError,
+                                trio.ClosedResourceError):
+                            await self._abort()
+                            break
+                        more = len(data) == size
                     if not data:
                         proto.receive_eof()
                         await self._dispatch()
@@ -539,8 +675,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
                             self._close_handshake.set()
                             self._wake_pings()
                         break
-                    proto.receive_data(data)
+                    receive_data(data)
                     await self._dispatch()
+            finally:
+                self._queue.close_send()
         except trio.Cancelled:
             # The stream stays open: aclose() (open_websocket's exit) still
             # sends the CLOSE frame, then closes it.
@@ -555,7 +693,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
 
     async def _dispatch(self) -> None:
         proto = self._proto
-        for event in proto.events_received():
+        queue = self._queue
+        for event in self._take_events():
             if type(event) is Frame:
                 op = event.opcode
                 if op == _TEXT or op == _BINARY:
@@ -563,7 +702,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         data = event.data
                         msg = data.decode() if op == _TEXT else (
                             data if type(data) is bytes else bytes(data))
-                        await self._deliver(msg)
+                        if not queue.put_nowait(msg):
+                            await queue.put(msg)
                     else:
                         self._part_opcode = op
                         self._parts.append(event.data)
@@ -580,31 +720,33 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     await self._on_close()
             elif isinstance(event, Response):
                 self._handshake_headers = _extra_pairs(event.headers, _RESPONSE_OWN)
+                # Open before delivering the frames behind the response: a
+                # full queue must not keep open_websocket() waiting.
+                await self._check_response()
             elif isinstance(event, Request):
                 await self._on_request(event)
-        if self._is_client:
-            if not self._open_handshake.is_set():
+        if not self._is_open:
+            if self._is_client:
                 await self._check_response()
-        elif self._request is None and proto.handshake_exc is not None \
-                and self._close_reason is None:
-            await self._refuse_request()
-        if self._close_reason is None and proto.state is not OPEN and \
+            elif self._request is None and proto.handshake_exc is not None \
+                    and self._close_reason is None:
+                await self._refuse_request()
+        if self._engine.state != 1 and self._close_reason is None and \
                 proto.close_rcvd is None and proto.close_sent is not None:
             # The engine failed the connection (too big, bad UTF-8, protocol error).
             sent = proto.close_sent
             self._close_reason = CloseReason(int(sent.code), sent.reason or None)
             self._failed = True
-            await self._send_channel.aclose()
-        try:
-            await self._flush()
-        except ConnectionClosed:
-            self._reader_running = False
+            queue.close_send()
+        if self._pending or self._engine.state != 1 or self._engine.out_size:
+            try:
+                await self._flush()
+            except ConnectionClosed:
+                self._reader_running = False
 
     async def _deliver(self, msg: Union[str, bytes]) -> None:
-        try:
-            await self._send_channel.send(msg)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+        if not self._queue.put_nowait(msg):
+            await self._queue.put(msg)
 
     def _on_pong(self, payload: bytes) -> None:
         pings = self._pings
@@ -622,7 +764,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         code, reason = (1005, None) if rcvd is None else (int(rcvd.code), rcvd.reason or None)
         if self._close_reason is None or self._closing_locally:
             self._close_reason = CloseReason(code, reason)
-        await self._send_channel.aclose()
+        self._queue.close_send()
         self._close_handshake.set()
         self._wake_pings()
         if not self._is_client:
@@ -641,8 +783,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 raise ConnectionRejected(response.status_code, _header_pairs(response.headers),
                                          bytes(response.body) or None)
             raise HandshakeError(f"invalid handshake response: {exc}") from exc
-        if proto.state is OPEN:
+        if proto.state is not CONNECTING:
+            # Open (the response may arrive with frames behind it, a CLOSE too).
             self._subprotocol = proto.subprotocol
+            self._is_open = True
             self._open_handshake.set()
 
     async def _on_request(self, request: Request) -> None:
@@ -705,6 +849,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             raise ConnectionClosed(self._close_reason)
         self._subprotocol = subprotocol
         self._path = request.path
+        self._is_open = True
         self._open_handshake.set()
 
     async def _reject(self, status_code: int, extra_headers: HeaderList, body: bytes) -> None:
