@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, List, Opti
 import outcome
 import trio
 
+from ..extensions.permessage_deflate import WSPerMessageDeflate
 from ..websockets.client import ClientProtocol
 from ..websockets.datastructures import Headers
 from ..websockets.exceptions import InvalidHandshake, InvalidStatus
@@ -440,6 +441,12 @@ class WebSocketConnection(trio.abc.AsyncResource):
         return self._subprotocol
 
     @property
+    def compression(self) -> Optional[WSPerMessageDeflate]:
+        """The negotiated permessage-deflate settings, or None (not negotiated)."""
+        extensions = self._proto.extensions
+        return extensions[0] if extensions else None
+
+    @property
     def handshake_headers(self) -> Tuple[Tuple[bytes, bytes], ...]:
         """The peer's handshake headers as (lower-case name, value) byte pairs."""
         return self._handshake_headers
@@ -674,6 +681,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         else:
                             self._close_handshake.set()
                             self._wake_pings()
+                        # The peer is done with the connection: so are we
+                        # (a server half-closes after the closing handshake
+                        # and waits for the client to close).
+                        await self._close_stream()
                         break
                     receive_data(data)
                     await self._dispatch()
@@ -873,13 +884,31 @@ class WebSocketConnection(trio.abc.AsyncResource):
 
 # -- client ------------------------------------------------------------------
 
+def _deflate(compression: Any) -> Optional[WSPerMessageDeflate]:
+    """The `compression` keyword: None (off), "deflate" (default settings)
+    or a WSPerMessageDeflate."""
+    if compression is None or isinstance(compression, WSPerMessageDeflate):
+        return compression
+    if compression == "deflate":
+        return WSPerMessageDeflate()
+    raise ValueError('compression must be None, "deflate" or a WSPerMessageDeflate')
+
+
+def _server_protocol(max_message_size: int, compression: Any) -> ServerProtocol:
+    deflate = _deflate(compression)
+    return ServerProtocol(max_size=max_message_size,
+                          extensions=None if deflate is None else [deflate])
+
+
 def _client_protocol(host: str, port: int, secure: bool, resource: str,
-                     subprotocols: Optional[Iterable[str]], max_message_size: int
-                     ) -> ClientProtocol:
+                     subprotocols: Optional[Iterable[str]], max_message_size: int,
+                     compression: Any = None) -> ClientProtocol:
     uri = types.SimpleNamespace(host=host, port=port, secure=secure, resource_name=resource,
                                 user_info=None)
     subs = list(subprotocols) if subprotocols else None
-    return ClientProtocol(uri, subprotocols=subs, max_size=max_message_size)
+    deflate = _deflate(compression)
+    return ClientProtocol(uri, subprotocols=subs, max_size=max_message_size,
+                          extensions=None if deflate is None else [deflate])
 
 
 async def wrap_client_stream(nursery: trio.Nursery, stream: trio.abc.Stream, host: str,
@@ -887,11 +916,13 @@ async def wrap_client_stream(nursery: trio.Nursery, stream: trio.abc.Stream, hos
                              extra_headers: Optional[HeaderList] = None,
                              message_queue_size: int = MESSAGE_QUEUE_SIZE,
                              max_message_size: int = MAX_MESSAGE_SIZE,
+                             compression: Any = None,
                              receive_buffer_size: Optional[int] = RECEIVE_BYTES
                              ) -> WebSocketConnection:
     """Run the client handshake on `stream` (`host` is the Host header);
     the reader task runs in `nursery`."""
-    proto = _client_protocol(host, 80, False, resource, subprotocols, max_message_size)
+    proto = _client_protocol(host, 80, False, resource, subprotocols, max_message_size,
+                             compression)
     connection = WebSocketConnection(stream, proto, host=host, path=resource,
                                      client_extra_headers=extra_headers,
                                      message_queue_size=message_queue_size,
@@ -907,6 +938,7 @@ async def connect_websocket(nursery: trio.Nursery, host: str, port: int, resourc
                             extra_headers: Optional[HeaderList] = None,
                             message_queue_size: int = MESSAGE_QUEUE_SIZE,
                             max_message_size: int = MAX_MESSAGE_SIZE,
+                            compression: Any = None,
                             receive_buffer_size: Optional[int] = RECEIVE_BYTES
                             ) -> WebSocketConnection:
     """An open client connection whose reader task runs in `nursery`; the
@@ -929,6 +961,7 @@ async def connect_websocket(nursery: trio.Nursery, host: str, port: int, resourc
                                     subprotocols=subprotocols, extra_headers=extra_headers,
                                     message_queue_size=message_queue_size,
                                     max_message_size=max_message_size,
+                                    compression=compression,
                                     receive_buffer_size=receive_buffer_size)
 
 
@@ -961,6 +994,7 @@ async def connect_websocket_url(nursery: trio.Nursery, url: str,
                                 extra_headers: Optional[HeaderList] = None,
                                 message_queue_size: int = MESSAGE_QUEUE_SIZE,
                                 max_message_size: int = MAX_MESSAGE_SIZE,
+                                compression: Any = None,
                                 receive_buffer_size: Optional[int] = RECEIVE_BYTES
                                 ) -> WebSocketConnection:
     """connect_websocket() with a ws:// or wss:// URL."""
@@ -969,6 +1003,7 @@ async def connect_websocket_url(nursery: trio.Nursery, url: str,
                                    subprotocols=subprotocols, extra_headers=extra_headers,
                                    message_queue_size=message_queue_size,
                                    max_message_size=max_message_size,
+                                   compression=compression,
                                    receive_buffer_size=receive_buffer_size)
 
 
@@ -989,6 +1024,7 @@ async def open_websocket(host: str, port: int, resource: str, *,
                          extra_headers: Optional[HeaderList] = None,
                          message_queue_size: int = MESSAGE_QUEUE_SIZE,
                          max_message_size: int = MAX_MESSAGE_SIZE,
+                         compression: Any = None,
                          receive_buffer_size: Optional[int] = RECEIVE_BYTES,
                          connect_timeout: float = CONN_TIMEOUT,
                          disconnect_timeout: float = CONN_TIMEOUT
@@ -1011,6 +1047,7 @@ async def open_websocket(host: str, port: int, resource: str, *,
                         subprotocols=subprotocols, extra_headers=extra_headers,
                         message_queue_size=message_queue_size,
                         max_message_size=max_message_size,
+                        compression=compression,
                         receive_buffer_size=receive_buffer_size)
             except trio.TooSlowError:
                 open_error = ConnectionTimeout()
@@ -1063,6 +1100,7 @@ def open_websocket_url(url: str, ssl_context: Optional[ssl.SSLContext] = None, *
                        extra_headers: Optional[HeaderList] = None,
                        message_queue_size: int = MESSAGE_QUEUE_SIZE,
                        max_message_size: int = MAX_MESSAGE_SIZE,
+                       compression: Any = None,
                        receive_buffer_size: Optional[int] = RECEIVE_BYTES,
                        connect_timeout: float = CONN_TIMEOUT,
                        disconnect_timeout: float = CONN_TIMEOUT) -> Any:
@@ -1071,6 +1109,7 @@ def open_websocket_url(url: str, ssl_context: Optional[ssl.SSLContext] = None, *
     return open_websocket(host, port, resource, use_ssl=use_ssl, subprotocols=subprotocols,
                           extra_headers=extra_headers, message_queue_size=message_queue_size,
                           max_message_size=max_message_size,
+                          compression=compression,
                           receive_buffer_size=receive_buffer_size,
                           connect_timeout=connect_timeout,
                           disconnect_timeout=disconnect_timeout)
@@ -1081,10 +1120,10 @@ def open_websocket_url(url: str, ssl_context: Optional[ssl.SSLContext] = None, *
 async def wrap_server_stream(nursery: trio.Nursery, stream: trio.abc.Stream,
                              message_queue_size: int = MESSAGE_QUEUE_SIZE,
                              max_message_size: int = MAX_MESSAGE_SIZE,
-                             receive_buffer_size: Optional[int] = RECEIVE_BYTES
-                             ) -> WebSocketRequest:
+                             receive_buffer_size: Optional[int] = RECEIVE_BYTES, *,
+                             compression: Any = None) -> WebSocketRequest:
     """Read a client's upgrade request from `stream`; the reader task runs in `nursery`."""
-    connection = WebSocketConnection(stream, ServerProtocol(max_size=max_message_size),
+    connection = WebSocketConnection(stream, _server_protocol(max_message_size, compression),
                                      message_queue_size=message_queue_size,
                                      receive_buffer_size=receive_buffer_size)
     nursery.start_soon(connection._reader_task)
@@ -1099,6 +1138,7 @@ class WebSocketServer:
                  listeners: Sequence[Any], *, handler_nursery: Optional[trio.Nursery] = None,
                  message_queue_size: int = MESSAGE_QUEUE_SIZE,
                  max_message_size: int = MAX_MESSAGE_SIZE,
+                 compression: Any = None,
                  receive_buffer_size: Optional[int] = RECEIVE_BYTES,
                  connect_timeout: float = CONN_TIMEOUT,
                  disconnect_timeout: float = CONN_TIMEOUT) -> None:
@@ -1109,6 +1149,7 @@ class WebSocketServer:
         self._listeners = listeners
         self._message_queue_size = message_queue_size
         self._max_message_size = max_message_size
+        self._compression = _deflate(compression)
         self._receive_buffer_size = receive_buffer_size
         self._connect_timeout = connect_timeout
         self._disconnect_timeout = disconnect_timeout
@@ -1154,7 +1195,7 @@ class WebSocketServer:
     async def _handle_connection(self, stream: trio.abc.Stream) -> None:
         async with trio.open_nursery() as nursery:
             connection = WebSocketConnection(
-                stream, ServerProtocol(max_size=self._max_message_size),
+                stream, _server_protocol(self._max_message_size, self._compression),
                 message_queue_size=self._message_queue_size,
                 receive_buffer_size=self._receive_buffer_size)
             nursery.start_soon(connection._reader_task)
@@ -1181,6 +1222,7 @@ async def serve_websocket(handler: Callable[[WebSocketRequest], Awaitable[None]]
                           handler_nursery: Optional[trio.Nursery] = None,
                           message_queue_size: int = MESSAGE_QUEUE_SIZE,
                           max_message_size: int = MAX_MESSAGE_SIZE,
+                          compression: Any = None,
                           receive_buffer_size: Optional[int] = RECEIVE_BYTES,
                           connect_timeout: float = CONN_TIMEOUT,
                           disconnect_timeout: float = CONN_TIMEOUT,
@@ -1196,6 +1238,7 @@ async def serve_websocket(handler: Callable[[WebSocketRequest], Awaitable[None]]
     server = WebSocketServer(handler, listeners, handler_nursery=handler_nursery,
                              message_queue_size=message_queue_size,
                              max_message_size=max_message_size,
+                             compression=compression,
                              receive_buffer_size=receive_buffer_size,
                              connect_timeout=connect_timeout,
                              disconnect_timeout=disconnect_timeout)
