@@ -220,6 +220,12 @@ class _NoCancel:
         return isinstance(value, trio.Cancelled)
 
 
+_checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+_cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
+_current_task = trio.lowlevel.current_task
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
+_ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
+
 _CLOSED = object()      # wakes a get_message() waiter: the queue was closed
 
 
@@ -459,14 +465,29 @@ class WebSocketConnection(trio.abc.AsyncResource):
     async def get_message(self) -> Union[str, bytes]:
         """The next message; ConnectionClosed once the connection is closed
         and the messages received before are taken."""
-        msg = await self._queue.get()
+        queue = self._queue
+        if queue.items or queue.putters or queue.send_closed or queue.recv_closed:
+            msg = await queue.get()
+            if msg is _CLOSED:
+                raise ConnectionClosed(self._close_reason)
+            return msg
+        # Nothing queued: wait here for the reader to hand a message over.
+        await _checkpoint_if_cancelled()
+        task = _current_task()
+        getters = queue.getters
+        getters.append(task)
+
+        def abort(_: Any) -> Any:
+            getters.remove(task)
+            return _ABORT_SUCCEEDED
+        msg = await _wait_task_rescheduled(abort)
         if msg is _CLOSED:
             raise ConnectionClosed(self._close_reason)
         return msg
 
     async def send_message(self, message: Union[str, bytes]) -> None:
         """Send a TEXT (str) or BINARY (bytes) message."""
-        await trio.lowlevel.checkpoint_if_cancelled()
+        await _checkpoint_if_cancelled()
         if self._close_reason is not None or self._engine.state != 1:
             raise ConnectionClosed(self._close_reason)
         if isinstance(message, bytes):
@@ -475,6 +496,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._engine.send_data(_TEXT, message.encode(), True)
         else:
             raise ValueError("message must be str or bytes")
+        if self._send_now():
+            # A schedule point every few sends: a task that only sends
+            # cannot starve the others.
+            self._unyielded += 1
+            if self._unyielded >= _YIELD_EVERY:
+                self._unyielded = 0
+                await _cancel_shielded_checkpoint()
+            return
         await self._flush()
 
     async def ping(self, payload: Optional[bytes] = None) -> None:
@@ -556,32 +585,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
         that queued it, into ``_pending``; whoever holds the stream lock
         writes all of ``_pending``, so bytes go out in the order they were
         queued.  Nothing queued: no lock, no checkpoint."""
-        out = self._engine.data_to_send()
+        if self._send_now():
+            return
         pending = self._pending
-        if out:
-            sock = self._sock
-            if sock is not None and not pending and len(out) == 1 and not self._aborted \
-                    and not self._stream_lock.locked():
-                # Nobody is writing: one non-blocking send, usually all of it.
-                data = out[0]
-                try:
-                    sent = sock.send(data)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:
-                    await self._abort()
-                    raise ConnectionClosed(self._close_reason) from None
-                if sent == len(data):
-                    # A schedule point every few sends: a task that only
-                    # sends cannot starve the others.
-                    self._unyielded += 1
-                    if self._unyielded >= _YIELD_EVERY:
-                        self._unyielded = 0
-                        await trio.lowlevel.cancel_shielded_checkpoint()
-                    return
-                out = [memoryview(data)[sent:]]
-            pending.extend(out)
-        elif not pending:
+        if not pending:
             if self._aborted:
                 # What the caller queued was dropped by the abort.
                 raise ConnectionClosed(self._close_reason)
@@ -600,6 +607,31 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     await self._abort()
                     raise ConnectionClosed(self._close_reason) from None
+
+    def _send_now(self) -> bool:
+        """Take the engine's output; True when it is all written already.
+
+        On a plain TCP stream nobody else is writing to, one non-blocking
+        send usually takes all of it; what is left (or all of it, on other
+        streams, or when the send fails: _flush's stream write reports it)
+        goes to ``_pending`` for _flush."""
+        out = self._engine.data_to_send()
+        if not out:
+            return False
+        sock = self._sock
+        if sock is None or self._pending or len(out) != 1 or self._aborted \
+                or self._stream_lock.locked():
+            self._pending.extend(out)
+            return False
+        data = out[0]
+        try:
+            sent = sock.send(data)
+        except OSError:         # BlockingIOError too
+            sent = 0
+        if sent == len(data):
+            return True
+        self._pending.append(memoryview(data)[sent:] if sent else data)
+        return False
 
     async def _close_stream(self) -> None:
         self._reader_running = False
@@ -651,6 +683,9 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 size = self._receive_buffer_size or 65536
                 more = True     # data may be waiting: recv before waiting
                 receive_data = self._engine.receive_data
+                take_events = self._take_events
+                queue = self._queue
+                engine = self._engine
                 while self._reader_running:
                     if sock is None:
                         try:
@@ -687,7 +722,30 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         await self._close_stream()
                         break
                     receive_data(data)
-                    await self._dispatch()
+                    events = take_events()
+                    if self._is_open and engine.state == 1 and not self._parts \
+                            and not engine.out_size and not self._pending:
+                        # The usual case, whole data messages: delivered here,
+                        # without the general dispatch (which takes the rest).
+                        n = 0
+                        for event in events:
+                            if type(event) is not Frame or not event.fin:
+                                break
+                            op = event.opcode
+                            if op == _BINARY:
+                                msg = event.data
+                            elif op == _TEXT:
+                                msg = event.data.decode()
+                            else:
+                                break
+                            if not queue.put_nowait(msg):
+                                break
+                            n += 1
+                        if n == len(events):
+                            continue
+                        if n:
+                            events = events[n:]
+                    await self._dispatch(events)
             finally:
                 self._queue.close_send()
         except trio.Cancelled:
@@ -702,10 +760,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._request_ready.set()
             self._wake_pings()
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, events: Optional[List[Any]] = None) -> None:
         proto = self._proto
         queue = self._queue
-        for event in self._take_events():
+        for event in self._take_events() if events is None else events:
             if type(event) is Frame:
                 op = event.opcode
                 if op == _TEXT or op == _BINARY:
@@ -1109,10 +1167,11 @@ def open_websocket_url(url: str, ssl_context: Optional[ssl.SSLContext] = None, *
     return open_websocket(host, port, resource, use_ssl=use_ssl, subprotocols=subprotocols,
                           extra_headers=extra_headers, message_queue_size=message_queue_size,
                           max_message_size=max_message_size,
-                          compression=compression,
                           receive_buffer_size=receive_buffer_size,
                           connect_timeout=connect_timeout,
-                          disconnect_timeout=disconnect_timeout)
+                          disconnect_timeout=disconnect_timeout,
+                          # only when set: open_websocket() sees trio-websocket's keywords
+                          **({} if compression is None else {"compression": compression}))
 
 
 # -- server ------------------------------------------------------------------
