@@ -18,6 +18,7 @@ import argparse
 import json
 import random
 import urllib.parse
+from typing import Any, Dict, List
 
 import trio
 
@@ -42,7 +43,7 @@ async def heartbeat(ws: trio_websocket.WebSocketConnection, interval: float,
         return                          # the reader sees it too, and reconnects
 
 
-async def receive_ticks(ws: trio_websocket.WebSocketConnection, ticks: list,
+async def receive_ticks(ws: trio_websocket.WebSocketConnection, ticks: List[Dict[str, Any]],
                         wanted: int) -> None:
     """Append ticks until `wanted` are there or the connection closes."""
     try:
@@ -51,12 +52,12 @@ async def receive_ticks(ws: trio_websocket.WebSocketConnection, ticks: list,
             assert tick["seq"] == len(ticks) + 1, (tick, len(ticks))   # none lost
             ticks.append(tick)
     except trio_websocket.ConnectionClosed as exc:
-        print(f"client: closed ({exc.reason.code} {exc.reason.name}) after tick "
-              f"{len(ticks)}, reconnecting")
+        why = f"{exc.reason.code} {exc.reason.name}" if exc.reason else "?"
+        print(f"client: closed ({why}) after tick {len(ticks)}, reconnecting")
 
 
-async def read_feed(url: str, wanted: int) -> list:
-    ticks: list = []
+async def read_feed(url: str, wanted: int) -> List[Dict[str, Any]]:
+    ticks: List[Dict[str, Any]] = []
     delay, attempts = 0.05, 0
     while len(ticks) < wanted:
         attempts += 1
@@ -109,7 +110,8 @@ class FlakyFeed:
                 pass
             await ws.aclose()
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *,
+                  task_status: "trio.TaskStatus[None]" = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         await trio.sleep(0.2)                  # down at first: the client must retry
         await trio.serve_tcp(self.handle_stream, self.port, host="127.0.0.1")

@@ -28,7 +28,8 @@ async def handler(request: trio_websocket.WebSocketRequest) -> None:
             else:
                 await ws.send_message(str(len(str(message).split())))
     except trio_websocket.ConnectionClosed as exc:
-        print(f"server: {ws.remote} left: {exc.reason.code} {exc.reason.name}")
+        why = f"{exc.reason.code} {exc.reason.name}" if exc.reason else "?"
+        print(f"server: {ws.remote} left: {why}")
 
 
 async def client(port: int) -> None:
