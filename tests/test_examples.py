@@ -43,6 +43,8 @@ EXPECT = {
     "backpressure.py": "done",
     "subprotocols.py": "done",
     "sansio_client.py": "closed cleanly",
+    "trio_server.py": "refused with 404",
+    "trio_feed_client.py": "60 ticks in order",
 }
 TIMEOUT = 30
 

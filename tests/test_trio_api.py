@@ -671,3 +671,135 @@ async def test_our_client_against_websockets_asyncio_server():
             state["stop"]()
         await trio.to_thread.run_sync(thread.join, 5)
     assert state["close"] == (4400, "bye")
+
+
+# -- the hot path's scheduling, the handshake's pipelining, compression ---------------
+
+@trio_test
+async def test_a_task_that_only_sends_lets_others_run():
+    """send_message on plain TCP writes without a trip through the scheduler,
+    but makes a schedule point every few sends."""
+    ticks = 0
+    stop = False
+
+    async def ticker():
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            await trio.sleep(0)
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery)
+        async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False) as ws:
+            nursery.start_soon(ticker)
+            await trio.sleep(0)
+            before = ticks
+            for _ in range(400):
+                await ws.send_message(b"x")
+            during = ticks - before
+            stop = True
+        nursery.cancel_scope.cancel()
+    assert during >= 400 // 8 - 2, during
+
+
+@trio_test
+async def test_cancelled_send_and_get_do_nothing():
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery)
+        async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False,
+                                  message_queue_size=4) as ws:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await ws.send_message("never sent")
+            assert scope.cancelled_caught
+            await ws.send_message("one")
+            await ws.send_message("two")
+            while not ws._queue.items:      # "one" queued, "two" may be on its way
+                await trio.sleep(0.01)
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await ws.get_message()       # a message is there: still cancelled
+            assert scope.cancelled_caught
+            assert [await ws.get_message(), await ws.get_message()] == ["one", "two"]
+        nursery.cancel_scope.cancel()
+
+
+@trio_test
+async def test_zero_queue_hands_messages_over_in_order():
+    async def handler(request):
+        ws = await request.accept()
+        for i in range(20):
+            await ws.send_message(f"m{i}")
+        await ws.aclose()
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler)
+        async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False,
+                                  message_queue_size=0) as ws:
+            got = []
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    got.append(await ws.get_message())
+        nursery.cancel_scope.cancel()
+    assert got == [f"m{i}" for i in range(20)]
+
+
+@trio_test
+async def test_response_pipelined_with_messages_and_close_opens_the_client():
+    """The 101, two messages and a CLOSE in one write, a queue of one: the
+    client must open (the reader must not wait for room in the queue before
+    it has told open_websocket the handshake is done)."""
+    async def serve(stream):
+        head, _ = await read_head(stream)
+        key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key:")][0]
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            + frame(1, b"first") + frame(1, b"second")
+            + frame(8, struct.pack("!H", 1001) + b"bye"))
+        await read_frames(stream, 1)           # the client's CLOSE
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        port = await raw_listener(nursery, serve)
+        async with open_websocket("127.0.0.1", port, "/", use_ssl=False,
+                                  message_queue_size=1) as ws:
+            assert await ws.get_message() == "first"
+            assert await ws.get_message() == "second"
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.get_message()
+        nursery.cancel_scope.cancel()
+    assert (info.value.reason.code, info.value.reason.reason) == (1001, "bye")
+
+
+@trio_test
+async def test_compression_keyword():
+    from picows_like import WSPerMessageDeflate
+    seen = {}
+
+    async def handler(request):
+        ws = await request.accept()
+        seen.setdefault("server", ws.compression)
+        try:
+            await ws.send_message(await ws.get_message())
+        except ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler, compression="deflate")
+        settings = WSPerMessageDeflate(client_max_window_bits=10, level=9)
+        async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False,
+                                  compression=settings) as ws:
+            assert ws.compression.client_max_window_bits == 10
+            await ws.send_message("compressible " * 1000)
+            assert await ws.get_message() == "compressible " * 1000
+        assert seen["server"].client_max_window_bits == 10
+        async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False) as ws:
+            assert ws.compression is None                  # off by default
+        with pytest.raises(ValueError):
+            async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False,
+                                      compression="gzip"):
+                pass
+        nursery.cancel_scope.cancel()

@@ -5,7 +5,8 @@ tests are imported:
 
 * ``import trio_websocket`` and ``trio_websocket._impl`` resolve to
   picows_like.trio (the installed trio-websocket is never imported);
-  ``_impl._TRIO_EXC_GROUP_TYPE``, which the tests import, is set on ours;
+  ``_impl._TRIO_EXC_GROUP_TYPE``, which the tests import, is set on ours
+  (``picows_like.trio._client`` stands for ``_impl``);
 * every test gets a safety-net timeout (trio clock);
 * the per-test outcome is written by pytest's --junitxml, read by the runner.
 """
@@ -17,11 +18,14 @@ import sys
 import trio
 
 import picows_like.trio as _ours
-from picows_like.trio import _impl as _ours_impl
+from picows_like.trio import _client as _ours_impl
 
 TEST_TIMEOUT = float(os.environ.get("TRIO_COMPAT_TEST_TIMEOUT", "30"))
 
-_ours_impl._TRIO_EXC_GROUP_TYPE = BaseExceptionGroup  # noqa: F821 (builtin since 3.11)
+# trio_websocket._impl is our _client module: the tests patch its
+# open_websocket and connect_websocket, which open_websocket_url and
+# open_websocket look up there, as in trio-websocket's _impl.
+_ours_impl._TRIO_EXC_GROUP_TYPE = BaseExceptionGroup  # type: ignore[attr-defined]  # noqa: F821
 sys.modules["trio_websocket"] = _ours
 sys.modules["trio_websocket._impl"] = _ours_impl
 

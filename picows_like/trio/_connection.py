@@ -1,22 +1,19 @@
-"""The trio connection, server and helpers (see the package docstring)."""
+"""WebSocketConnection and WebSocketRequest: one connection's I/O on trio
+around the engine's sans-I/O protocol (see the package docstring)."""
 import http
 import itertools
 import logging
 import random
-import ssl
+import socket
 import struct
 import sys
-import types
-import urllib.parse
 from collections import OrderedDict
-from contextlib import asynccontextmanager
-from functools import partial
 from ipaddress import ip_address
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, List, Optional, Sequence, \
-    Tuple, Union
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 import trio
 
+from ..extensions.permessage_deflate import WSPerMessageDeflate
 from ..websockets.client import ClientProtocol
 from ..websockets.datastructures import Headers
 from ..websockets.exceptions import InvalidHandshake, InvalidStatus
@@ -24,6 +21,9 @@ from ..websockets.frames import Frame
 from ..websockets.http11 import Request, Response
 from ..websockets.protocol import CLOSED, CONNECTING, OPEN
 from ..websockets.server import ServerProtocol
+from ._errors import CloseReason, ConnectionClosed, ConnectionRejected, HandshakeError
+from ._queue import (_ABORT_SUCCEEDED, _CLOSED, _MessageQueue, _cancel_shielded_checkpoint,
+                     _checkpoint_if_cancelled, _current_task, _wait_task_rescheduled)
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -35,6 +35,7 @@ MESSAGE_QUEUE_SIZE = 1
 MAX_MESSAGE_SIZE = 2 ** 20
 RECEIVE_BYTES = 4 * 2 ** 10
 _CLOSE_WRITE_TIMEOUT = 1.0
+_YIELD_EVERY = 8           # sends done without a schedule point before one is made
 _BAD_REQUEST_BODY = b"Failed to open a WebSocket connection: invalid HTTP request.\n"
 _BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BAD_REQUEST_BODY)
@@ -45,94 +46,6 @@ logger = logging.getLogger("picows_like.trio")
 HeaderList = List[Tuple[bytes, bytes]]
 
 _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0, 1, 2, 8, 9, 10
-
-# wsproto's names for the close codes (trio-websocket shows them).
-_CLOSE_NAMES = {
-    1000: "NORMAL_CLOSURE", 1001: "GOING_AWAY", 1002: "PROTOCOL_ERROR",
-    1003: "UNSUPPORTED_DATA", 1005: "NO_STATUS_RCVD", 1006: "ABNORMAL_CLOSURE",
-    1007: "INVALID_FRAME_PAYLOAD_DATA", 1008: "POLICY_VIOLATION", 1009: "MESSAGE_TOO_BIG",
-    1010: "MANDATORY_EXT", 1011: "INTERNAL_ERROR", 1012: "SERVICE_RESTART",
-    1013: "TRY_AGAIN_LATER", 1015: "TLS_HANDSHAKE_FAILED",
-}
-
-
-# -- exceptions and records ---------------------------------------------------
-
-class HandshakeError(Exception):
-    """An error while connecting to or disconnecting from the peer."""
-
-
-class ConnectionTimeout(HandshakeError):
-    """The opening handshake did not finish in time."""
-
-
-class DisconnectionTimeout(HandshakeError):
-    """The closing handshake did not finish in time."""
-
-
-class ConnectionClosed(Exception):
-    """The connection is closed (or closing); ``reason`` is its CloseReason."""
-
-    def __init__(self, reason: Optional["CloseReason"]) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}<{self.reason}>"
-
-
-class ConnectionRejected(HandshakeError):
-    """The server answered the upgrade request with an HTTP status other than 101."""
-
-    def __init__(self, status_code: int, headers: Tuple[Tuple[bytes, bytes], ...],
-                 body: Optional[bytes]) -> None:
-        super().__init__(status_code, headers, body)
-        self.status_code = status_code
-        self.headers = headers
-        self.body = body
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}<status_code={self.status_code}>"
-
-
-class CloseReason:
-    """Why a connection closed: ``code``, its ``name`` and the ``reason`` text."""
-
-    __slots__ = ("_code", "_name", "_reason")
-
-    def __init__(self, code: int, reason: Optional[str]) -> None:
-        self._code = code
-        name = _CLOSE_NAMES.get(code)
-        if name is None:
-            if 1000 <= code <= 2999:
-                name = "RFC_RESERVED"
-            elif 3000 <= code <= 3999:
-                name = "IANA_RESERVED"
-            elif 4000 <= code <= 4999:
-                name = "PRIVATE_RESERVED"
-            else:
-                name = "INVALID_CODE"
-        self._name = name
-        self._reason = reason
-
-    @property
-    def code(self) -> int:
-        """The numeric close code."""
-        return self._code
-
-    @property
-    def name(self) -> str:
-        """The close code's name."""
-        return self._name
-
-    @property
-    def reason(self) -> Optional[str]:
-        """The reason text, or None."""
-        return self._reason
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}<code={self._code}, name={self._name}, " \
-               f"reason={self._reason}>"
 
 
 class Endpoint:
@@ -216,8 +129,6 @@ class _NoCancel:
         return isinstance(value, trio.Cancelled)
 
 
-# -- the connection ----------------------------------------------------------
-
 class WebSocketRequest:
     """A client's opening handshake, shown to a server handler, which calls
     ``accept()`` (and gets the connection) or ``reject()``."""
@@ -287,9 +198,20 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._closing_locally = False
         self._aborted = False
         self._failed = False
-        self._pending: List[bytes] = []
+        self._pending: List[Any] = []     # bytes, or a memoryview of a partial send
         self._stream_lock = trio.StrictFIFOLock()
-        self._send_channel, self._recv_channel = trio.open_memory_channel(message_queue_size)
+        self._queue = _MessageQueue(message_queue_size)
+        self._engine = proto._engine
+        self._take_events = proto._sink.take_events
+        # A plain TCP stream is read and written through its socket
+        # directly (non-blocking calls, trio's wait_readable), which
+        # saves trio's per-call schedule points; TLS and other streams
+        # go through the Stream API.
+        sock = getattr(getattr(stream, 'socket', None), '_sock', None) \
+            if type(stream) is trio.SocketStream else None
+        self._sock = sock if isinstance(sock, socket.socket) else None
+        self._is_open = False
+        self._unyielded = 0
         self._parts: List[Any] = []
         self._part_opcode = 0
         self._pings: "OrderedDict[bytes, list]" = OrderedDict()
@@ -338,6 +260,12 @@ class WebSocketConnection(trio.abc.AsyncResource):
         return self._subprotocol
 
     @property
+    def compression(self) -> Optional[WSPerMessageDeflate]:
+        """The negotiated permessage-deflate settings, or None (not negotiated)."""
+        extensions = self._proto.extensions
+        return extensions[0] if extensions else None
+
+    @property
     def handshake_headers(self) -> Tuple[Tuple[bytes, bytes], ...]:
         """The peer's handshake headers as (lower-case name, value) byte pairs."""
         return self._handshake_headers
@@ -350,29 +278,45 @@ class WebSocketConnection(trio.abc.AsyncResource):
     async def get_message(self) -> Union[str, bytes]:
         """The next message; ConnectionClosed once the connection is closed
         and the messages received before are taken."""
-        try:
-            return await self._recv_channel.receive()
-        except (trio.ClosedResourceError, trio.EndOfChannel):
-            raise ConnectionClosed(self._close_reason) from None
+        queue = self._queue
+        if queue.items or queue.putters or queue.send_closed or queue.recv_closed:
+            msg = await queue.get()
+            if msg is _CLOSED:
+                raise ConnectionClosed(self._close_reason)
+            return msg
+        # Nothing queued: wait here for the reader to hand a message over.
+        await _checkpoint_if_cancelled()
+        task = _current_task()
+        getters = queue.getters
+        getters.append(task)
+
+        def abort(_: Any) -> Any:
+            getters.remove(task)
+            return _ABORT_SUCCEEDED
+        msg = await _wait_task_rescheduled(abort)
+        if msg is _CLOSED:
+            raise ConnectionClosed(self._close_reason)
+        return msg
 
     async def send_message(self, message: Union[str, bytes]) -> None:
         """Send a TEXT (str) or BINARY (bytes) message."""
-        if self._close_reason is not None:
+        await _checkpoint_if_cancelled()
+        if self._close_reason is not None or self._engine.state != 1:
             raise ConnectionClosed(self._close_reason)
-        proto = self._proto
-        try:
-            if type(message) is str:
-                proto.send_text(message.encode())
-            elif isinstance(message, bytes):
-                proto.send_binary(message)
-            elif isinstance(message, str):
-                proto.send_text(message.encode())
-            else:
-                raise ValueError("message must be str or bytes")
-        except ValueError:
-            raise
-        except Exception:
-            raise ConnectionClosed(self._close_reason) from None
+        if isinstance(message, bytes):
+            self._engine.send_data(_BINARY, message, True)
+        elif isinstance(message, str):
+            self._engine.send_data(_TEXT, message.encode(), True)
+        else:
+            raise ValueError("message must be str or bytes")
+        if self._send_now():
+            # A schedule point every few sends: a task that only sends
+            # cannot starve the others.
+            self._unyielded += 1
+            if self._unyielded >= _YIELD_EVERY:
+                self._unyielded = 0
+                await _cancel_shielded_checkpoint()
+            return
         await self._flush()
 
     async def ping(self, payload: Optional[bytes] = None) -> None:
@@ -438,7 +382,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         await self._flush()
             elif state is CONNECTING:
                 self._close_handshake.set()
-            await self._recv_channel.aclose()
+            self._queue.close_recv()
             await self._close_handshake.wait()
         except ConnectionClosed:
             pass
@@ -454,11 +398,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
         that queued it, into ``_pending``; whoever holds the stream lock
         writes all of ``_pending``, so bytes go out in the order they were
         queued.  Nothing queued: no lock, no checkpoint."""
-        out = self._proto.data_to_send()
+        if self._send_now():
+            return
         pending = self._pending
-        if out:
-            pending.extend(out)
-        elif not pending:
+        if not pending:
             if self._aborted:
                 # What the caller queued was dropped by the abort.
                 raise ConnectionClosed(self._close_reason)
@@ -478,6 +421,31 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     await self._abort()
                     raise ConnectionClosed(self._close_reason) from None
 
+    def _send_now(self) -> bool:
+        """Take the engine's output; True when it is all written already.
+
+        On a plain TCP stream nobody else is writing to, one non-blocking
+        send usually takes all of it; what is left (or all of it, on other
+        streams, or when the send fails: _flush's stream write reports it)
+        goes to ``_pending`` for _flush."""
+        out = self._engine.data_to_send()
+        if not out:
+            return False
+        sock = self._sock
+        if sock is None or self._pending or len(out) != 1 or self._aborted \
+                or self._stream_lock.locked():
+            self._pending.extend(out)
+            return False
+        data = out[0]
+        try:
+            sent = sock.send(data)
+        except OSError:         # BlockingIOError too
+            sent = 0
+        if sent == len(data):
+            return True
+        self._pending.append(memoryview(data)[sent:] if sent else data)
+        return False
+
     async def _close_stream(self) -> None:
         self._reader_running = False
         try:
@@ -496,7 +464,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._pending.clear()
         if self._close_reason is None:
             self._close_reason = CloseReason(1006, None)
-        await self._send_channel.aclose()
+        self._queue.close_send()
         self._reader_running = False
         self._wake_pings()
         self._close_handshake.set()
@@ -523,13 +491,36 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     await self._flush()
                 except ConnectionClosed:
                     self._reader_running = False
-            async with self._send_channel:
+            try:
+                sock = self._sock
+                size = self._receive_buffer_size or 65536
+                more = True     # data may be waiting: recv before waiting
+                receive_data = self._engine.receive_data
+                take_events = self._take_events
+                queue = self._queue
+                engine = self._engine
                 while self._reader_running:
-                    try:
-                        data = await stream.receive_some(self._receive_buffer_size)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        await self._abort()
-                        break
+                    if sock is None:
+                        try:
+                            data = await stream.receive_some(self._receive_buffer_size)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            await self._abort()
+                            break
+                    else:
+                        try:
+                            if more:
+                                await trio.lowlevel.checkpoint()
+                            else:
+                                await trio.lowlevel.wait_readable(sock)
+                            data = sock.recv(size)
+                        except BlockingIOError:
+                            more = False
+                            continue
+                        except (OSError, ValueError, trio.BrokenResourceError,
+                                trio.ClosedResourceError):
+                            await self._abort()
+                            break
+                        more = len(data) == size
                     if not data:
                         proto.receive_eof()
                         await self._dispatch()
@@ -538,9 +529,38 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         else:
                             self._close_handshake.set()
                             self._wake_pings()
+                        # The peer is done with the connection: so are we
+                        # (a server half-closes after the closing handshake
+                        # and waits for the client to close).
+                        await self._close_stream()
                         break
-                    proto.receive_data(data)
-                    await self._dispatch()
+                    receive_data(data)
+                    events = take_events()
+                    if self._is_open and engine.state == 1 and not self._parts \
+                            and not engine.out_size and not self._pending:
+                        # The usual case, whole data messages: delivered here,
+                        # without the general dispatch (which takes the rest).
+                        n = 0
+                        for event in events:
+                            if type(event) is not Frame or not event.fin:
+                                break
+                            op = event.opcode
+                            if op == _BINARY:
+                                msg = event.data
+                            elif op == _TEXT:
+                                msg = event.data.decode()
+                            else:
+                                break
+                            if not queue.put_nowait(msg):
+                                break
+                            n += 1
+                        if n == len(events):
+                            continue
+                        if n:
+                            events = events[n:]
+                    await self._dispatch(events)
+            finally:
+                self._queue.close_send()
         except trio.Cancelled:
             # The stream stays open: aclose() (open_websocket's exit) still
             # sends the CLOSE frame, then closes it.
@@ -553,9 +573,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._request_ready.set()
             self._wake_pings()
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, events: Optional[List[Any]] = None) -> None:
         proto = self._proto
-        for event in proto.events_received():
+        queue = self._queue
+        for event in self._take_events() if events is None else events:
             if type(event) is Frame:
                 op = event.opcode
                 if op == _TEXT or op == _BINARY:
@@ -563,7 +584,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         data = event.data
                         msg = data.decode() if op == _TEXT else (
                             data if type(data) is bytes else bytes(data))
-                        await self._deliver(msg)
+                        if not queue.put_nowait(msg):
+                            await queue.put(msg)
                     else:
                         self._part_opcode = op
                         self._parts.append(event.data)
@@ -580,31 +602,33 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     await self._on_close()
             elif isinstance(event, Response):
                 self._handshake_headers = _extra_pairs(event.headers, _RESPONSE_OWN)
+                # Open before delivering the frames behind the response: a
+                # full queue must not keep open_websocket() waiting.
+                await self._check_response()
             elif isinstance(event, Request):
                 await self._on_request(event)
-        if self._is_client:
-            if not self._open_handshake.is_set():
+        if not self._is_open:
+            if self._is_client:
                 await self._check_response()
-        elif self._request is None and proto.handshake_exc is not None \
-                and self._close_reason is None:
-            await self._refuse_request()
-        if self._close_reason is None and proto.state is not OPEN and \
+            elif self._request is None and proto.handshake_exc is not None \
+                    and self._close_reason is None:
+                await self._refuse_request()
+        if self._engine.state != 1 and self._close_reason is None and \
                 proto.close_rcvd is None and proto.close_sent is not None:
             # The engine failed the connection (too big, bad UTF-8, protocol error).
             sent = proto.close_sent
             self._close_reason = CloseReason(int(sent.code), sent.reason or None)
             self._failed = True
-            await self._send_channel.aclose()
-        try:
-            await self._flush()
-        except ConnectionClosed:
-            self._reader_running = False
+            queue.close_send()
+        if self._pending or self._engine.state != 1 or self._engine.out_size:
+            try:
+                await self._flush()
+            except ConnectionClosed:
+                self._reader_running = False
 
     async def _deliver(self, msg: Union[str, bytes]) -> None:
-        try:
-            await self._send_channel.send(msg)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+        if not self._queue.put_nowait(msg):
+            await self._queue.put(msg)
 
     def _on_pong(self, payload: bytes) -> None:
         pings = self._pings
@@ -622,7 +646,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         code, reason = (1005, None) if rcvd is None else (int(rcvd.code), rcvd.reason or None)
         if self._close_reason is None or self._closing_locally:
             self._close_reason = CloseReason(code, reason)
-        await self._send_channel.aclose()
+        self._queue.close_send()
         self._close_handshake.set()
         self._wake_pings()
         if not self._is_client:
@@ -641,8 +665,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 raise ConnectionRejected(response.status_code, _header_pairs(response.headers),
                                          bytes(response.body) or None)
             raise HandshakeError(f"invalid handshake response: {exc}") from exc
-        if proto.state is OPEN:
+        if proto.state is not CONNECTING:
+            # Open (the response may arrive with frames behind it, a CLOSE too).
             self._subprotocol = proto.subprotocol
+            self._is_open = True
             self._open_handshake.set()
 
     async def _on_request(self, request: Request) -> None:
@@ -705,6 +731,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             raise ConnectionClosed(self._close_reason)
         self._subprotocol = subprotocol
         self._path = request.path
+        self._is_open = True
         self._open_handshake.set()
 
     async def _reject(self, status_code: int, extra_headers: HeaderList, body: bytes) -> None:
@@ -726,332 +753,11 @@ class WebSocketConnection(trio.abc.AsyncResource):
         await self._close_stream()
 
 
-# -- client ------------------------------------------------------------------
-
-def _client_protocol(host: str, port: int, secure: bool, resource: str,
-                     subprotocols: Optional[Iterable[str]], max_message_size: int
-                     ) -> ClientProtocol:
-    uri = types.SimpleNamespace(host=host, port=port, secure=secure, resource_name=resource,
-                                user_info=None)
-    subs = list(subprotocols) if subprotocols else None
-    return ClientProtocol(uri, subprotocols=subs, max_size=max_message_size)
-
-
-async def wrap_client_stream(nursery: trio.Nursery, stream: trio.abc.Stream, host: str,
-                             resource: str, *, subprotocols: Optional[Iterable[str]] = None,
-                             extra_headers: Optional[HeaderList] = None,
-                             message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                             max_message_size: int = MAX_MESSAGE_SIZE,
-                             receive_buffer_size: Optional[int] = RECEIVE_BYTES
-                             ) -> WebSocketConnection:
-    """Run the client handshake on `stream` (`host` is the Host header);
-    the reader task runs in `nursery`."""
-    proto = _client_protocol(host, 80, False, resource, subprotocols, max_message_size)
-    connection = WebSocketConnection(stream, proto, host=host, path=resource,
-                                     client_extra_headers=extra_headers,
-                                     message_queue_size=message_queue_size,
-                                     receive_buffer_size=receive_buffer_size)
-    nursery.start_soon(connection._reader_task)
-    await connection._open_handshake.wait()
-    return connection
-
-
-async def connect_websocket(nursery: trio.Nursery, host: str, port: int, resource: str, *,
-                            use_ssl: Union[bool, ssl.SSLContext],
-                            subprotocols: Optional[Iterable[str]] = None,
-                            extra_headers: Optional[HeaderList] = None,
-                            message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                            max_message_size: int = MAX_MESSAGE_SIZE,
-                            receive_buffer_size: Optional[int] = RECEIVE_BYTES
-                            ) -> WebSocketConnection:
-    """An open client connection whose reader task runs in `nursery`; the
-    caller closes it."""
-    if use_ssl is True:
-        ssl_context: Optional[ssl.SSLContext] = ssl.create_default_context()
-    elif use_ssl is False:
-        ssl_context = None
-    elif isinstance(use_ssl, ssl.SSLContext):
-        ssl_context = use_ssl
-    else:
-        raise TypeError("`use_ssl` argument must be bool or ssl.SSLContext")
-    if ssl_context is None:
-        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
-    else:
-        stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl_context,
-                                                     https_compatible=True)
-    host_header = host if port in (80, 443) else f"{host}:{port}"
-    return await wrap_client_stream(nursery, stream, host_header, resource,
-                                    subprotocols=subprotocols, extra_headers=extra_headers,
-                                    message_queue_size=message_queue_size,
-                                    max_message_size=max_message_size,
-                                    receive_buffer_size=receive_buffer_size)
-
-
-def _url_to_host(url: Any, ssl_context: Optional[ssl.SSLContext]
-                 ) -> Tuple[str, int, str, Union[bool, ssl.SSLContext]]:
-    url = str(url)
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("ws", "wss"):
-        raise ValueError('WebSocket URL scheme must be "ws:" or "wss:"')
-    use_ssl: Union[bool, ssl.SSLContext]
-    if ssl_context is None:
-        use_ssl = parts.scheme == "wss"
-    elif parts.scheme == "ws":
-        raise ValueError("SSL context must be None for ws: URL scheme")
-    else:
-        use_ssl = ssl_context
-    host = parts.hostname
-    if host is None:
-        raise ValueError("URL host must not be None")
-    port = parts.port if parts.port is not None else (443 if use_ssl else 80)
-    resource = parts.path or "/"
-    if "?" in url:
-        resource += "?" + parts.query
-    return host, port, resource, use_ssl
-
-
-async def connect_websocket_url(nursery: trio.Nursery, url: str,
-                                ssl_context: Optional[ssl.SSLContext] = None, *,
-                                subprotocols: Optional[Iterable[str]] = None,
-                                extra_headers: Optional[HeaderList] = None,
-                                message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                                max_message_size: int = MAX_MESSAGE_SIZE,
-                                receive_buffer_size: Optional[int] = RECEIVE_BYTES
-                                ) -> WebSocketConnection:
-    """connect_websocket() with a ws:// or wss:// URL."""
-    host, port, resource, use_ssl = _url_to_host(url, ssl_context)
-    return await connect_websocket(nursery, host, port, resource, use_ssl=use_ssl,
-                                   subprotocols=subprotocols, extra_headers=extra_headers,
-                                   message_queue_size=message_queue_size,
-                                   max_message_size=max_message_size,
-                                   receive_buffer_size=receive_buffer_size)
-
-
-def _reraise(exc: BaseException) -> None:
-    """Raise `exc` keeping its __context__ as it is."""
-    context = exc.__context__
-    try:
-        raise exc
-    finally:
-        exc.__context__ = context
-        del exc, context
-
-
-@asynccontextmanager
-async def open_websocket(host: str, port: int, resource: str, *,
-                         use_ssl: Union[bool, ssl.SSLContext],
-                         subprotocols: Optional[Iterable[str]] = None,
-                         extra_headers: Optional[HeaderList] = None,
-                         message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                         max_message_size: int = MAX_MESSAGE_SIZE,
-                         receive_buffer_size: Optional[int] = RECEIVE_BYTES,
-                         connect_timeout: float = CONN_TIMEOUT,
-                         disconnect_timeout: float = CONN_TIMEOUT
-                         ) -> AsyncIterator[WebSocketConnection]:
-    """Connect on entry, close on exit; yields the WebSocketConnection.
-
-    HandshakeError for a network error, ConnectionTimeout /
-    DisconnectionTimeout, ConnectionRejected.  An error in the body or in the
-    reader task comes out alone, not inside an exception group."""
-    connection: Optional[WebSocketConnection] = None
-    open_error: Optional[BaseException] = None
-    close_error: Optional[BaseException] = None
-    user_error: Optional[BaseException] = None
-    try:
-        async with trio.open_nursery() as nursery:
-            try:
-                with trio.fail_after(connect_timeout):
-                    connection = await connect_websocket(
-                        nursery, host, port, resource, use_ssl=use_ssl,
-                        subprotocols=subprotocols, extra_headers=extra_headers,
-                        message_queue_size=message_queue_size,
-                        max_message_size=max_message_size,
-                        receive_buffer_size=receive_buffer_size)
-            except trio.TooSlowError:
-                open_error = ConnectionTimeout()
-            except OSError as exc:
-                open_error = HandshakeError()
-                open_error.__cause__ = exc
-            except HandshakeError as exc:
-                open_error = exc
-            if connection is None:
-                nursery.cancel_scope.cancel()
-            else:
-                try:
-                    yield connection
-                except BaseException as exc:
-                    user_error = exc
-                    raise
-                finally:
-                    try:
-                        with trio.fail_after(disconnect_timeout):
-                            await connection.aclose()
-                    except trio.TooSlowError:
-                        close_error = DisconnectionTimeout()
-                    except BaseException as exc:    # noqa: B036 - re-raised below
-                        close_error = exc
-    except BaseExceptionGroup as group:
-        errors = group.exceptions
-        if len(errors) == 1:
-            _reraise(errors[0])
-        real = [e for e in errors if not isinstance(e, trio.Cancelled)]
-        if not real:
-            _reraise(user_error if user_error is not None else errors[0])
-        if len(real) == 1:
-            _reraise(real[0])
-        if user_error is not None:
-            others = [e for e in errors if e is not user_error]
-            user_error.__context__ = BaseExceptionGroup(
-                "Both internal and user exceptions encountered. This group contains "
-                "the internal exception(s).", others)
-            _reraise(user_error)
-        raise
-    finally:
-        if close_error is not None:
-            _reraise(close_error)
-    if open_error is not None:
-        _reraise(open_error)
-
-
-def open_websocket_url(url: str, ssl_context: Optional[ssl.SSLContext] = None, *,
-                       subprotocols: Optional[Iterable[str]] = None,
-                       extra_headers: Optional[HeaderList] = None,
-                       message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                       max_message_size: int = MAX_MESSAGE_SIZE,
-                       receive_buffer_size: Optional[int] = RECEIVE_BYTES,
-                       connect_timeout: float = CONN_TIMEOUT,
-                       disconnect_timeout: float = CONN_TIMEOUT) -> Any:
-    """open_websocket() with a ws:// or wss:// URL."""
-    host, port, resource, use_ssl = _url_to_host(url, ssl_context)
-    return open_websocket(host, port, resource, use_ssl=use_ssl, subprotocols=subprotocols,
-                          extra_headers=extra_headers, message_queue_size=message_queue_size,
-                          max_message_size=max_message_size,
-                          receive_buffer_size=receive_buffer_size,
-                          connect_timeout=connect_timeout,
-                          disconnect_timeout=disconnect_timeout)
-
-
-# -- server ------------------------------------------------------------------
-
-async def wrap_server_stream(nursery: trio.Nursery, stream: trio.abc.Stream,
-                             message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                             max_message_size: int = MAX_MESSAGE_SIZE,
-                             receive_buffer_size: Optional[int] = RECEIVE_BYTES
-                             ) -> WebSocketRequest:
-    """Read a client's upgrade request from `stream`; the reader task runs in `nursery`."""
-    connection = WebSocketConnection(stream, ServerProtocol(max_size=max_message_size),
-                                     message_queue_size=message_queue_size,
-                                     receive_buffer_size=receive_buffer_size)
-    nursery.start_soon(connection._reader_task)
-    return await connection._get_request()
-
-
-class WebSocketServer:
-    """Serves WebSocket connections on trio listeners, calling `handler`
-    with a WebSocketRequest for each."""
-
-    def __init__(self, handler: Callable[[WebSocketRequest], Awaitable[None]],
-                 listeners: Sequence[Any], *, handler_nursery: Optional[trio.Nursery] = None,
-                 message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                 max_message_size: int = MAX_MESSAGE_SIZE,
-                 receive_buffer_size: Optional[int] = RECEIVE_BYTES,
-                 connect_timeout: float = CONN_TIMEOUT,
-                 disconnect_timeout: float = CONN_TIMEOUT) -> None:
-        if len(listeners) == 0:
-            raise ValueError("Listeners must contain at least one item.")
-        self._handler = handler
-        self._handler_nursery = handler_nursery
-        self._listeners = listeners
-        self._message_queue_size = message_queue_size
-        self._max_message_size = max_message_size
-        self._receive_buffer_size = receive_buffer_size
-        self._connect_timeout = connect_timeout
-        self._disconnect_timeout = disconnect_timeout
-
-    @property
-    def port(self) -> int:
-        """The port of the (single, socket) listener."""
-        if len(self._listeners) > 1:
-            raise RuntimeError("Cannot get port because this server has more than 1 listener.")
-        listener = self.listeners[0]
-        try:
-            return listener.port  # type: ignore[union-attr]
-        except AttributeError:
-            raise RuntimeError(f"This socket does not have a port: {listener!r}") from None
-
-    @property
-    def listeners(self) -> List[Union[Endpoint, str]]:
-        """An Endpoint per TCP listener, repr() for other listeners."""
-        result: List[Union[Endpoint, str]] = []
-        for listener in self._listeners:
-            sock, is_ssl = None, False
-            if isinstance(listener, trio.SocketListener):
-                sock = listener.socket
-            elif isinstance(listener, trio.SSLListener):
-                sock = getattr(listener.transport_listener, "socket", None)
-                is_ssl = True
-            if sock is not None:
-                name = sock.getsockname()
-                result.append(Endpoint(name[0], name[1], is_ssl))
-            else:
-                result.append(repr(listener))
-        return result
-
-    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled (``await nursery.start(server.run)`` returns the server)."""
-        async with trio.open_nursery() as nursery:
-            await nursery.start(partial(trio.serve_listeners, self._handle_connection,
-                                        list(self._listeners),
-                                        handler_nursery=self._handler_nursery))
-            task_status.started(self)
-            await trio.sleep_forever()
-
-    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
-        async with trio.open_nursery() as nursery:
-            connection = WebSocketConnection(
-                stream, ServerProtocol(max_size=self._max_message_size),
-                message_queue_size=self._message_queue_size,
-                receive_buffer_size=self._receive_buffer_size)
-            nursery.start_soon(connection._reader_task)
-            request = None
-            with trio.move_on_after(self._connect_timeout) as scope:
-                try:
-                    request = await connection._get_request()
-                except ConnectionClosed:
-                    pass
-            if scope.cancelled_caught or request is None:
-                nursery.cancel_scope.cancel()
-                await stream.aclose()
-                return
-            try:
-                await self._handler(request)
-            finally:
-                with trio.move_on_after(self._disconnect_timeout):
-                    await connection.aclose()
-
-
-async def serve_websocket(handler: Callable[[WebSocketRequest], Awaitable[None]],
-                          host: Union[str, bytes, None], port: int,
-                          ssl_context: Optional[ssl.SSLContext], *,
-                          handler_nursery: Optional[trio.Nursery] = None,
-                          message_queue_size: int = MESSAGE_QUEUE_SIZE,
-                          max_message_size: int = MAX_MESSAGE_SIZE,
-                          receive_buffer_size: Optional[int] = RECEIVE_BYTES,
-                          connect_timeout: float = CONN_TIMEOUT,
-                          disconnect_timeout: float = CONN_TIMEOUT,
-                          task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve WebSockets over TCP (TLS with `ssl_context`) until cancelled;
-    ``await nursery.start(serve_websocket, ...)`` returns the WebSocketServer."""
-    listeners: Sequence[Any]
-    if ssl_context is None:
-        listeners = await trio.open_tcp_listeners(port, host=host)
-    else:
-        listeners = await trio.open_ssl_over_tcp_listeners(port, ssl_context, host=host,
-                                                           https_compatible=True)
-    server = WebSocketServer(handler, listeners, handler_nursery=handler_nursery,
-                             message_queue_size=message_queue_size,
-                             max_message_size=max_message_size,
-                             receive_buffer_size=receive_buffer_size,
-                             connect_timeout=connect_timeout,
-                             disconnect_timeout=disconnect_timeout)
-    await server.run(task_status=task_status)
+def _deflate(compression: Any) -> Optional[WSPerMessageDeflate]:
+    """The `compression` keyword: None (off), "deflate" (default settings)
+    or a WSPerMessageDeflate."""
+    if compression is None or isinstance(compression, WSPerMessageDeflate):
+        return compression
+    if compression == "deflate":
+        return WSPerMessageDeflate()
+    raise ValueError('compression must be None, "deflate" or a WSPerMessageDeflate')
