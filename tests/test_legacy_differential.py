@@ -571,3 +571,26 @@ async def test_deprecated_keywords_warn_and_still_work(L):
     assert {"rename klass to create_protocol", "rename timeout to close_timeout",
             "remove loop argument"} <= texts
     assert "rename timeout to close_timeout" in {str(w.message) for w in client_warnings}
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_negotiated_extensions_on_both_sides(L, compression):
+    server_side = []
+
+    async def handler(websocket, path):
+        server_side.append(repr(websocket.extensions))
+        await echo(websocket, path)
+
+    async with L.serve(handler, "127.0.0.1", 0, compression=compression) as server:
+        async with L.connect(uri_of(server), compression=compression) as ws:
+            await ws.send("x" * 200)
+            assert await ws.recv() == "x" * 200
+            client_side = repr(ws.extensions)
+            names = [extension.name for extension in ws.extensions]
+    agreed = ("[PerMessageDeflate(remote_no_context_takeover=False, "
+              "local_no_context_takeover=False, remote_max_window_bits=12, "
+              "local_max_window_bits=12)]")
+    expected = agreed if compression else "[]"
+    assert client_side == expected
+    assert server_side == [expected]
+    assert names == (["permessage-deflate"] if compression else [])

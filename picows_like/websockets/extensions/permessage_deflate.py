@@ -20,7 +20,7 @@ from ...extensions.permessage_deflate import WSPerMessageDeflate
 
 __all__ = ["ClientPerMessageDeflateFactory", "ServerPerMessageDeflateFactory",
            "enable_client_permessage_deflate", "enable_server_permessage_deflate",
-           "core_deflate"]
+           "core_deflate", "PerMessageDeflate"]
 
 
 def _zlib_settings(compress_settings: Optional[Mapping[str, Any]]) -> dict:
@@ -124,6 +124,41 @@ class ServerPerMessageDeflateFactory(_Factory):
             server_max_window_bits=_bits(server_max_window_bits, "server_max_window_bits"),
             client_max_window_bits=_bits(client_max_window_bits, "client_max_window_bits"),
             **_zlib_settings(compress_settings))
+
+
+class PerMessageDeflate:
+    """What was agreed for one connection, as websockets' PerMessageDeflate
+    describes it from this side ("local" = our sending direction).  The
+    compression itself runs in the engine, so encode()/decode() are not
+    offered."""
+    name = "permessage-deflate"
+
+    def __init__(self, remote_no_context_takeover: bool, local_no_context_takeover: bool,
+                 remote_max_window_bits: int, local_max_window_bits: int) -> None:
+        self.remote_no_context_takeover = remote_no_context_takeover
+        self.local_no_context_takeover = local_no_context_takeover
+        self.remote_max_window_bits = remote_max_window_bits
+        self.local_max_window_bits = local_max_window_bits
+
+    @classmethod
+    def from_core(cls, agreed: WSPerMessageDeflate, is_client: bool) -> "PerMessageDeflate":
+        return cls(remote_no_context_takeover=agreed.recv_resets(is_client),
+                   local_no_context_takeover=agreed.send_resets(is_client),
+                   remote_max_window_bits=agreed.send_window_bits(not is_client),
+                   local_max_window_bits=agreed.send_window_bits(is_client))
+
+    def encode(self, frame: Any) -> Any:
+        raise NotImplementedError("PerMessageDeflate.encode: picows_like compresses in its engine")
+
+    def decode(self, frame: Any, *, max_size: Optional[int] = None) -> Any:
+        raise NotImplementedError("PerMessageDeflate.decode: picows_like inflates in its engine")
+
+    def __repr__(self) -> str:
+        return (f"PerMessageDeflate("
+                f"remote_no_context_takeover={self.remote_no_context_takeover}, "
+                f"local_no_context_takeover={self.local_no_context_takeover}, "
+                f"remote_max_window_bits={self.remote_max_window_bits}, "
+                f"local_max_window_bits={self.local_max_window_bits})")
 
 
 def enable_client_permessage_deflate(extensions: Optional[Sequence[Any]]) -> List[Any]:

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Optional
 
 from ..asyncio.connection import Connection
 from ..asyncio.connection import broadcast as _broadcast
+from ..extensions.permessage_deflate import PerMessageDeflate
 from ..protocol import CLOSED, OPEN
 
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
@@ -87,6 +88,12 @@ class WebSocketCommonProtocol(Connection):
         self.response_headers: Any = None
         self.origin: Optional[str] = None
         self.extensions: list = []
+
+    def on_ws_connected(self, transport: Any) -> None:
+        super().on_ws_connected(transport)
+        agreed = transport.compression
+        self.extensions = [] if agreed is None else [
+            PerMessageDeflate.from_core(agreed, self.is_client)]
 
     # -- the legacy attributes ------------------------------------------------
 

@@ -27,7 +27,8 @@ from ..asyncio.server import _bind_unix
 from ..datastructures import Headers, MultipleValuesError
 from ..exceptions import (InvalidHandshake, InvalidHeader, InvalidOrigin, InvalidUpgrade,
                           NegotiationError)
-from ..extensions.permessage_deflate import core_deflate, enable_server_permessage_deflate
+from ..extensions.permessage_deflate import (PerMessageDeflate, core_deflate,
+                                             enable_server_permessage_deflate)
 from ..http11 import SERVER, Response
 from ..protocol import CLOSED, OPEN
 from .exceptions import AbortHandshake
@@ -168,7 +169,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             raise NegotiationError(str(exc)) from None
         if accepted is None:
             return None
-        self.extensions = [accepted[0]]
+        self.extensions = [PerMessageDeflate.from_core(accepted[0], is_client=False)]
         return accepted[1]
 
     async def handshake(self, origins: Optional[Sequence[Any]] = None,
