@@ -166,9 +166,24 @@ class connect:
     override).  ``open_timeout`` bounds the whole opening, redirects
     included.  URIs in errors and logs have their userinfo redacted.
 
-    Differences: ``extensions`` and an explicit ``proxy`` raise
-    NotImplementedError; ``create_connection`` must be a ClientConnection
-    subclass (it receives keyword arguments only).
+    Proxies as websockets: ``proxy=True`` (the default) uses the one the
+    environment names for the URI (see ``picows_like.websockets.proxy.
+    get_proxy``; ``no_proxy`` honoured), None connects directly, a URL
+    names one: ``http://``, ``https://`` (TLS to the proxy verified with
+    ``proxy_ssl``, a context or True), ``socks5h://`` / ``socks4a://``
+    (the proxy resolves the target's name) and ``socks5://`` /
+    ``socks4://`` (resolved here; python-socks needed).  Not used with
+    ``sock=`` or ``unix=``; redirects keep going through it.  Errors:
+    InvalidProxy (not a proxy URL), InvalidProxyStatus (the proxy refused,
+    e.g. 407), InvalidProxyMessage (not an HTTP answer), ProxyError (SOCKS
+    failure), OSError (proxy unreachable).
+
+    Differences: ``extensions`` other than permessage-deflate,
+    ``proxy_server_hostname`` other than the proxy URL's host and
+    ``proxy_*`` keywords other than ``proxy_ssl`` /
+    ``proxy_server_hostname`` raise NotImplementedError; ``host``/``port``
+    with a proxy are a ValueError; ``create_connection`` must be a
+    ClientConnection subclass (it receives keyword arguments only).
     """
 
     def __init__(self, uri: str, *, origin: Optional[str] = None, extensions: Any = None,
