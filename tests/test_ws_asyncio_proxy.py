@@ -315,6 +315,15 @@ async def test_socks5_name_resolution(impl, scheme, remote):
 
 
 @needs_socks
+async def test_socks5_proxy_to_a_wss_target(impl):
+    server_ctx, client_ctx = tls_pair()
+    async with RecordingSocks5() as proxy, echo_server(server_ctx) as uri:
+        await round_trip(impl, uri, "tls through socks", ssl=client_ctx,
+                         proxy=f"socks5h://127.0.0.1:{proxy.port}")
+        assert proxy.requests == [(1, "127.0.0.1")]
+
+
+@needs_socks
 async def test_socks5_refusal_is_a_proxy_error(impl):
     async with RecordingSocks5(refuse=True) as proxy:
         with pytest.raises(impl.exc.ProxyError) as info:
