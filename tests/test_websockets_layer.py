@@ -52,7 +52,7 @@ async def raw_client(lib_kwargs=None, url=None, raw=None):
 
 @pytest.mark.parametrize("kwargs, name", [
     ({"extensions": [object()]}, "extensions"),
-    ({"proxy": "http://proxy:3128"}, "proxy"),
+    ({"proxy_ssl_handshake_timeout": 1}, "proxy_ssl_handshake_timeout"),
 ])
 def test_connect_unsupported_features(kwargs, name):
     with pytest.raises(NotImplementedError, match=name):

@@ -11,8 +11,9 @@ permessage-deflate (``compression="deflate"``, the default, as in websockets),
 ``process_response``, origins, reconnecting with ``async for ws in connect(uri)``
 and ``broadcast`` work as in websockets.  Not supported yet (NotImplementedError
 naming the feature): ``extensions=`` other than the permessage-deflate
-factories of ``.extensions.permessage_deflate``, an explicit ``proxy=`` URL on
-``connect``, ``route()`` / ``unix_route()``.
+factories of ``.extensions.permessage_deflate``, ``route()`` / ``unix_route()``.
+``connect`` goes through HTTP, HTTPS and SOCKS proxies as websockets does
+(``.proxy``; ``proxy_server_hostname`` only as the proxy URL's host).
 Submodules mirror websockets: ``.asyncio.client``, ``.asyncio.server``,
 ``.asyncio.connection``, ``.exceptions``, ``.frames``, ``.protocol``,
 ``.datastructures``, ``.http11``, ``.typing``, ``.client``, ``.server``,

@@ -14,11 +14,13 @@ from ...extensions.permessage_deflate import WSPerMessageDeflate
 from ...exceptions import (WSConnectionClosedBeforeHandshake, WSError, WSHandshakeError,
                            WSInvalidHeaderError, WSInvalidMessageError, WSInvalidStatusError,
                            WSInvalidUpgradeError, WSInvalidURL, WSRedirectError)
-from ...proxy import connect_tcp
+from ...proxy import WSProxyError, connect_tcp
 from ...url import parse_url, redact_url
 from ..exceptions import (InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus,
                           InvalidUpgrade, InvalidURI, SecurityError)
 from ..http11 import USER_AGENT, Request, Response
+from ..proxy import connect_socks_proxy, get_proxy, parse_proxy, proxy_exception
+from ..uri import parse_uri
 from .connection import Connection, core_limits
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "backoff"]
@@ -82,6 +84,9 @@ def backoff(initial_delay: Optional[float] = None, min_delay: Optional[float] = 
         pick(min_delay, "MIN_DELAY", policy.min_delay),
         pick(max_delay, "MAX_DELAY", policy.max_delay),
         pick(factor, "FACTOR", policy.factor), policy.jitter).delays()
+
+
+_DEFAULT: Any = object()      # proxy_ssl not given
 
 
 def _unsupported(what: str) -> NotImplementedError:
@@ -161,9 +166,24 @@ class connect:
     override).  ``open_timeout`` bounds the whole opening, redirects
     included.  URIs in errors and logs have their userinfo redacted.
 
-    Differences: ``extensions`` and an explicit ``proxy`` raise
-    NotImplementedError; ``create_connection`` must be a ClientConnection
-    subclass (it receives keyword arguments only).
+    Proxies as websockets: ``proxy=True`` (the default) uses the one the
+    environment names for the URI (see ``picows_like.websockets.proxy.
+    get_proxy``; ``no_proxy`` honoured), None connects directly, a URL
+    names one: ``http://``, ``https://`` (TLS to the proxy verified with
+    ``proxy_ssl``, a context or True), ``socks5h://`` / ``socks4a://``
+    (the proxy resolves the target's name) and ``socks5://`` /
+    ``socks4://`` (resolved here; python-socks needed).  Not used with
+    ``sock=`` or ``unix=``; redirects keep going through it.  Errors:
+    InvalidProxy (not a proxy URL), InvalidProxyStatus (the proxy refused,
+    e.g. 407), InvalidProxyMessage (not an HTTP answer), ProxyError (SOCKS
+    failure), OSError (proxy unreachable).
+
+    Differences: ``extensions`` other than permessage-deflate,
+    ``proxy_server_hostname`` other than the proxy URL's host and
+    ``proxy_*`` keywords other than ``proxy_ssl`` /
+    ``proxy_server_hostname`` raise NotImplementedError; ``host``/``port``
+    with a proxy are a ValueError; ``create_connection`` must be a
+    ClientConnection subclass (it receives keyword arguments only).
     """
 
     def __init__(self, uri: str, *, origin: Optional[str] = None, extensions: Any = None,
@@ -188,8 +208,13 @@ class connect:
         if extensions:
             self.compression = extensions_deflate(extensions)
         self.subprotocols = check_subprotocols(subprotocols)
-        if proxy is not True and proxy is not None:
-            raise _unsupported("proxy= (connecting through an HTTP or SOCKS proxy)")
+        self.proxy = proxy
+        self.proxy_ssl = kwargs.pop("proxy_ssl", _DEFAULT)
+        self.proxy_server_hostname = kwargs.pop("proxy_server_hostname", None)
+        for key in kwargs:
+            if key.startswith("proxy_"):
+                raise _unsupported(f"{key}= (only proxy_ssl and proxy_server_hostname "
+                                   f"configure the connection to a proxy)")
         self.max_message, self.max_frame_size = core_limits(max_size)
         self.origin = origin
         if hasattr(additional_headers, "raw_items"):    # Headers: names as given, repeats kept
@@ -281,9 +306,59 @@ class connect:
             address=kwargs.get("host") is not None or kwargs.get("port") is not None)
         return result
 
+    def _proxy_arguments(self, kwargs: dict) -> dict:
+        """ws_connect's proxy keywords for this attempt (the URI may have
+        changed with a redirect): {} when connecting directly, else `proxy`
+        and `proxy_ssl_context` for an HTTP(S) proxy, `socket_factory` for a
+        SOCKS one.  As websockets: no proxy with ``sock=`` or ``unix=``;
+        proxy=True takes the environment's for the current URI."""
+        proxy = self.proxy
+        if kwargs.get("sock") is not None or kwargs.get("unix", False):
+            proxy = None
+        if proxy is True:
+            proxy = get_proxy(parse_uri(self.uri))
+        if proxy is None:
+            return {}
+        parsed, rdns = parse_proxy(proxy)
+        if kwargs.get("host") is not None or kwargs.get("port") is not None:
+            raise ValueError("host and port arguments are incompatible with a proxy")
+        proxy_ssl = self.proxy_ssl
+        server_hostname = self.proxy_server_hostname
+        if parsed.scheme != "https":
+            if proxy_ssl is not _DEFAULT and proxy_ssl is not None:
+                raise ValueError(f"proxy_ssl argument is incompatible with a "
+                                 f"{proxy.partition(':')[0]}:// proxy")
+            if server_hostname is not None:
+                raise ValueError(f"proxy_server_hostname argument is incompatible with a "
+                                 f"{proxy.partition(':')[0]}:// proxy")
+        if rdns is not None:            # SOCKS: the socket comes through python-socks
+            ws_uri = self.ws_uri
+            socks_kwargs = {}
+            if "local_addr" in kwargs:          # python-socks binds it, as in websockets
+                socks_kwargs["local_addr"] = kwargs.pop("local_addr")
+
+            async def socks_socket(parsed_url: Any) -> socket.socket:
+                return await connect_socks_proxy(parsed, rdns, ws_uri.host, ws_uri.port,
+                                                 **socks_kwargs)
+            return {"socket_factory": socks_socket}
+        if parsed.scheme == "https":
+            if proxy_ssl is None:
+                raise ValueError("proxy_ssl=None is incompatible with an https:// proxy")
+            if server_hostname is not None and server_hostname != parsed.host:
+                raise _unsupported("proxy_server_hostname= (TLS to an https:// proxy is "
+                                   "verified against the proxy URL's host)")
+            if proxy_ssl is not _DEFAULT and proxy_ssl is not True and \
+                    not isinstance(proxy_ssl, ssl_module.SSLContext):
+                raise TypeError("proxy_ssl must be True or an ssl.SSLContext")
+        context = proxy_ssl if isinstance(proxy_ssl, ssl_module.SSLContext) else None
+        return {"proxy": proxy, "proxy_ssl_context": context}
+
     async def _open_once(self) -> ClientConnection:
         kwargs = dict(self.create_connection_kwargs)
+        proxy_arguments = self._proxy_arguments(kwargs)
         socket_factory = self._socket_factory(kwargs)
+        if "socket_factory" in proxy_arguments:         # SOCKS
+            socket_factory = proxy_arguments.pop("socket_factory")
         ssl = kwargs.pop("ssl", None)
         ssl_context = None
         if self.ws_uri.is_secure:
@@ -310,7 +385,9 @@ class connect:
                 socket_factory=socket_factory, close_timeout=self.close_timeout,
                 max_redirects=0,
                 validate_utf8=True, compression=self.compression,
-                subprotocols=self.subprotocols, **kwargs)
+                subprotocols=self.subprotocols, **proxy_arguments, **kwargs)
+        except WSProxyError as exc:
+            raise proxy_exception(exc) from exc
         except WSError as exc:
             err = _handshake_error(exc)
             if err.__cause__ is None:

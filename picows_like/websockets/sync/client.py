@@ -15,20 +15,20 @@ import threading
 import time
 import traceback
 import urllib.parse
-import urllib.request
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ... import proxy as _proxy
-from ...exceptions import WSInvalidURL
 from ...url import WSParsedURL
 from ..asyncio.client import (MAX_REDIRECTS, RECONNECT_CLOSE_CODES, backoff,
                               check_unsupported, core_compression, process_exception,
                               process_redirect)
 from ..client import ClientProtocol
-from ..exceptions import (InvalidMessage, InvalidProxy, InvalidProxyMessage,
+from ..exceptions import (InvalidMessage, InvalidProxyMessage,
                           InvalidProxyStatus, InvalidStatus, ProxyError, SecurityError)
 from ..http11 import USER_AGENT, Response
-from ..uri import WebSocketURI, parse_uri
+from ..proxy import get_proxy
+from ..proxy import parse_proxy as _parse_proxy
+from ..uri import parse_uri
 from .connection import Connection
 
 __all__ = ["connect", "unix_connect", "reconnect", "unix_reconnect", "ClientConnection",
@@ -94,45 +94,6 @@ def _handshake(sock: Any, protocol: ClientProtocol, request: Any, deadline: _Dea
 
 
 # -- proxies ---------------------------------------------------------------------
-
-def get_proxy(uri: WebSocketURI) -> Optional[str]:
-    """The proxy the environment (or the system configuration) names for
-    `uri`, as websockets chooses it: none when the host is bypassed, else
-    ``wss_proxy`` / ``ws_proxy``, then a SOCKS proxy, then the HTTPS proxy,
-    then (ws:// only) the HTTP proxy."""
-    if urllib.request.proxy_bypass(f"{uri.host}:{uri.port}"):
-        return None
-    proxies = urllib.request.getproxies()
-    schemes = ["wss", "socks", "https"] if uri.secure else ["ws", "socks", "https", "http"]
-    for scheme in schemes:
-        proxy = proxies.get(scheme)
-        if proxy is not None:
-            if scheme == "socks" and proxy.startswith("http://"):
-                proxy = "socks5h://" + proxy[7:]
-            return proxy
-    return None
-
-
-# websockets' SOCKS schemes -> (picows_like.proxy's scheme, resolve the target at the proxy)
-_SOCKS_SCHEMES = {"socks5h": ("socks5", True), "socks5": ("socks5", False),
-                  "socks4a": ("socks4", True), "socks4": ("socks4", False)}
-
-
-def _parse_proxy(proxy: str) -> tuple:
-    """(WSParsedURL, rdns) for a proxy URL; InvalidProxy when it is not one."""
-    scheme, sep, rest = proxy.partition(":")
-    rdns = None
-    if scheme.lower() in _SOCKS_SCHEMES:
-        core_scheme, rdns = _SOCKS_SCHEMES[scheme.lower()]
-        proxy = core_scheme + sep + rest
-    try:
-        parsed = _proxy.parse_proxy_url(proxy)
-    except WSInvalidURL as exc:
-        raise InvalidProxy(exc.url, str(exc).split(": ", 1)[-1]) from None
-    if parsed.path not in ("", "/") or parsed.query:
-        raise InvalidProxy(parsed.redacted_url, "path or query isn't meaningful for a proxy")
-    return parsed, rdns
-
 
 def _connect_http_proxy(proxy: WSParsedURL, host: str, port: int, deadline: _Deadline, *,
                         ssl: Optional[ssl_module.SSLContext],
