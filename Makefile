@@ -6,12 +6,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
-# Build and test dependencies (the `test` extra in pyproject.toml lists the same).  picows is
+# Build and test dependencies (the `test` extra in pyproject.toml lists the same).  websockets is
+# pinned: the differential tests compare our websockets APIs with that exact release.  picows is
 # the reference: the echo benchmark's end-to-end test and PICOWS_LIKE_TEST_AGAINST_PICOWS=1 use it.
 DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" \
-          "uvloop; sys_platform != 'win32'" "websockets>=13" aiohttp trustme pproxy \
+          "uvloop; sys_platform != 'win32'" "websockets==17.4" aiohttp trustme pproxy \
           "python-socks[asyncio]>=2.4,<4" hypothesis mypy "aiofastnet>=1.2" "picows==2.3.1" "sphinx>=7" \
-          "trio>=0.22" pytest-trio "trio-websocket==0.12.2" werkzeug
+          "trio>=0.22" pytest-trio "trio-websocket==0.12.2" werkzeug websocket-client
 
 .PHONY: all build debug test smoke docs demo bench bench-quick clean fuzz sdist sdist-check \
         compat-picows compat-trio

@@ -1,5 +1,5 @@
 """Interoperability with independent WebSocket implementations
-(websockets asyncio API, aiohttp client)."""
+(websockets, aiohttp and websocket-client, each in the roles it has)."""
 
 import asyncio
 
@@ -252,3 +252,139 @@ async def test_aiohttp_client_with_picows_server():
         assert srv.requests[0].path == b"/aio"
         closes = [f for f in sl.frames if f.msg_type == WSMsgType.CLOSE]
         assert len(closes) == 1 and closes[0].close_code == 1000
+
+
+# -----------------------------------------------------------------------------
+# picows_like client -> aiohttp server
+# -----------------------------------------------------------------------------
+
+async def _start_aiohttp_server(handler):
+    aiohttp_web = pytest.importorskip("aiohttp.web")
+    app = aiohttp_web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = aiohttp_web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp_web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+@pytest.mark.parametrize("size", [0, 125, 126, 65536, 1024 * 1024, 4 * 1024 * 1024])
+async def test_picows_client_with_aiohttp_server(size, compression):
+    import aiohttp
+    from aiohttp import web
+    close_codes = asyncio.Queue()
+
+    async def handler(request):
+        ws = web.WebSocketResponse(max_msg_size=0, compress=compression is not None)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                await ws.send_bytes(msg.data)
+        close_codes.put_nowait(ws.close_code)
+        return ws
+
+    runner, port = await _start_aiohttp_server(handler)
+    try:
+        client, cl = await connect(f"ws://127.0.0.1:{port}/aio", timeout=TIMEOUT,
+                                   compression=compression)
+        assert (client.compression is not None) == (compression is not None)
+        text = make_payload(size, text=True)
+        binary = make_payload(size)
+        client.send(WSMsgType.TEXT, text)
+        client.send(WSMsgType.BINARY, binary)
+        assert await cl.next_message(TIMEOUT) == (WSMsgType.TEXT, text)
+        assert await cl.next_message(TIMEOUT) == (WSMsgType.BINARY, binary)
+        # A fragmented message is reassembled by aiohttp and echoed whole.
+        client.send(WSMsgType.BINARY, b"frag-", fin=False)
+        client.send(WSMsgType.CONTINUATION, b"mented", fin=True)
+        assert await cl.next_message(TIMEOUT) == (WSMsgType.BINARY, b"frag-mented")
+        client.send_close(WSCloseCode.GOING_AWAY, b"done")
+        rec = await cl.wait_frame(WSMsgType.CLOSE, TIMEOUT)
+        assert rec.close_code == 1000       # aiohttp answers any CLOSE with 1000
+        await wf(client.wait_disconnected(), TIMEOUT)
+        assert await wf(close_codes.get(), TIMEOUT) == 1001
+    finally:
+        await wf(runner.cleanup(), TIMEOUT)
+
+
+async def test_aiohttp_server_initiated_close_seen_by_picows_client():
+    from aiohttp import web
+
+    async def handler(request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.close(code=4003, message=b"bye from aiohttp")
+        return ws
+
+    runner, port = await _start_aiohttp_server(handler)
+    try:
+        client, cl = await connect(f"ws://127.0.0.1:{port}/", timeout=TIMEOUT)
+        rec = await cl.wait_frame(WSMsgType.CLOSE, TIMEOUT)
+        assert (rec.close_code, rec.close_message) == (4003, b"bye from aiohttp")
+        await wf(client.wait_disconnected(), TIMEOUT)
+        assert int(client.close_handshake.recv.code) == 4003
+    finally:
+        await wf(runner.cleanup(), TIMEOUT)
+
+
+# -----------------------------------------------------------------------------
+# websocket-client (blocking, its own framing) -> picows_like server
+# -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 1024 * 1024, 4 * 1024 * 1024])
+async def test_websocket_client_with_picows_server(size):
+    websocket = pytest.importorskip("websocket")
+    text = make_payload(size, text=True).decode("ascii")
+    binary = make_payload(size)
+
+    def client(url):
+        ws = websocket.create_connection(url, timeout=TIMEOUT)
+        try:
+            ws.send(text)
+            got_text = ws.recv()
+            ws.send_binary(binary)
+            got_binary = ws.recv()
+            ws.ping(b"are you there")
+            opcode, pong = ws.recv_data_frame(True)
+            ws.send_close(websocket.STATUS_NORMAL, b"bye")
+            opcode_close, close_frame = ws.recv_data_frame(True)
+            return got_text, got_binary, (opcode, pong.data), (opcode_close, close_frame.data)
+        finally:
+            ws.shutdown()       # close() leaves the socket open once a CLOSE was received
+
+    async with ws_server() as srv:
+        got_text, got_binary, pong, close = await wf(
+            asyncio.to_thread(client, srv.url("/wsclient")), 3 * TIMEOUT)
+        assert got_text == text and got_binary == binary
+        assert pong == (websocket.ABNF.OPCODE_PONG, b"are you there")
+        assert close[0] == websocket.ABNF.OPCODE_CLOSE
+        assert close[1][:2] == (1000).to_bytes(2, "big")
+        sl = srv.listeners[0]
+        await sl.wait_disconnected()
+        closes = [f for f in sl.frames if f.msg_type == WSMsgType.CLOSE]
+        assert [(f.close_code, f.close_message) for f in closes] == [(1000, b"bye")]
+
+
+async def test_websocket_client_fragments_to_picows_server():
+    websocket = pytest.importorskip("websocket")
+
+    def client(url):
+        ws = websocket.create_connection(url, timeout=TIMEOUT)
+        try:
+            ws.send_frame(websocket.ABNF.create_frame(b"one-", websocket.ABNF.OPCODE_BINARY, 0))
+            ws.send_frame(websocket.ABNF.create_frame(b"two-", websocket.ABNF.OPCODE_CONT, 0))
+            ws.send_frame(websocket.ABNF.create_frame(b"three", websocket.ABNF.OPCODE_CONT, 1))
+            return ws.recv_data_frame(True)
+        finally:
+            ws.shutdown()
+
+    async with ws_server() as srv:
+        opcode, frame = await wf(asyncio.to_thread(client, srv.url("/")), 3 * TIMEOUT)
+        # The server echoes frame by frame; websocket-client reassembles them.
+        assert (opcode, frame.data) == (websocket.ABNF.OPCODE_BINARY, b"one-two-three")
+        frames = [f for f in srv.listeners[0].frames if f.msg_type != WSMsgType.CLOSE]
+        _assert_fragmented(frames, WSMsgType.BINARY, b"one-two-three")
