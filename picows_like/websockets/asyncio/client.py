@@ -1,6 +1,7 @@
 """connect() / unix_connect() / ClientConnection, as in websockets.asyncio.client."""
 import asyncio
 import base64
+import logging
 import os
 import socket
 import ssl as ssl_module
@@ -418,42 +419,71 @@ class connect:
             self.connection = None
 
     async def __aiter__(self) -> AsyncIterator[ClientConnection]:
-        delays: Optional[Iterator[float]] = None
+        pacer = ReconnectPacer(self.process_exception, self.reconnect_delays, self.logger)
         while True:
             try:
                 async with self as connection:
                     yield connection
             except Exception as exc:
-                try:
-                    new_exc = self.process_exception(exc)
-                except Exception as raised:
-                    new_exc = raised
-                if new_exc is exc:
-                    raise
-                if new_exc is not None:
-                    raise new_exc from exc
-                if delays is None:
-                    delays = self.reconnect_delays()
-                delay = next(delays)
-                self._log_info("connect failed; reconnecting in %.1f seconds: %s", delay,
-                               traceback.format_exception_only(type(exc), exc)[0].strip())
-                await asyncio.sleep(delay)
+                await asyncio.sleep(pacer.after_error(exc))
             else:
-                code = connection.close_code
-                if _reconnect.DEFAULT_RETRY_POLICY.backs_off_after(code):
-                    # The server went away: back off before reconnecting.
-                    if delays is None:
-                        delays = self.reconnect_delays()
-                    delay = next(delays)
-                    self._log_info("connection closed with %d; reconnecting in %.1f seconds",
-                                   code, delay)
+                delay = pacer.after_close(connection.close_code)
+                if delay is not None:
                     await asyncio.sleep(delay)
-                else:
-                    delays = None
 
     def _log_info(self, msg: str, *args: Any) -> None:
-        import logging
-        (self.logger or logging.getLogger("picows_like.websockets.client")).info(msg, *args)
+        log_info(self.logger, msg, *args)
+
+
+def log_info(logger: Any, msg: str, *args: Any) -> None:
+    (logger or logging.getLogger("picows_like.websockets.client")).info(msg, *args)
+
+
+class ReconnectPacer:
+    """The waits of an ``async for`` / ``for`` reconnecting loop (asyncio
+    and sync clients): after a failed attempt `process_exception` decides
+    (raise, or retry after the next delay); after a connection that ended
+    with a close code DEFAULT_RETRY_POLICY backs off after, wait too; a
+    normal end resets the delays."""
+
+    def __init__(self, process_exception: Callable[[Exception], Optional[Exception]],
+                 reconnect_delays: Callable[[], Iterator[float]], logger: Any) -> None:
+        self.process_exception = process_exception
+        self.reconnect_delays = reconnect_delays
+        self.logger = logger
+        self.delays: Optional[Iterator[float]] = None
+
+    def _next_delay(self) -> float:
+        if self.delays is None:
+            self.delays = self.reconnect_delays()
+        return next(self.delays)
+
+    def after_error(self, exc: Exception) -> float:
+        """The delay before retrying; raises what process_exception says to."""
+        try:
+            new_exc = self.process_exception(exc)
+        except Exception as raised:
+            new_exc = raised
+        if new_exc is exc:
+            raise exc
+        if new_exc is not None:
+            raise new_exc from exc
+        delay = self._next_delay()
+        log_info(self.logger, "connect failed; reconnecting in %.1f seconds: %s", delay,
+                 traceback.format_exception_only(type(exc), exc)[0].strip())
+        return delay
+
+    def after_close(self, code: Optional[int]) -> Optional[float]:
+        """The delay before reconnecting after a connection that ended with
+        `code`, or None (reconnect at once)."""
+        if not _reconnect.DEFAULT_RETRY_POLICY.backs_off_after(code):
+            self.delays = None
+            return None
+        # The server went away: back off before reconnecting.
+        delay = self._next_delay()
+        log_info(self.logger, "connection closed with %s; reconnecting in %.1f seconds",
+                 code, delay)
+        return delay
 
 
 def unix_connect(path: Any = None, uri: Optional[str] = None, **kwargs: Any) -> connect:

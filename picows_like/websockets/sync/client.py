@@ -13,13 +13,12 @@ import socket
 import ssl as ssl_module
 import threading
 import time
-import traceback
 import urllib.parse
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ... import proxy as _proxy
 from ...url import WSParsedURL
-from ..asyncio.client import (MAX_REDIRECTS, RECONNECT_CLOSE_CODES, backoff,
+from ..asyncio.client import (MAX_REDIRECTS, ReconnectPacer, backoff,
                               check_unsupported, core_compression, process_exception,
                               process_redirect)
 from ..client import ClientProtocol
@@ -448,42 +447,17 @@ class reconnect:
     # for websocket in reconnect(...): ...
 
     def __iter__(self) -> Iterator[ClientConnection]:
-        delays: Optional[Iterator[float]] = None
+        pacer = ReconnectPacer(self.process_exception, self.reconnect_delays, self.logger)
         while True:
             try:
                 with self as connection:
                     yield connection
             except Exception as exc:
-                try:
-                    new_exc = self.process_exception(exc)
-                except Exception as raised:
-                    new_exc = raised
-                if new_exc is exc:
-                    raise
-                if new_exc is not None:
-                    raise new_exc from exc
-                if delays is None:
-                    delays = self.reconnect_delays()
-                delay = next(delays)
-                self._log_info("connect failed; reconnecting in %.1f seconds: %s", delay,
-                               traceback.format_exception_only(type(exc), exc)[0].strip())
-                time.sleep(delay)
+                time.sleep(pacer.after_error(exc))
             else:
-                code = connection.close_code
-                if code in RECONNECT_CLOSE_CODES:
-                    # The server went away: back off before reconnecting.
-                    if delays is None:
-                        delays = self.reconnect_delays()
-                    delay = next(delays)
-                    self._log_info("connection closed with %s; reconnecting in %.1f seconds",
-                                   code, delay)
+                delay = pacer.after_close(connection.close_code)
+                if delay is not None:
                     time.sleep(delay)
-                else:
-                    delays = None
-
-    def _log_info(self, msg: str, *args: Any) -> None:
-        import logging
-        (self.logger or logging.getLogger("picows_like.websockets.client")).info(msg, *args)
 
 
 def connect(uri: str, *, legacy: Optional[bool] = None, **kwargs: Any) -> Any:
