@@ -5,6 +5,7 @@
 # sink takes them), frames and state changes out through C calls on a
 # WSEngineSink.  No Python object per frame: the sink gets the engine's
 # reused WSFrame view.
+cimport cython
 from libc.stdint cimport uint8_t
 
 from ._buffer cimport MemoryBuffer
@@ -55,6 +56,12 @@ cdef enum EngineError:
     ERR_EOF = 16               # the peer's EOF before the closing handshake
     ERR_HANDSHAKE = 17         # opening handshake failed (handshake_exc says why)
     ERR_USER = 18              # fail() called from outside
+    # Causes a driver reports through fail_with (the engine never detects them).
+    ERR_CALLBACK = 19          # the application's callback raised
+    ERR_HANDSHAKE_TIMEOUT = 20 # no complete opening handshake in time
+    ERR_PING_TIMEOUT = 21      # no answer to a liveness PING in time
+    ERR_CLOSE_DRAIN = 22       # the peer kept sending while the connection was closing
+    ERR_NO_MEMORY = 23         # no memory for a frame the limits allow
 
 
 # Frame headers for drivers that send without copying (header written in
@@ -83,8 +90,14 @@ cdef class WSEngineSink:
     # Bytes to send: return 1 when taken (a driver writes them at once, e.g.
     # sendmsg), 0 to leave them in engine.out for data_to_send().
     cdef int on_output(self, WSEngine engine, const char* data, Py_ssize_t size) except -1
+    # The connection failed (fail_with, whatever the cause): return 1 when
+    # the driver ends it itself (sends its CLOSE, closes the socket); 0 lets
+    # the engine queue the CLOSE and the half-close.  Input is dropped
+    # from now on either way.
+    cdef int on_fail(self, WSEngine engine, int kind, int code, bytes reason) except -1
 
 
+@cython.final
 cdef class WSEngine:
     cdef:
         readonly int role
@@ -145,6 +158,11 @@ cdef class WSEngine:
         readonly Py_ssize_t error_limit        # ERR_TOO_BIG: the limit, from the message start
         readonly Py_ssize_t error_position     # UTF-8 errors: offset in the payload
 
+        # picows' rules for the asyncio driver (the facade keeps websockets')
+        public bint auto_close         # answer a CLOSE (False: the driver answers)
+        public bint parser_reasons     # fail with the parser's codes and wording
+        bint msg_check_utf8            # the open message is checked here (not by the parser)
+
     cdef int _set_state(self, int state) except -1
     cdef int _write(self, const char* data, Py_ssize_t size) except -1
     cdef int _flush(self) except -1
@@ -162,3 +180,5 @@ cdef class WSEngine:
     cdef int _discard_eof(self) except -1
     cdef int _deliver_head(self, Py_ssize_t body_size) except -1
     cdef int _deliver_error_head(self) except -1
+    cdef int open_with(self, Inflater inflater) except -1
+    cdef int set_closing(self) except -1

@@ -26,7 +26,7 @@ from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater, Inflater
 from ._enums cimport WSMsgType
 from ._frame cimport WSFrame
-from ._parser cimport FrameParser
+from ._parser cimport FrameParser, complete_frame_size
 
 
 cdef extern from "ws_utf8.h":
@@ -89,6 +89,8 @@ ERRORS = {
     "CLOSE_CODE": ERR_CLOSE_CODE, "CLOSE_UTF8": ERR_CLOSE_UTF8, "TEXT_UTF8": ERR_TEXT_UTF8,
     "CLOSE_IN_MESSAGE": ERR_CLOSE_IN_MESSAGE, "BAD_LENGTH": ERR_BAD_LENGTH,
     "INFLATE": ERR_INFLATE, "EOF": ERR_EOF, "HANDSHAKE": ERR_HANDSHAKE, "USER": ERR_USER,
+    "CALLBACK": ERR_CALLBACK, "HANDSHAKE_TIMEOUT": ERR_HANDSHAKE_TIMEOUT,
+    "PING_TIMEOUT": ERR_PING_TIMEOUT, "CLOSE_DRAIN": ERR_CLOSE_DRAIN, "NO_MEMORY": ERR_NO_MEMORY,
 }
 
 
@@ -153,6 +155,9 @@ cdef class WSEngineSink:
         return 0
 
     cdef int on_output(self, WSEngine engine, const char* data, Py_ssize_t size) except -1:
+        return 0
+
+    cdef int on_fail(self, WSEngine engine, int kind, int code, bytes reason) except -1:
         return 0
 
 
@@ -267,6 +272,10 @@ cdef class WSEngine:
         self.close_rcvd_then_sent = -1
         self.error_current = -1
         self.deflate_min_size = 0
+        self.auto_close = True
+        # Without max_size the limit per frame never changes: set it once
+        # (feed() then skips it per frame).
+        self.parser.set_max_frame_size(self._limit())
 
     # -- state -------------------------------------------------------------
 
@@ -452,6 +461,10 @@ cdef class WSEngine:
         if self.error_kind == ERR_NONE:
             self.error_kind = kind
             self.error_reason = reason.decode("utf-8", "replace")
+        self.discarding = True
+        self.in_start = self.in_end = 0
+        if self.sink.on_fail(self, kind, code, reason):
+            return 0            # the driver sends its CLOSE and closes the socket
         if self.state == ENGINE_OPEN and code != CLOSE_ABNORMAL:
             payload = bytes((code >> 8, code & 0xFF)) + reason
             self.send_frame(OP_CLOSE, payload, len(payload), True)
@@ -462,8 +475,6 @@ cdef class WSEngine:
             self._set_state(ENGINE_CLOSING)
         if self.role == ROLE_SERVER and not self.eof_sent:
             self.send_eof()
-        self.discarding = True
-        self.in_start = self.in_end = 0
         if self.eof_received:
             self._discard_eof()
         return 0
@@ -575,15 +586,23 @@ cdef class WSEngine:
         buffer; receive_data() calls it on the engine's."""
         cdef Py_ssize_t pos = 0, r
         cdef FrameParser parser = self.parser
+        cdef WSFrame frame = self.frame
         while pos < size:
-            parser.set_max_frame_size(self._limit())
-            r = parser.parse(data + pos, size - pos, self.frame)
+            if self.max_size >= 0:
+                parser.set_max_frame_size(self._limit())
+            r = parser.parse(data + pos, size - pos, frame)
             if r == 0:
                 break
             if r < 0:
-                self._frame_rules(data + pos, size - pos)
+                if self.parser_reasons:
+                    self.fail_with(parser.error_kind, parser.error_code,
+                                   parser.error_message.encode())
+                else:
+                    self._frame_rules(data + pos, size - pos)
                 return size
             pos += r
+            frame.tail_size = size - pos
+            frame.last_in_buffer = complete_frame_size(data + pos, size - pos) == 0
             self._on_frame()
             if self.discarding:
                 return size
@@ -685,13 +704,24 @@ cdef class WSEngine:
             if opcode != OP_CONT:
                 self.msg_text = opcode == OP_TEXT
                 self.msg_compressed = frame.rsv1 and self.inflater is not None
-                if self.msg_text and self.validate_utf8:
+                # A parser that validates checks uncompressed TEXT itself.
+                self.msg_check_utf8 = self.msg_text and self.validate_utf8 and (
+                    self.msg_compressed or not self.parser.validate_utf8)
+                if self.msg_check_utf8:
                     ws_utf8_reset(&self.utf8)
             if self.msg_compressed:
                 limit = self._limit()
                 r = self.inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
                                           PY_SSIZE_T_MAX - 1 if limit == PY_SSIZE_T_MAX
                                           else limit)
+                if r != 0 and self.parser_reasons:
+                    if r == 1:
+                        return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
+                                              f"decompressed frame exceeds max_frame_size "
+                                              f"{limit}".encode())
+                    return self.fail_with(ERR_INFLATE, CLOSE_INVALID_DATA,
+                                          f"invalid compressed data: "
+                                          f"{self.inflater.error}".encode())
                 if r == 1:
                     self.error_size = -1
                     self.error_current = self.msg_size if self.in_message else -1
@@ -704,11 +734,13 @@ cdef class WSEngine:
                 frame.payload_ptr = self.inflater.out.data
                 frame.payload_size = self.inflater.out_size
                 frame.rsv1 = 0
-            if self.msg_text and self.validate_utf8:
+            if self.msg_check_utf8:
                 if not ws_utf8_feed(&self.utf8, frame.payload_ptr, frame.payload_size) or (
                         frame.fin and self.utf8.need):
                     return self.fail_with(ERR_TEXT_UTF8, CLOSE_INVALID_DATA,
-                                          b"invalid UTF-8 in a text message")
+                                          b"invalid UTF-8 in a TEXT message"
+                                          if self.parser_reasons
+                                          else b"invalid UTF-8 in a text message")
             if frame.fin:
                 self.in_message = False
                 self.msg_size = 0
@@ -738,6 +770,10 @@ cdef class WSEngine:
         if self.in_message and self.close_in_message_fails:
             return self.fail_with(ERR_CLOSE_IN_MESSAGE, CLOSE_PROTOCOL_ERROR,
                                   b"incomplete fragmented message")
+        if not self.auto_close:
+            # The driver answers (picows lets the listener choose the code).
+            self.discarding = True
+            return self.sink.on_frame(self, frame)
         if self.state == ENGINE_OPEN:
             # RFC 6455 5.5.1: echo the CLOSE (its payload as it came).
             self.send_frame(OP_CLOSE, frame.payload_ptr, frame.payload_size, True)
@@ -833,6 +869,23 @@ cdef class WSEngine:
         self._set_state(ENGINE_OPEN)
         if self.in_end > self.in_start and not self.discarding:
             self._process()
+
+    cdef int open_with(self, Inflater inflater) except -1:
+        """A driver that ran the opening handshake itself: OPEN, reading
+        permessage-deflate with `inflater` (None: not negotiated)."""
+        self.handshake_waiting = False
+        self.inflater = inflater
+        if inflater is not None:
+            self.parser.rsv_allowed |= RSV1
+            self.parser.rsv1_first_only = True
+        self._set_state(ENGINE_OPEN)
+        return 0
+
+    cdef int set_closing(self) except -1:
+        """A driver sent its CLOSE itself: OPEN -> CLOSING."""
+        if self.state == ENGINE_OPEN:
+            self._set_state(ENGINE_CLOSING)
+        return 0
 
     def handshake_failed(self):
         """The opening handshake failed: half-close, drop further input;

@@ -506,6 +506,8 @@ cdef class WSTransport:
 
     cdef int _after_close_sent(self, int code, str reason) except -1:
         self.is_close_frame_sent = True
+        if self._protocol is not None:
+            self._protocol._close_sent()        # the engine: OPEN -> CLOSING
         if self.close_handshake is None:
             self.close_handshake = WSCloseHandshake()
         if code >= 0:
