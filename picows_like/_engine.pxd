@@ -6,7 +6,8 @@
 # WSEngineSink.  No Python object per frame: the sink gets the engine's
 # reused WSFrame view.
 cimport cython
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
 
 from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater, Inflater
@@ -64,12 +65,58 @@ cdef enum EngineError:
     ERR_NO_MEMORY = 23         # no memory for a frame the limits allow
 
 
-# Frame headers for drivers that send without copying (header written in
-# the headroom in front of the payload).
-cdef Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil
-cdef Py_ssize_t write_frame_header(uint8_t* p, int opcode, Py_ssize_t size, bint fin,
-                                   bint rsv1, const uint8_t* key) noexcept nogil
-cdef int next_mask_key(uint8_t* key) except -1
+cdef extern from "ws_random.h":
+    int ws_next_mask_key(uint8_t* key) nogil
+
+
+# Frame headers and masking keys (RFC 6455 5.2, 5.3): the one copy of these
+# rules, for the engine's output and for drivers that send without copying
+# (WSTransport writes the header in the headroom in front of the payload).
+# Inline: each module that cimports them compiles them in, no call per frame.
+cdef inline Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil:
+    """Bytes of the header of a frame with a `size`-byte payload (2..14)."""
+    return (10 if size > 0xFFFF else 4 if size >= 126 else 2) + (4 if masked else 0)
+
+
+cdef inline Py_ssize_t write_frame_header(uint8_t* p, uint8_t b0, Py_ssize_t size,
+                                          const uint8_t* key) noexcept nogil:
+    """Write a frame header at p: first byte b0 (FIN, RSV bits, opcode),
+    the minimal length encoding, the mask key last when `key` is not NULL;
+    return its size (frame_header_size())."""
+    cdef Py_ssize_t hlen
+    cdef uint8_t mask_bit = 0x80 if key != NULL else 0
+    cdef int i
+    p[0] = b0
+    if size < 126:
+        p[1] = mask_bit | <uint8_t>size
+        hlen = 2
+    elif size <= 0xFFFF:
+        p[1] = mask_bit | 126
+        p[2] = <uint8_t>(size >> 8)
+        p[3] = <uint8_t>size
+        hlen = 4
+    else:
+        p[1] = mask_bit | 127
+        for i in range(8):
+            p[2 + i] = <uint8_t>((<uint64_t>size) >> (56 - 8 * i))
+        hlen = 10
+    if key != NULL:
+        memcpy(p + hlen, key, 4)
+        hlen += 4
+    return hlen
+
+
+cdef int mask_key_fallback(uint8_t* key) except -1
+
+
+cdef inline int next_mask_key(uint8_t* key) except -1:
+    """A fresh random masking key (from this module's pool of OS random
+    bytes; os.urandom when the OS call fails)."""
+    if ws_next_mask_key(key) != 0:
+        return mask_key_fallback(key)
+    return 0
+
+
 cdef bint close_code_allowed(int code) noexcept nogil
 
 

@@ -38,8 +38,6 @@ cdef extern from "ws_mask.h":
 
 cdef extern from "ws_random.h":
     int ws_key_pool_init()
-    int ws_next_mask_key(uint8_t* key) nogil
-    void ws_key_pool_set(const char* data, size_t n)
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -94,44 +92,10 @@ ERRORS = {
 }
 
 
-cdef Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil:
-    """Bytes of the header of a frame with a `size`-byte payload (2..14)."""
-    return (10 if size >= 65536 else 4 if size >= 126 else 2) + (4 if masked else 0)
-
-
-cdef Py_ssize_t write_frame_header(uint8_t* p, int opcode, Py_ssize_t size, bint fin,
-                                   bint rsv1, const uint8_t* key) noexcept nogil:
-    """Write a frame header at p (frame_header_size() bytes, the mask key
-    last when `key` is not NULL); return its size.  A driver writes it in
-    the headroom in front of a payload it sends without copying."""
-    cdef Py_ssize_t hlen = 2
-    cdef int i
-    p[0] = (0x80 if fin else 0) | (RSV1 if rsv1 else 0) | opcode
-    if size >= 65536:
-        p[1] = 127
-        for i in range(8):
-            p[2 + i] = (<uint64_t>size >> (56 - 8 * i)) & 0xFF
-        hlen = 10
-    elif size >= 126:
-        p[1] = 126
-        p[2] = (size >> 8) & 0xFF
-        p[3] = size & 0xFF
-        hlen = 4
-    else:
-        p[1] = <uint8_t>size
-    if key != NULL:
-        p[1] |= 0x80
-        memcpy(p + hlen, key, 4)
-        hlen += 4
-    return hlen
-
-
-cdef int next_mask_key(uint8_t* key) except -1:
-    """A fresh random masking key (RFC 6455 5.3)."""
-    if ws_next_mask_key(key) != 0:
-        ws_key_pool_set(os.urandom(1024), 1024)
-        if ws_next_mask_key(key) != 0:
-            raise RuntimeError("no random source for masking keys")
+cdef int mask_key_fallback(uint8_t* key) except -1:
+    """No OS random source for the key pool: a key straight from os.urandom."""
+    cdef bytes data = os.urandom(4)
+    memcpy(key, <const char*>data, 4)
     return 0
 
 
@@ -337,6 +301,7 @@ cdef class WSEngine:
         """Frame data[0:size] into the output: header in place, then the
         payload (deflated when the message is compressed, masked on a client)."""
         cdef uint8_t key[4]
+        cdef uint8_t b0
         cdef Py_ssize_t hlen
         cdef uint8_t* p
         cdef bint masked = self.role == ROLE_CLIENT
@@ -354,12 +319,13 @@ cdef class WSEngine:
         hlen = frame_header_size(size, masked)
         self.out.reserve(self.out_size + hlen + size, self.out_size)
         p = <uint8_t*>self.out.data + self.out_size
+        b0 = (0x80 if fin else 0) | (RSV1 if rsv1 else 0) | opcode
         if masked:
             next_mask_key(key)
-            write_frame_header(p, opcode, size, fin, rsv1, key)
+            write_frame_header(p, b0, size, key)
             ws_mask_copy(<char*>p + hlen, data, <size_t>size, key)
         else:
-            write_frame_header(p, opcode, size, fin, rsv1, NULL)
+            write_frame_header(p, b0, size, NULL)
             if size:
                 memcpy(p + hlen, data, size)
         self.out_size += hlen + size
