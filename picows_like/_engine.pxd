@@ -220,6 +220,7 @@ cdef class WSEngine:
     cdef Py_ssize_t feed(self, char* data, Py_ssize_t size) except -1
     cdef int _frame_rules(self, char* data, Py_ssize_t size) except -1
     cdef int _on_frame(self) except -1
+    cdef int _data_checks(self, WSFrame frame) except -1
     cdef Py_ssize_t _limit(self) noexcept
     cdef Py_ssize_t _limit_total(self, Py_ssize_t limit) noexcept
     cdef int _handshake_input(self) except -1

@@ -553,8 +553,11 @@ cdef class WSEngine:
         cdef Py_ssize_t pos = 0, r
         cdef FrameParser parser = self.parser
         cdef WSFrame frame = self.frame
+        cdef WSEngineSink sink = self.sink
+        cdef int opcode
+        cdef bint limit_per_message = self.max_size >= 0
         while pos < size:
-            if self.max_size >= 0:
+            if limit_per_message:
                 parser.set_max_frame_size(self._limit())
             r = parser.parse(data + pos, size - pos, frame)
             if r == 0:
@@ -569,7 +572,30 @@ cdef class WSEngine:
             pos += r
             frame.tail_size = size - pos
             frame.last_in_buffer = complete_frame_size(data + pos, size - pos) == 0
-            self._on_frame()
+            opcode = frame.msg_type
+            if opcode <= OP_BINARY:
+                # Data frames here, the hot path: no call unless the message
+                # is compressed or its UTF-8 is checked here.
+                if opcode != OP_CONT:
+                    self.msg_compressed = frame.rsv1 and self.inflater is not None
+                    # A parser that validates checks uncompressed TEXT itself.
+                    self.msg_check_utf8 = self.validate_utf8 and opcode == OP_TEXT and (
+                        self.msg_compressed or not self.parser.validate_utf8)
+                    if self.msg_check_utf8:
+                        ws_utf8_reset(&self.utf8)
+                if self.msg_compressed or self.msg_check_utf8:
+                    self._data_checks(frame)
+                    if self.discarding:
+                        return size
+                if frame.fin:
+                    self.in_message = False
+                    self.msg_size = 0
+                else:
+                    self.msg_size = (self.msg_size if self.in_message else 0) + frame.payload_size
+                    self.in_message = True
+                sink.on_frame(self, frame)
+            else:
+                self._on_frame()
             if self.discarding:
                 return size
         return pos
@@ -660,60 +686,51 @@ cdef class WSEngine:
         self.error_limit = limit + (self.msg_size if self.in_message else 0)
         return self.error_limit
 
-    cdef int _on_frame(self) except -1:
-        cdef WSFrame frame = self.frame
-        cdef int opcode = frame.msg_type
+    cdef int _data_checks(self, WSFrame frame) except -1:
+        """A frame of a compressed message, or of a TEXT message this engine
+        validates: inflate it (frame then points at the plain bytes) and
+        check its UTF-8.  Fails the connection (discarding) when either fails."""
         cdef int r
         cdef Py_ssize_t limit
-        cdef const uint8_t* p
-        if opcode <= OP_BINARY:
-            if opcode != OP_CONT:
-                self.msg_text = opcode == OP_TEXT
-                self.msg_compressed = frame.rsv1 and self.inflater is not None
-                # A parser that validates checks uncompressed TEXT itself.
-                self.msg_check_utf8 = self.msg_text and self.validate_utf8 and (
-                    self.msg_compressed or not self.parser.validate_utf8)
-                if self.msg_check_utf8:
-                    ws_utf8_reset(&self.utf8)
-            if self.msg_compressed:
-                limit = self._limit()
-                r = self.inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
-                                          PY_SSIZE_T_MAX - 1 if limit == PY_SSIZE_T_MAX
-                                          else limit)
-                if r != 0 and self.parser_reasons:
-                    if r == 1:
-                        return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
-                                              f"decompressed frame exceeds max_frame_size "
-                                              f"{limit}".encode())
-                    return self.fail_with(ERR_INFLATE, CLOSE_INVALID_DATA,
-                                          f"invalid compressed data: "
-                                          f"{self.inflater.error}".encode())
+        if self.msg_compressed:
+            limit = self._limit()
+            r = self.inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
+                                      PY_SSIZE_T_MAX - 1 if limit == PY_SSIZE_T_MAX
+                                      else limit)
+            if r != 0 and self.parser_reasons:
                 if r == 1:
-                    self.error_size = -1
-                    self.error_current = self.msg_size if self.in_message else -1
                     return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
-                                          _too_big_text(-1, self._limit_total(limit),
-                                                        self.error_current).encode())
-                if r < 0:
-                    return self.fail_with(ERR_INFLATE, CLOSE_PROTOCOL_ERROR,
-                                          b"decompression failed")
-                frame.payload_ptr = self.inflater.out.data
-                frame.payload_size = self.inflater.out_size
-                frame.rsv1 = 0
-            if self.msg_check_utf8:
-                if not ws_utf8_feed(&self.utf8, frame.payload_ptr, frame.payload_size) or (
-                        frame.fin and self.utf8.need):
-                    return self.fail_with(ERR_TEXT_UTF8, CLOSE_INVALID_DATA,
-                                          b"invalid UTF-8 in a TEXT message"
-                                          if self.parser_reasons
-                                          else b"invalid UTF-8 in a text message")
-            if frame.fin:
-                self.in_message = False
-                self.msg_size = 0
-            else:
-                self.msg_size = (self.msg_size if self.in_message else 0) + frame.payload_size
-                self.in_message = True
-            return self.sink.on_frame(self, frame)
+                                          f"decompressed frame exceeds max_frame_size "
+                                          f"{limit}".encode())
+                return self.fail_with(ERR_INFLATE, CLOSE_INVALID_DATA,
+                                      f"invalid compressed data: "
+                                      f"{self.inflater.error}".encode())
+            if r == 1:
+                self.error_size = -1
+                self.error_current = self.msg_size if self.in_message else -1
+                return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
+                                      _too_big_text(-1, self._limit_total(limit),
+                                                    self.error_current).encode())
+            if r < 0:
+                return self.fail_with(ERR_INFLATE, CLOSE_PROTOCOL_ERROR,
+                                      b"decompression failed")
+            frame.payload_ptr = self.inflater.out.data
+            frame.payload_size = self.inflater.out_size
+            frame.rsv1 = 0
+        if self.msg_check_utf8:
+            if not ws_utf8_feed(&self.utf8, frame.payload_ptr, frame.payload_size) or (
+                    frame.fin and self.utf8.need):
+                return self.fail_with(ERR_TEXT_UTF8, CLOSE_INVALID_DATA,
+                                      b"invalid UTF-8 in a TEXT message"
+                                      if self.parser_reasons
+                                      else b"invalid UTF-8 in a text message")
+        return 0
+
+    cdef int _on_frame(self) except -1:
+        """A control frame (data frames are handled in feed())."""
+        cdef WSFrame frame = self.frame
+        cdef int opcode = frame.msg_type
+        cdef const uint8_t* p
         if opcode == OP_PING:
             # RFC 6455 5.5.2: answer with a PONG carrying the same data
             # (unless the driver leaves that to its user, as picows can).

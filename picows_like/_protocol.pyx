@@ -197,6 +197,8 @@ cdef class WSProtocolCore(WSEngineSink):
             self._last_read = _now()
         if engine.state != ENGINE_CONNECTING:
             self._rpos += engine.feed(self._rbuf.data + self._rpos, self._wpos - self._rpos)
+            if engine.inflater is not None and engine.inflater.out.capacity > READ_GROW_LIMIT:
+                self._large_buffer_used()
         else:
             self._handshake_data()
         if engine.discarding:
@@ -292,12 +294,19 @@ cdef class WSProtocolCore(WSEngineSink):
         """A frame that passed the engine's rules (inflated when compressed):
         PONGs we wait for, PINGs we answer, CLOSE, or the listener."""
         cdef int op = frame.msg_type
-        if self._expect_pong and self._is_pong(frame):
+        if op <= WSMsgType.BINARY and not self._expect_pong:
+            # The hot path: the listener call inline.
+            try:
+                if self._py_on_frame is not None:
+                    self._py_on_frame(self.transport, frame)
+                else:
+                    self.listener.on_ws_frame(self.transport, frame)
+            except Exception as exc:
+                self._callback_failed(exc, "on_ws_frame")
+        elif self._expect_pong and self._is_pong(frame):
             self._pong_received()
         elif op <= WSMsgType.BINARY:
             _call_on_frame(self, frame)
-            if engine.inflater is not None and engine.inflater.out.capacity > READ_GROW_LIMIT:
-                self._large_buffer_used()
         elif op == WSMsgType.PING and self._enable_auto_pong:
             self.transport._auto_pong(frame.payload_ptr, frame.payload_size)
         elif op == WSMsgType.CLOSE:
