@@ -10,8 +10,16 @@ Data flows one way:
 
 One way to end a connection: fail_with(kind, code, reason).  The engine
 never decides when to drop the socket: a driver reads `state`,
-`eof_sent` (half-close) and close_expected().  Liveness deadlines (ping
+`eof_sent` (half-close) and close_expected(); or its sink's on_fail()
+takes the closing over (the asyncio driver sends its CLOSE through
+WSTransport and closes the socket itself).  Liveness deadlines (ping
 interval, close timeout) are not here yet: the driver keeps its timers.
+
+Two drivers, two sets of rules: the websockets facade keeps websockets'
+(a limit per message, its error wording, CLOSE and PING answered here);
+the asyncio driver sets parser_reasons (the parser's codes and picows'
+wording), auto_close and auto_pong off (it answers CLOSE and PING itself)
+and a limit per frame (max_fragment_size).
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_Append
