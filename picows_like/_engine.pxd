@@ -5,7 +5,9 @@
 # sink takes them), frames and state changes out through C calls on a
 # WSEngineSink.  No Python object per frame: the sink gets the engine's
 # reused WSFrame view.
-from libc.stdint cimport uint8_t
+cimport cython
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
 
 from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater, Inflater
@@ -55,14 +57,66 @@ cdef enum EngineError:
     ERR_EOF = 16               # the peer's EOF before the closing handshake
     ERR_HANDSHAKE = 17         # opening handshake failed (handshake_exc says why)
     ERR_USER = 18              # fail() called from outside
+    # Causes a driver reports through fail_with (the engine never detects them).
+    ERR_CALLBACK = 19          # the application's callback raised
+    ERR_HANDSHAKE_TIMEOUT = 20 # no complete opening handshake in time
+    ERR_PING_TIMEOUT = 21      # no answer to a liveness PING in time
+    ERR_CLOSE_DRAIN = 22       # the peer kept sending while the connection was closing
+    ERR_NO_MEMORY = 23         # no memory for a frame the limits allow
 
 
-# Frame headers for drivers that send without copying (header written in
-# the headroom in front of the payload).
-cdef Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil
-cdef Py_ssize_t write_frame_header(uint8_t* p, int opcode, Py_ssize_t size, bint fin,
-                                   bint rsv1, const uint8_t* key) noexcept nogil
-cdef int next_mask_key(uint8_t* key) except -1
+cdef extern from "ws_random.h":
+    int ws_next_mask_key(uint8_t* key) nogil
+
+
+# Frame headers and masking keys (RFC 6455 5.2, 5.3): the one copy of these
+# rules, for the engine's output and for drivers that send without copying
+# (WSTransport writes the header in the headroom in front of the payload).
+# Inline: each module that cimports them compiles them in, no call per frame.
+cdef inline Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil:
+    """Bytes of the header of a frame with a `size`-byte payload (2..14)."""
+    return (10 if size > 0xFFFF else 4 if size >= 126 else 2) + (4 if masked else 0)
+
+
+cdef inline Py_ssize_t write_frame_header(uint8_t* p, uint8_t b0, Py_ssize_t size,
+                                          const uint8_t* key) noexcept nogil:
+    """Write a frame header at p: first byte b0 (FIN, RSV bits, opcode),
+    the minimal length encoding, the mask key last when `key` is not NULL;
+    return its size (frame_header_size())."""
+    cdef Py_ssize_t hlen
+    cdef uint8_t mask_bit = 0x80 if key != NULL else 0
+    cdef int i
+    p[0] = b0
+    if size < 126:
+        p[1] = mask_bit | <uint8_t>size
+        hlen = 2
+    elif size <= 0xFFFF:
+        p[1] = mask_bit | 126
+        p[2] = <uint8_t>(size >> 8)
+        p[3] = <uint8_t>size
+        hlen = 4
+    else:
+        p[1] = mask_bit | 127
+        for i in range(8):
+            p[2 + i] = <uint8_t>((<uint64_t>size) >> (56 - 8 * i))
+        hlen = 10
+    if key != NULL:
+        memcpy(p + hlen, key, 4)
+        hlen += 4
+    return hlen
+
+
+cdef int mask_key_fallback(uint8_t* key) except -1
+
+
+cdef inline int next_mask_key(uint8_t* key) except -1:
+    """A fresh random masking key (from this module's pool of OS random
+    bytes; os.urandom when the OS call fails)."""
+    if ws_next_mask_key(key) != 0:
+        return mask_key_fallback(key)
+    return 0
+
+
 cdef bint close_code_allowed(int code) noexcept nogil
 
 
@@ -83,8 +137,14 @@ cdef class WSEngineSink:
     # Bytes to send: return 1 when taken (a driver writes them at once, e.g.
     # sendmsg), 0 to leave them in engine.out for data_to_send().
     cdef int on_output(self, WSEngine engine, const char* data, Py_ssize_t size) except -1
+    # The connection failed (fail_with, whatever the cause): return 1 when
+    # the driver ends it itself (sends its CLOSE, closes the socket); 0 lets
+    # the engine queue the CLOSE and the half-close.  Input is dropped
+    # from now on either way.
+    cdef int on_fail(self, WSEngine engine, int kind, int code, bytes reason) except -1
 
 
+@cython.final
 cdef class WSEngine:
     cdef:
         readonly int role
@@ -145,6 +205,11 @@ cdef class WSEngine:
         readonly Py_ssize_t error_limit        # ERR_TOO_BIG: the limit, from the message start
         readonly Py_ssize_t error_position     # UTF-8 errors: offset in the payload
 
+        # picows' rules for the asyncio driver (the facade keeps websockets')
+        public bint auto_close         # answer a CLOSE (False: the driver answers)
+        public bint parser_reasons     # fail with the parser's codes and wording
+        bint msg_check_utf8            # the open message is checked here (not by the parser)
+
     cdef int _set_state(self, int state) except -1
     cdef int _write(self, const char* data, Py_ssize_t size) except -1
     cdef int _flush(self) except -1
@@ -155,6 +220,7 @@ cdef class WSEngine:
     cdef Py_ssize_t feed(self, char* data, Py_ssize_t size) except -1
     cdef int _frame_rules(self, char* data, Py_ssize_t size) except -1
     cdef int _on_frame(self) except -1
+    cdef int _data_checks(self, WSFrame frame) except -1
     cdef Py_ssize_t _limit(self) noexcept
     cdef Py_ssize_t _limit_total(self, Py_ssize_t limit) noexcept
     cdef int _handshake_input(self) except -1
@@ -162,3 +228,5 @@ cdef class WSEngine:
     cdef int _discard_eof(self) except -1
     cdef int _deliver_head(self, Py_ssize_t body_size) except -1
     cdef int _deliver_error_head(self) except -1
+    cdef int open_with(self, Inflater inflater) except -1
+    cdef int set_closing(self) except -1

@@ -1,4 +1,4 @@
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, final
 
 CONNECTING: int
 OPEN: int
@@ -27,6 +27,7 @@ class EventListSink(WSEngineSink):
                  write: Optional[Callable[[bytes], None]] = ...) -> None: ...
     def take_events(self) -> List[Any]: ...
 
+@final
 class WSEngine:
     @property
     def role(self) -> int: ...
@@ -37,6 +38,8 @@ class WSEngine:
     validate_utf8: bool
     close_in_message_fails: bool
     auto_pong: bool
+    auto_close: bool
+    parser_reasons: bool
     handshake_exc: Optional[BaseException]
     @property
     def eof_received(self) -> bool: ...

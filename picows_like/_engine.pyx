@@ -10,8 +10,16 @@ Data flows one way:
 
 One way to end a connection: fail_with(kind, code, reason).  The engine
 never decides when to drop the socket: a driver reads `state`,
-`eof_sent` (half-close) and close_expected().  Liveness deadlines (ping
+`eof_sent` (half-close) and close_expected(); or its sink's on_fail()
+takes the closing over (the asyncio driver sends its CLOSE through
+WSTransport and closes the socket itself).  Liveness deadlines (ping
 interval, close timeout) are not here yet: the driver keeps its timers.
+
+Two drivers, two sets of rules: the websockets facade keeps websockets'
+(a limit per message, its error wording, CLOSE and PING answered here);
+the asyncio driver sets parser_reasons (the parser's codes and picows'
+wording), auto_close and auto_pong off (it answers CLOSE and PING itself)
+and a limit per frame (max_fragment_size).
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_Append
@@ -26,7 +34,7 @@ from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater, Inflater
 from ._enums cimport WSMsgType
 from ._frame cimport WSFrame
-from ._parser cimport FrameParser
+from ._parser cimport FrameParser, complete_frame_size
 
 
 cdef extern from "ws_utf8.h":
@@ -38,8 +46,6 @@ cdef extern from "ws_mask.h":
 
 cdef extern from "ws_random.h":
     int ws_key_pool_init()
-    int ws_next_mask_key(uint8_t* key) nogil
-    void ws_key_pool_set(const char* data, size_t n)
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -89,47 +95,15 @@ ERRORS = {
     "CLOSE_CODE": ERR_CLOSE_CODE, "CLOSE_UTF8": ERR_CLOSE_UTF8, "TEXT_UTF8": ERR_TEXT_UTF8,
     "CLOSE_IN_MESSAGE": ERR_CLOSE_IN_MESSAGE, "BAD_LENGTH": ERR_BAD_LENGTH,
     "INFLATE": ERR_INFLATE, "EOF": ERR_EOF, "HANDSHAKE": ERR_HANDSHAKE, "USER": ERR_USER,
+    "CALLBACK": ERR_CALLBACK, "HANDSHAKE_TIMEOUT": ERR_HANDSHAKE_TIMEOUT,
+    "PING_TIMEOUT": ERR_PING_TIMEOUT, "CLOSE_DRAIN": ERR_CLOSE_DRAIN, "NO_MEMORY": ERR_NO_MEMORY,
 }
 
 
-cdef Py_ssize_t frame_header_size(Py_ssize_t size, bint masked) noexcept nogil:
-    """Bytes of the header of a frame with a `size`-byte payload (2..14)."""
-    return (10 if size >= 65536 else 4 if size >= 126 else 2) + (4 if masked else 0)
-
-
-cdef Py_ssize_t write_frame_header(uint8_t* p, int opcode, Py_ssize_t size, bint fin,
-                                   bint rsv1, const uint8_t* key) noexcept nogil:
-    """Write a frame header at p (frame_header_size() bytes, the mask key
-    last when `key` is not NULL); return its size.  A driver writes it in
-    the headroom in front of a payload it sends without copying."""
-    cdef Py_ssize_t hlen = 2
-    cdef int i
-    p[0] = (0x80 if fin else 0) | (RSV1 if rsv1 else 0) | opcode
-    if size >= 65536:
-        p[1] = 127
-        for i in range(8):
-            p[2 + i] = (<uint64_t>size >> (56 - 8 * i)) & 0xFF
-        hlen = 10
-    elif size >= 126:
-        p[1] = 126
-        p[2] = (size >> 8) & 0xFF
-        p[3] = size & 0xFF
-        hlen = 4
-    else:
-        p[1] = <uint8_t>size
-    if key != NULL:
-        p[1] |= 0x80
-        memcpy(p + hlen, key, 4)
-        hlen += 4
-    return hlen
-
-
-cdef int next_mask_key(uint8_t* key) except -1:
-    """A fresh random masking key (RFC 6455 5.3)."""
-    if ws_next_mask_key(key) != 0:
-        ws_key_pool_set(os.urandom(1024), 1024)
-        if ws_next_mask_key(key) != 0:
-            raise RuntimeError("no random source for masking keys")
+cdef int mask_key_fallback(uint8_t* key) except -1:
+    """No OS random source for the key pool: a key straight from os.urandom."""
+    cdef bytes data = os.urandom(4)
+    memcpy(key, <const char*>data, 4)
     return 0
 
 
@@ -153,6 +127,9 @@ cdef class WSEngineSink:
         return 0
 
     cdef int on_output(self, WSEngine engine, const char* data, Py_ssize_t size) except -1:
+        return 0
+
+    cdef int on_fail(self, WSEngine engine, int kind, int code, bytes reason) except -1:
         return 0
 
 
@@ -267,6 +244,10 @@ cdef class WSEngine:
         self.close_rcvd_then_sent = -1
         self.error_current = -1
         self.deflate_min_size = 0
+        self.auto_close = True
+        # Without max_size the limit per frame never changes: set it once
+        # (feed() then skips it per frame).
+        self.parser.set_max_frame_size(self._limit())
 
     # -- state -------------------------------------------------------------
 
@@ -328,6 +309,7 @@ cdef class WSEngine:
         """Frame data[0:size] into the output: header in place, then the
         payload (deflated when the message is compressed, masked on a client)."""
         cdef uint8_t key[4]
+        cdef uint8_t b0
         cdef Py_ssize_t hlen
         cdef uint8_t* p
         cdef bint masked = self.role == ROLE_CLIENT
@@ -345,12 +327,13 @@ cdef class WSEngine:
         hlen = frame_header_size(size, masked)
         self.out.reserve(self.out_size + hlen + size, self.out_size)
         p = <uint8_t*>self.out.data + self.out_size
+        b0 = (0x80 if fin else 0) | (RSV1 if rsv1 else 0) | opcode
         if masked:
             next_mask_key(key)
-            write_frame_header(p, opcode, size, fin, rsv1, key)
+            write_frame_header(p, b0, size, key)
             ws_mask_copy(<char*>p + hlen, data, <size_t>size, key)
         else:
-            write_frame_header(p, opcode, size, fin, rsv1, NULL)
+            write_frame_header(p, b0, size, NULL)
             if size:
                 memcpy(p + hlen, data, size)
         self.out_size += hlen + size
@@ -452,6 +435,10 @@ cdef class WSEngine:
         if self.error_kind == ERR_NONE:
             self.error_kind = kind
             self.error_reason = reason.decode("utf-8", "replace")
+        self.discarding = True
+        self.in_start = self.in_end = 0
+        if self.sink.on_fail(self, kind, code, reason):
+            return 0            # the driver sends its CLOSE and closes the socket
         if self.state == ENGINE_OPEN and code != CLOSE_ABNORMAL:
             payload = bytes((code >> 8, code & 0xFF)) + reason
             self.send_frame(OP_CLOSE, payload, len(payload), True)
@@ -462,8 +449,6 @@ cdef class WSEngine:
             self._set_state(ENGINE_CLOSING)
         if self.role == ROLE_SERVER and not self.eof_sent:
             self.send_eof()
-        self.discarding = True
-        self.in_start = self.in_end = 0
         if self.eof_received:
             self._discard_eof()
         return 0
@@ -575,16 +560,50 @@ cdef class WSEngine:
         buffer; receive_data() calls it on the engine's."""
         cdef Py_ssize_t pos = 0, r
         cdef FrameParser parser = self.parser
+        cdef WSFrame frame = self.frame
+        cdef WSEngineSink sink = self.sink
+        cdef int opcode
+        cdef bint limit_per_message = self.max_size >= 0
         while pos < size:
-            parser.set_max_frame_size(self._limit())
-            r = parser.parse(data + pos, size - pos, self.frame)
+            if limit_per_message:
+                parser.set_max_frame_size(self._limit())
+            r = parser.parse(data + pos, size - pos, frame)
             if r == 0:
                 break
             if r < 0:
-                self._frame_rules(data + pos, size - pos)
+                if self.parser_reasons:
+                    self.fail_with(parser.error_kind, parser.error_code,
+                                   parser.error_message.encode())
+                else:
+                    self._frame_rules(data + pos, size - pos)
                 return size
             pos += r
-            self._on_frame()
+            frame.tail_size = size - pos
+            frame.last_in_buffer = complete_frame_size(data + pos, size - pos) == 0
+            opcode = frame.msg_type
+            if opcode <= OP_BINARY:
+                # Data frames here, the hot path: no call unless the message
+                # is compressed or its UTF-8 is checked here.
+                if opcode != OP_CONT:
+                    self.msg_compressed = frame.rsv1 and self.inflater is not None
+                    # A parser that validates checks uncompressed TEXT itself.
+                    self.msg_check_utf8 = self.validate_utf8 and opcode == OP_TEXT and (
+                        self.msg_compressed or not self.parser.validate_utf8)
+                    if self.msg_check_utf8:
+                        ws_utf8_reset(&self.utf8)
+                if self.msg_compressed or self.msg_check_utf8:
+                    self._data_checks(frame)
+                    if self.discarding:
+                        return size
+                if frame.fin:
+                    self.in_message = False
+                    self.msg_size = 0
+                else:
+                    self.msg_size = (self.msg_size if self.in_message else 0) + frame.payload_size
+                    self.in_message = True
+                sink.on_frame(self, frame)
+            else:
+                self._on_frame()
             if self.discarding:
                 return size
         return pos
@@ -675,47 +694,51 @@ cdef class WSEngine:
         self.error_limit = limit + (self.msg_size if self.in_message else 0)
         return self.error_limit
 
-    cdef int _on_frame(self) except -1:
-        cdef WSFrame frame = self.frame
-        cdef int opcode = frame.msg_type
+    cdef int _data_checks(self, WSFrame frame) except -1:
+        """A frame of a compressed message, or of a TEXT message this engine
+        validates: inflate it (frame then points at the plain bytes) and
+        check its UTF-8.  Fails the connection (discarding) when either fails."""
         cdef int r
         cdef Py_ssize_t limit
-        cdef const uint8_t* p
-        if opcode <= OP_BINARY:
-            if opcode != OP_CONT:
-                self.msg_text = opcode == OP_TEXT
-                self.msg_compressed = frame.rsv1 and self.inflater is not None
-                if self.msg_text and self.validate_utf8:
-                    ws_utf8_reset(&self.utf8)
-            if self.msg_compressed:
-                limit = self._limit()
-                r = self.inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
-                                          PY_SSIZE_T_MAX - 1 if limit == PY_SSIZE_T_MAX
-                                          else limit)
+        if self.msg_compressed:
+            limit = self._limit()
+            r = self.inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
+                                      PY_SSIZE_T_MAX - 1 if limit == PY_SSIZE_T_MAX
+                                      else limit)
+            if r != 0 and self.parser_reasons:
                 if r == 1:
-                    self.error_size = -1
-                    self.error_current = self.msg_size if self.in_message else -1
                     return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
-                                          _too_big_text(-1, self._limit_total(limit),
-                                                        self.error_current).encode())
-                if r < 0:
-                    return self.fail_with(ERR_INFLATE, CLOSE_PROTOCOL_ERROR,
-                                          b"decompression failed")
-                frame.payload_ptr = self.inflater.out.data
-                frame.payload_size = self.inflater.out_size
-                frame.rsv1 = 0
-            if self.msg_text and self.validate_utf8:
-                if not ws_utf8_feed(&self.utf8, frame.payload_ptr, frame.payload_size) or (
-                        frame.fin and self.utf8.need):
-                    return self.fail_with(ERR_TEXT_UTF8, CLOSE_INVALID_DATA,
-                                          b"invalid UTF-8 in a text message")
-            if frame.fin:
-                self.in_message = False
-                self.msg_size = 0
-            else:
-                self.msg_size = (self.msg_size if self.in_message else 0) + frame.payload_size
-                self.in_message = True
-            return self.sink.on_frame(self, frame)
+                                          f"decompressed frame exceeds max_frame_size "
+                                          f"{limit}".encode())
+                return self.fail_with(ERR_INFLATE, CLOSE_INVALID_DATA,
+                                      f"invalid compressed data: "
+                                      f"{self.inflater.error}".encode())
+            if r == 1:
+                self.error_size = -1
+                self.error_current = self.msg_size if self.in_message else -1
+                return self.fail_with(ERR_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
+                                      _too_big_text(-1, self._limit_total(limit),
+                                                    self.error_current).encode())
+            if r < 0:
+                return self.fail_with(ERR_INFLATE, CLOSE_PROTOCOL_ERROR,
+                                      b"decompression failed")
+            frame.payload_ptr = self.inflater.out.data
+            frame.payload_size = self.inflater.out_size
+            frame.rsv1 = 0
+        if self.msg_check_utf8:
+            if not ws_utf8_feed(&self.utf8, frame.payload_ptr, frame.payload_size) or (
+                    frame.fin and self.utf8.need):
+                return self.fail_with(ERR_TEXT_UTF8, CLOSE_INVALID_DATA,
+                                      b"invalid UTF-8 in a TEXT message"
+                                      if self.parser_reasons
+                                      else b"invalid UTF-8 in a text message")
+        return 0
+
+    cdef int _on_frame(self) except -1:
+        """A control frame (data frames are handled in feed())."""
+        cdef WSFrame frame = self.frame
+        cdef int opcode = frame.msg_type
+        cdef const uint8_t* p
         if opcode == OP_PING:
             # RFC 6455 5.5.2: answer with a PONG carrying the same data
             # (unless the driver leaves that to its user, as picows can).
@@ -738,6 +761,10 @@ cdef class WSEngine:
         if self.in_message and self.close_in_message_fails:
             return self.fail_with(ERR_CLOSE_IN_MESSAGE, CLOSE_PROTOCOL_ERROR,
                                   b"incomplete fragmented message")
+        if not self.auto_close:
+            # The driver answers (picows lets the listener choose the code).
+            self.discarding = True
+            return self.sink.on_frame(self, frame)
         if self.state == ENGINE_OPEN:
             # RFC 6455 5.5.1: echo the CLOSE (its payload as it came).
             self.send_frame(OP_CLOSE, frame.payload_ptr, frame.payload_size, True)
@@ -833,6 +860,23 @@ cdef class WSEngine:
         self._set_state(ENGINE_OPEN)
         if self.in_end > self.in_start and not self.discarding:
             self._process()
+
+    cdef int open_with(self, Inflater inflater) except -1:
+        """A driver that ran the opening handshake itself: OPEN, reading
+        permessage-deflate with `inflater` (None: not negotiated)."""
+        self.handshake_waiting = False
+        self.inflater = inflater
+        if inflater is not None:
+            self.parser.rsv_allowed |= RSV1
+            self.parser.rsv1_first_only = True
+        self._set_state(ENGINE_OPEN)
+        return 0
+
+    cdef int set_closing(self) except -1:
+        """A driver sent its CLOSE itself: OPEN -> CLOSING."""
+        if self.state == ENGINE_OPEN:
+            self._set_state(ENGINE_CLOSING)
+        return 0
 
     def handshake_failed(self):
         """The opening handshake failed: half-close, drop further input;

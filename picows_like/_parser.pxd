@@ -8,6 +8,31 @@ cdef extern from "ws_utf8.h":
         unsigned char hi
 
 
+# Close codes the parser fails with (RFC 6455 7.4.1).
+cdef enum:
+    CLOSE_PROTOCOL_ERROR = 1002
+    CLOSE_INVALID_DATA = 1007
+    CLOSE_MESSAGE_TOO_BIG = 1009
+
+# Which rule a refused frame broke (FrameParser.error_kind); the values are
+# the engine's EngineError values, so the engine uses the kind as it is.
+cdef enum ParseError:
+    PE_NONE = 0
+    PE_BAD_OPCODE = 1
+    PE_BAD_MASK = 2
+    PE_RSV = 3
+    PE_CONTROL_TOO_LONG = 4
+    PE_CONTROL_FRAGMENTED = 5
+    PE_UNEXPECTED_CONT = 6
+    PE_EXPECTED_CONT = 7
+    PE_TOO_BIG = 8
+    PE_CLOSE_TOO_SHORT = 9
+    PE_CLOSE_CODE = 10
+    PE_CLOSE_UTF8 = 11
+    PE_TEXT_UTF8 = 12
+    PE_BAD_LENGTH = 14
+
+
 cdef class FrameParser:
     """Sans-I/O RFC 6455 frame parser: bytes in, one frame (or error) out.
 
@@ -41,12 +66,13 @@ cdef class FrameParser:
         readonly int fragmented_opcode     # TEXT/BINARY while a message is open
         readonly Py_ssize_t need
         readonly int error_code
+        readonly int error_kind            # a ParseError value
         readonly str error_message
         bytearray _feed_buf                # only for the Python-level feed()
 
     cdef Py_ssize_t parse(self, char* data, Py_ssize_t size, WSFrame frame) except -2
     cdef int set_max_frame_size(self, Py_ssize_t size) noexcept
-    cdef int _fail(self, int code, str message) except -1
+    cdef int _fail(self, int kind, int code, str message) except -1
 
 
 cdef Py_ssize_t complete_frame_size(const char* data, Py_ssize_t size) noexcept nogil

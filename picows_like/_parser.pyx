@@ -95,9 +95,11 @@ cdef class FrameParser:
         self.fragmented_opcode = 0
         self.need = 0
         self.error_code = 0
+        self.error_kind = PE_NONE
         self.error_message = None
 
-    cdef int _fail(self, int code, str message) except -1:
+    cdef int _fail(self, int kind, int code, str message) except -1:
+        self.error_kind = kind
         self.error_code = code
         self.error_message = message
         return 0
@@ -128,67 +130,80 @@ cdef class FrameParser:
         if plen == 126:
             plen = (p[2] << 8) | p[3]
             if plen < 126:
-                self._fail(1002, "Received frame with invalid 16-bit payload len "
+                self._fail(PE_BAD_LENGTH, CLOSE_PROTOCOL_ERROR,
+                           "Received frame with invalid 16-bit payload len "
                            "(non-minimal 16-bit payload length)")
                 return -1
         elif plen == 127:
             plen = _be64(p + 2)
             if plen >> 63:
-                self._fail(1002, "Received frame with invalid 64-bit payload length "
+                self._fail(PE_BAD_LENGTH, CLOSE_PROTOCOL_ERROR,
+                           "Received frame with invalid 64-bit payload length "
                            "(64-bit payload length has its most significant bit set)")
                 return -1
             if plen <= 0xFFFF:
-                self._fail(1002, "Received frame with invalid 64-bit payload length "
+                self._fail(PE_BAD_LENGTH, CLOSE_PROTOCOL_ERROR,
+                           "Received frame with invalid 64-bit payload length "
                            "(non-minimal 64-bit payload length)")
                 return -1
 
         # Header checks, in the order a peer most likely violates them.
         if masked != self.expect_masked:
-            self._fail(1002, "Received un-masked frame from client, RFC 6455 section 5.1 forbids "
+            self._fail(PE_BAD_MASK, CLOSE_PROTOCOL_ERROR,
+                       "Received un-masked frame from client, RFC 6455 section 5.1 forbids "
                        "this (client sent an unmasked frame)" if self.expect_masked
                        else "Received masked frame from server, RFC 6455 section 5.1 forbids "
                        "this (server sent a masked frame)")
             return -1
         if (b0 & 0x70) & ~self.rsv_allowed:
-            self._fail(1002, "reserved bits set without a negotiated extension")
+            self._fail(PE_RSV, CLOSE_PROTOCOL_ERROR,
+                       "reserved bits set without a negotiated extension")
             return -1
         if (b0 & 0x40) and self.rsv1_first_only and (opcode == 0 or opcode >= 8):
-            self._fail(1002, "RSV1 set on a control or continuation frame")
+            self._fail(PE_RSV, CLOSE_PROTOCOL_ERROR, "RSV1 set on a control or continuation frame")
             return -1
         if opcode >= 8:
             if opcode > 0xA:
-                self._fail(1002, f"Received frame with invalid opcode={opcode:#x} "
-                               f"(unknown control opcode 0x{opcode:X})")
+                self._fail(PE_BAD_OPCODE, CLOSE_PROTOCOL_ERROR,
+                           f"Received frame with invalid opcode={opcode:#x} "
+                           f"(unknown control opcode 0x{opcode:X})")
                 return -1
             if not fin:
-                self._fail(1002, "Received fragmented control frame")
+                self._fail(PE_CONTROL_FRAGMENTED, CLOSE_PROTOCOL_ERROR,
+                           "Received fragmented control frame")
                 return -1
             if plen > 125:
-                self._fail(1002, f"Received control frame with payload size > 125 bytes, "
-                               f"opcode={opcode:#x} (control frame payload longer than 125 bytes)")
+                self._fail(PE_CONTROL_TOO_LONG, CLOSE_PROTOCOL_ERROR,
+                           f"Received control frame with payload size > 125 bytes, "
+                           f"opcode={opcode:#x} (control frame payload longer than 125 bytes)")
                 return -1
         elif opcode == 0:
             # RSV2/RSV3 allowed (accept_rsv_bits): an extension of the application's is in
             # effect, which RFC 6455 5.4 lets interleave fragments; picows never checks.
             if self.fragmented_opcode == 0 and not (self.rsv_allowed & 0x30):
-                self._fail(1002, "CONTINUATION frame without a message in progress")
+                self._fail(PE_UNEXPECTED_CONT, CLOSE_PROTOCOL_ERROR,
+                           "CONTINUATION frame without a message in progress")
                 return -1
         elif opcode <= 2:
             if self.fragmented_opcode != 0 and not (self.rsv_allowed & 0x30):
-                self._fail(1002, "new data frame while a fragmented message is in progress")
+                self._fail(PE_EXPECTED_CONT, CLOSE_PROTOCOL_ERROR,
+                           "new data frame while a fragmented message is in progress")
                 return -1
         else:
-            self._fail(1002, f"Received frame with invalid opcode={opcode:#x} "
+            self._fail(PE_BAD_OPCODE, CLOSE_PROTOCOL_ERROR,
+                       f"Received frame with invalid opcode={opcode:#x} "
                        f"(unknown data opcode 0x{opcode:X})")
             return -1
         if plen > <uint64_t>self._max_payload:
             # picows' wording first (its tests and users' logs match it).
             if plen > <uint64_t>self.max_frame_size:
-                self._fail(1009, f"Received frame with payload size exceeding max allowed size, "
+                self._fail(PE_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
+                           f"Received frame with payload size exceeding max allowed size, "
                            f"{plen} > {self.max_frame_size} (frame of {plen} bytes exceeds "
                            f"max_frame_size)")
             else:
-                self._fail(1009, f"Received frame with payload size exceeding max allowed size, "
+                self._fail(PE_TOO_BIG, CLOSE_MESSAGE_TOO_BIG,
+                           f"Received frame with payload size exceeding max allowed size, "
                            f"{plen} > {MAX_PAYLOAD} (the largest supported frame size)")
             return -1
 
@@ -214,7 +229,7 @@ cdef class FrameParser:
                     _unmask_from(payload, self._checked, have, p + hlen - 4)
                 if not ws_utf8_feed(&self._utf8, payload + self._checked,
                                     <size_t>(have - self._checked)):
-                    self._fail(1007, "invalid UTF-8 in a TEXT message")
+                    self._fail(PE_TEXT_UTF8, CLOSE_INVALID_DATA, "invalid UTF-8 in a TEXT message")
                     return -1
                 self._checked = have
             return 0
@@ -226,7 +241,7 @@ cdef class FrameParser:
             if not ws_utf8_feed(&self._utf8, payload + self._checked,
                                 <size_t>(<Py_ssize_t>plen - self._checked)) \
                     or (fin and self._utf8.need != 0):
-                self._fail(1007, "invalid UTF-8 in a TEXT message")
+                self._fail(PE_TEXT_UTF8, CLOSE_INVALID_DATA, "invalid UTF-8 in a TEXT message")
                 return -1
             self._checked = 0
         elif masked:
@@ -234,16 +249,19 @@ cdef class FrameParser:
 
         if opcode == 8:
             if plen == 1:
-                self._fail(1002, "Received CLOSE with invalid close code size "
+                self._fail(PE_CLOSE_TOO_SHORT, CLOSE_PROTOCOL_ERROR,
+                           "Received CLOSE with invalid close code size "
                            "(CLOSE frame with a 1-byte payload)")
                 return -1
             if plen >= 2:
                 if not _close_code_valid((<uint8_t>payload[0] << 8) | <uint8_t>payload[1]):
-                    self._fail(1002, f"Received CLOSE with invalid close code: "
+                    self._fail(PE_CLOSE_CODE, CLOSE_PROTOCOL_ERROR,
+                               f"Received CLOSE with invalid close code: "
                                f"{(<uint8_t>payload[0] << 8) | <uint8_t>payload[1]}")
                     return -1
                 if not ws_utf8_valid(payload + 2, plen - 2):
-                    self._fail(1007, "Received CLOSE with invalid UTF-8 reason")
+                    self._fail(PE_CLOSE_UTF8, CLOSE_INVALID_DATA,
+                               "Received CLOSE with invalid UTF-8 reason")
                     return -1
         elif opcode == 0:
             if fin:

@@ -1,25 +1,18 @@
 from ._buffer cimport MemoryBuffer
 from ._frame cimport WSFrame
-from ._parser cimport FrameParser
-from ._deflate cimport Inflater
+from ._engine cimport WSEngine, WSEngineSink
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
 
-cdef extern from "ws_utf8.h":
-    ctypedef struct ws_utf8_state:
-        unsigned char need
-        unsigned char lo
-        unsigned char hi
-
-
-cdef class WSProtocolCore:
+# The asyncio driver: moves bytes between the event loop and the engine,
+# arms timers, calls the listener.  It is the engine's sink (C calls).
+cdef class WSProtocolCore(WSEngineSink):
     cdef:
         readonly WSTransport transport
         readonly WSListener listener
         object _py_on_frame            # cached bound method of a Python override
-        FrameParser _parser
-        WSFrame _frame
+        WSEngine _engine               # the connection's rules and state
         MemoryBuffer _rbuf
         Py_ssize_t _rpos               # unread data is _rbuf.data[_rpos:_wpos]
         Py_ssize_t _wpos
@@ -29,8 +22,6 @@ cdef class WSProtocolCore:
         object _release_timer          # gives large buffers back when idle
 
         bint _is_client
-        bint _upgraded
-        bint _stop_reading             # CLOSE received, connection failed or closing
         Py_ssize_t _drained            # bytes discarded since _stop_reading
         object _loop
         object _logger
@@ -39,13 +30,8 @@ cdef class WSProtocolCore:
         object _listener_factory
         bint _disconnect_on_exception
         bint _enable_auto_pong
-        bint _validate_utf8            # check TEXT messages (1007 when invalid)
-        bint _msg_is_text
-        ws_utf8_state _utf8
         object _compression            # client: our offer; server: what we accept
         object _subprotocols
-        Inflater _inflater             # permessage-deflate, None when not negotiated
-        bint _msg_compressed
 
         # handshake
         object _handshake_timer
@@ -71,12 +57,8 @@ cdef class WSProtocolCore:
         object _ping_timer
         object _rtt_future
 
-    cdef int _process_frames(self) except -1
-    cdef int _dispatch(self, WSFrame frame) except -1
-    cdef int _inflate(self, WSFrame frame) except -2
-    cdef int _call_on_frame(self, WSFrame frame) except -1
+    cdef int _feed(self) except -1
     cdef int _on_close_frame(self, WSFrame frame) except -1
-    cdef int _fail(self, int code, str message) except -1
     cdef int _callback_failed(self, exc, str where) except -1
     cdef int _compact(self, bint filled) except -1
     cdef int _large_buffer_used(self) except -1

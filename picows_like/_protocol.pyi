@@ -2,6 +2,7 @@
 import asyncio
 from typing import Any, Optional
 
+from ._engine import WSEngine, WSEngineSink
 from ._listener import WSListener
 from ._transport import WSTransport
 
@@ -12,7 +13,9 @@ CLOSE_DRAIN_MAX_BYTES: int
 # back once none has been used for this long (one to two of these periods).
 IDLE_RELEASE_SECONDS: float
 
-class WSProtocolCore:
+class WSProtocolCore(WSEngineSink):
+    @property
+    def engine(self) -> WSEngine: ...
     @property
     def transport(self) -> WSTransport: ...
     @property

@@ -1,10 +1,15 @@
-"""The asyncio glue: a BufferedProtocol that runs the handshake, then feeds
-the read buffer through the frame parser to the listener.
+"""The asyncio driver: a BufferedProtocol that runs the handshake, then
+feeds the read buffer to the sans-I/O engine (_engine.WSEngine), which
+applies the connection's rules and hands each frame back to this protocol,
+its sink, through a C call; the protocol calls the listener.
 
 The event loop reads straight into our buffer (get_buffer returns this
 object, which exports the free tail of the buffer), so a read costs no
-allocation; every complete frame in it is delivered through one reused
-WSFrame before the buffer is compacted.
+allocation; the engine parses the frames where they are (unmasking in
+place) and every complete frame is delivered through one reused WSFrame
+before the buffer is compacted.  One way to end a connection early,
+whatever the cause: engine.fail_with(kind, code, reason), which calls
+on_fail() here, where the CLOSE is sent and the socket closed.
 """
 import asyncio
 import inspect
@@ -18,8 +23,11 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from ._enums cimport WSMsgType, WSCloseCode, WSAutoPingStrategy
 from ._buffer cimport BUFFER_SLACK, MemoryBuffer
 from ._frame cimport WSFrame, close_code_to_py
-from ._parser cimport FrameParser, complete_frame_size
 from ._deflate cimport Inflater, Deflater
+from ._engine cimport (WSEngine, WSEngineSink, ENGINE_CONNECTING, ENGINE_OPEN, ENGINE_CLOSED,
+                       ROLE_CLIENT, ROLE_SERVER, ERR_INFLATE, ERR_HANDSHAKE, ERR_CALLBACK,
+                       ERR_HANDSHAKE_TIMEOUT, ERR_PING_TIMEOUT, ERR_CLOSE_DRAIN, ERR_NO_MEMORY,
+                       ERR_TOO_BIG)
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
@@ -29,11 +37,6 @@ from .exceptions import (WSConnectionClosedBeforeHandshake, WSHandshakeError,
 from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
                         WSUpgradeResponseWithListener, content_length, negotiate, parse_request,
                         parse_response, validate_request, validate_response)
-
-
-cdef extern from "ws_utf8.h":
-    void ws_utf8_reset(ws_utf8_state* st) nogil
-    int ws_utf8_feed(ws_utf8_state* st, const char* data, size_t size) nogil
 
 
 cdef extern from "string.h":
@@ -73,6 +76,14 @@ CLOSE_DRAIN_MAX_BYTES = 16 * 1024 * 1024
 cdef Py_ssize_t _drain_max = CLOSE_DRAIN_MAX_BYTES
 
 
+cdef enum:
+    CLOSE_ABNORMAL = 1006       # never on the wire: fail without a CLOSE frame
+    RSV_BITS = 0x70
+    MAX_CLOSE_REASON = 123      # 125 bytes of CLOSE payload minus the code
+
+cdef WSEngineSink _NO_SINK = WSEngineSink()     # an engine's sink after connection_lost
+
+
 cdef inline double _now() noexcept nogil:
     # Same clock as loop.time() (time.monotonic) without a Python call.
     cdef timespec ts
@@ -80,7 +91,18 @@ cdef inline double _now() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
-cdef class WSProtocolCore:
+cdef inline int _call_on_frame(WSProtocolCore self, WSFrame frame) except -1:
+    try:
+        if self._py_on_frame is not None:
+            self._py_on_frame(self.transport, frame)
+        else:
+            self.listener.on_ws_frame(self.transport, frame)
+    except Exception as exc:
+        self._callback_failed(exc, "on_ws_frame")
+    return 0
+
+
+cdef class WSProtocolCore(WSEngineSink):
     def __init__(self, bint is_client, listener_factory, loop, logger, *,
                  bint disconnect_on_exception=True, websocket_handshake_timeout=5,
                  bint enable_auto_ping=False, double auto_ping_idle_timeout=10,
@@ -100,18 +122,29 @@ cdef class WSProtocolCore:
         self._disconnect_on_exception = disconnect_on_exception
         self._handshake_timeout = websocket_handshake_timeout
         self._enable_auto_pong = enable_auto_pong
-        self._validate_utf8 = validate_utf8
         self._compression = compression
         self._subprotocols = subprotocols
-        ws_utf8_reset(&self._utf8)
         self._close_timeout = close_timeout
         self._auto_ping = enable_auto_ping
         self._ping_periodically = auto_ping_strategy == WSAutoPingStrategy.PING_PERIODICALLY
         self._idle_timeout = auto_ping_idle_timeout
         self._reply_timeout = auto_ping_reply_timeout
-        self._parser = FrameParser(not is_client, max_frame_size,
-                                   0x70 if accept_rsv_bits else 0, validate_utf8)
-        self._frame = WSFrame.__new__(WSFrame)
+        if max_frame_size <= 0:
+            raise ValueError("max_frame_size must be > 0")
+        # picows' rules on the engine: a per-frame limit, the parser's codes
+        # and wording, the parser's incremental UTF-8 check (the engine
+        # checks compressed messages), PING and CLOSE answered here.
+        cdef WSEngine engine = WSEngine(ROLE_CLIENT if is_client else ROLE_SERVER,
+                                        ENGINE_CONNECTING, None, self, validate_utf8,
+                                        max_frame_size)
+        engine.auto_pong = False
+        engine.auto_close = False
+        engine.parser_reasons = True
+        engine.parser.validate_utf8 = validate_utf8
+        engine.parser.rsv_allowed = RSV_BITS if accept_rsv_bits else 0
+        engine.inbuf.shrink(0)          # the driver feeds its own read buffer
+        engine.out.shrink(0)            # and sends through WSTransport
+        self._engine = engine
         self._init_size = read_buffer_init_size
         self._rbuf = MemoryBuffer(read_buffer_init_size)
         self._request = request
@@ -151,9 +184,10 @@ cdef class WSProtocolCore:
                           self._rbuf.capacity - self._wpos, 0, flags)
 
     def buffer_updated(self, Py_ssize_t nbytes):
+        cdef WSEngine engine = self._engine
         self._wpos += nbytes
         cdef bint filled = self._wpos == self._rbuf.capacity
-        if self._stop_reading:
+        if engine.discarding:
             self._rpos = self._wpos = 0
             self._drained += nbytes
             if self._drained > _drain_max:
@@ -161,11 +195,13 @@ cdef class WSProtocolCore:
             return
         if self._auto_ping:
             self._last_read = _now()
-        if self._upgraded:
-            self._process_frames()
+        if engine.state != ENGINE_CONNECTING:
+            self._rpos += engine.feed(self._rbuf.data + self._rpos, self._wpos - self._rpos)
+            if engine.inflater is not None and engine.inflater.out.capacity > READ_GROW_LIMIT:
+                self._large_buffer_used()
         else:
             self._handshake_data()
-        if self._stop_reading:
+        if engine.discarding:
             self._rpos = self._wpos = 0     # closing: nothing left worth keeping
             return
         self._compact(filled)
@@ -175,18 +211,26 @@ cdef class WSProtocolCore:
 
     def _halt_reading(self):
         """The transport started closing: discard all further input."""
-        self._stop_reading = True
+        self._engine.discarding = True
+
+    def _close_sent(self):
+        """The transport sent our CLOSE."""
+        self._engine.set_closing()
 
     def _drain_overflow(self):
         cdef WSTransport transport = self.transport
         if transport is not None and transport._closing and not transport.is_disconnected:
             self._logger.info("the peer sent more than %d bytes while the connection was "
                               "closing, aborting", _drain_max)
-            transport.disconnect(False)
+            self._engine.fail_with(ERR_CLOSE_DRAIN, CLOSE_ABNORMAL, b"too much input while closing")
 
     def connection_lost(self, exc):
         cdef WSTransport transport = self.transport
-        self._stop_reading = True
+        cdef WSEngine engine = self._engine
+        cdef bint upgraded = engine.state != ENGINE_CONNECTING
+        engine.discarding = True
+        engine._set_state(ENGINE_CLOSED)
+        engine.sink = _NO_SINK            # no cycle left between engine and protocol
         self._cancel_timers()
         if self._pending_factory is not None:
             self._pending_factory.cancel()
@@ -196,7 +240,7 @@ cdef class WSProtocolCore:
         transport._connection_lost()
         if self._rtt_future is not None and not self._rtt_future.done():
             self._rtt_future.set_exception(ConnectionResetError("WebSocket disconnected"))
-        if not self._upgraded:
+        if not upgraded:
             if self._upgrade_future is not None and not self._upgrade_future.done():
                 self._upgrade_future.set_exception(WSConnectionClosedBeforeHandshake(
                     "connection closed before the handshake completed"
@@ -234,95 +278,71 @@ cdef class WSProtocolCore:
             except Exception:
                 self._logger.exception("exception in resume_writing")
 
-    # -- the read path -----------------------------------------------------
+    @property
+    def engine(self):
+        """The connection's sans-I/O engine (state, error_kind, ...)."""
+        return self._engine
 
-    cdef int _process_frames(self) except -1:
-        cdef FrameParser parser = self._parser
-        cdef WSFrame frame = self._frame
-        cdef Py_ssize_t r
-        cdef Py_ssize_t pos = self._rpos
-        cdef Py_ssize_t end = self._wpos
-        while pos < end:
-            r = parser.parse(self._rbuf.data + pos, end - pos, frame)
-            if r <= 0:
-                if r < 0:
-                    self._rpos = end
-                    self._fail(parser.error_code, parser.error_message)
-                    return 0
-                break
-            pos += r
-            self._rpos = pos
-            frame.tail_size = end - pos
-            frame.last_in_buffer = complete_frame_size(self._rbuf.data + pos, end - pos) == 0
-            self._dispatch(frame)
-            frame.payload_ptr = _NO_PAYLOAD
-            frame.payload_size = 0
-            if self._stop_reading:
-                self._rpos = self._wpos
-                return 0
-        self._rpos = pos
+    # -- the read path: the engine's sink -----------------------------------
+
+    cdef int _feed(self) except -1:
+        """Feed what the read buffer holds to the engine (after the handshake)."""
+        self._rpos += self._engine.feed(self._rbuf.data + self._rpos, self._wpos - self._rpos)
         return 0
 
-    cdef int _dispatch(self, WSFrame frame) except -1:
+    cdef int on_frame(self, WSEngine engine, WSFrame frame) except -1:
+        """A frame that passed the engine's rules (inflated when compressed):
+        PONGs we wait for, PINGs we answer, CLOSE, or the listener."""
         cdef int op = frame.msg_type
-        if self._expect_pong and self._is_pong(frame):
+        if op <= WSMsgType.BINARY and not self._expect_pong:
+            # The hot path: the listener call inline.
+            try:
+                if self._py_on_frame is not None:
+                    self._py_on_frame(self.transport, frame)
+                else:
+                    self.listener.on_ws_frame(self.transport, frame)
+            except Exception as exc:
+                self._callback_failed(exc, "on_ws_frame")
+        elif self._expect_pong and self._is_pong(frame):
             self._pong_received()
-            return 0
-        if op <= WSMsgType.BINARY:
-            if self._inflater is not None:
-                if op != WSMsgType.CONTINUATION:
-                    self._msg_compressed = frame.rsv1
-                if self._msg_compressed and self._inflate(frame) < 0:
-                    return 0
-            if self._validate_utf8 and self._msg_compressed:
-                # (the parser checks uncompressed TEXT as its bytes arrive)
-                if op != WSMsgType.CONTINUATION:
-                    self._msg_is_text = op == WSMsgType.TEXT
-                    ws_utf8_reset(&self._utf8)
-                if self._msg_is_text and (
-                        not ws_utf8_feed(&self._utf8, frame.payload_ptr, frame.payload_size)
-                        or (frame.fin and self._utf8.need != 0)):
-                    return self._fail(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a TEXT message")
-            self._call_on_frame(frame)
-            if self._inflater is not None and self._inflater.out.capacity > READ_GROW_LIMIT:
-                self._large_buffer_used()
-            return 0
-        if op == WSMsgType.PING:
-            if self._enable_auto_pong:
-                self.transport._auto_pong(frame.payload_ptr, frame.payload_size)
-                return 0
+        elif op <= WSMsgType.BINARY:
+            _call_on_frame(self, frame)
+        elif op == WSMsgType.PING and self._enable_auto_pong:
+            self.transport._auto_pong(frame.payload_ptr, frame.payload_size)
         elif op == WSMsgType.CLOSE:
-            return self._on_close_frame(frame)
-        return self._call_on_frame(frame)
-
-    cdef int _inflate(self, WSFrame frame) except -2:
-        """Point `frame` at its decompressed payload (one frame at a time:
-        a fragmented compressed message reaches the listener as fragments of
-        plain data, exactly like an uncompressed one)."""
-        cdef Inflater inflater = self._inflater
-        cdef int r = inflater.inflate(frame.payload_ptr, frame.payload_size, frame.fin,
-                                      self._parser.max_frame_size)
-        if r == 1:
-            self._fail(WSCloseCode.MESSAGE_TOO_BIG, f"decompressed frame exceeds max_frame_size "
-                             f"{self._parser.max_frame_size}")
-            return -1
-        if r < 0:
-            self._fail(WSCloseCode.INVALID_TEXT, f"invalid compressed data: {inflater.error}")
-            return -1
-        frame.payload_ptr = inflater.out.data
-        frame.payload_size = inflater.out_size
-        frame.rsv1 = False
+            self._on_close_frame(frame)
+        else:
+            _call_on_frame(self, frame)
+        frame.payload_ptr = _NO_PAYLOAD
+        frame.payload_size = 0
         return 0
 
-    cdef int _call_on_frame(self, WSFrame frame) except -1:
-        try:
-            if self._py_on_frame is not None:
-                self._py_on_frame(self.transport, frame)
-            else:
-                self.listener.on_ws_frame(self.transport, frame)
-        except Exception as exc:
-            self._callback_failed(exc, "on_ws_frame")
-        return 0
+    cdef int on_fail(self, WSEngine engine, int kind, int code, bytes reason) except -1:
+        """The one way this driver ends a connection early, whatever the
+        cause (a protocol error found by the engine, a callback that raised,
+        a failed or late handshake, a PING left unanswered, a peer that
+        floods a closing connection): the engine has stopped reading; send
+        our CLOSE when the connection is upgraded and `code` is not 1006,
+        then close: abort after a timeout, a client's failed handshake and
+        a flood, else the graceful close (the server shuts down its side
+        first, a client waits for the server's EOF)."""
+        cdef WSTransport transport = self.transport
+        self._cancel_timers()
+        if transport is None:
+            return 1
+        if kind <= ERR_INFLATE or kind == ERR_NO_MEMORY:
+            message = reason.decode("utf-8", "replace")
+            self._logger.info("protocol error, closing with %d: %s", code, message)
+            if transport._exception is None:
+                transport._exception = WSProtocolError(code, message)
+        if code != CLOSE_ABNORMAL and engine.state != ENGINE_CONNECTING:
+            transport.send_close(code, reason[:MAX_CLOSE_REASON])
+        if kind == ERR_HANDSHAKE_TIMEOUT or kind == ERR_PING_TIMEOUT or \
+                kind == ERR_CLOSE_DRAIN or (kind == ERR_HANDSHAKE and self._is_client):
+            transport.disconnect(False)
+        else:
+            transport._linger(not self._is_client)
+        return 1
 
     def _is_pong(self, WSFrame frame):
         try:
@@ -336,8 +356,7 @@ cdef class WSProtocolCore:
         code = frame.get_close_code()
         reason = frame.get_close_reason()
         transport._set_close_received(code, reason or "")
-        self._stop_reading = True
-        self._call_on_frame(frame)
+        _call_on_frame(self, frame)
         if not transport.is_close_frame_sent:
             # Echo the peer's code (RFC 6455 5.5.1), or an empty CLOSE for an empty one.
             transport.send_close(code)
@@ -368,7 +387,7 @@ cdef class WSProtocolCore:
                     buf.shrink(self._init_size)
                     self._calm_reads = 0
             return 0
-        target = self._parser.need if self._upgraded else 0
+        target = self._engine.parser.need if self._engine.state != ENGINE_CONNECTING else 0
         if target <= unread:
             target = unread + 1
         if target < grow:
@@ -388,14 +407,15 @@ cdef class WSProtocolCore:
                 # A length the parser accepts (max_frame_size allows it) but
                 # this process cannot hold: the frame is too big after all.
                 self._rpos = self._wpos = 0
-                self._fail(WSCloseCode.MESSAGE_TOO_BIG,
-                           f"Received frame with payload size exceeding max allowed size "
-                           f"(no memory for a frame of {target} bytes)")
+                self._engine.fail_with(
+                    ERR_NO_MEMORY, WSCloseCode.MESSAGE_TOO_BIG,
+                    f"Received frame with payload size exceeding max allowed size "
+                    f"(no memory for a frame of {target} bytes)".encode())
         return 0
 
     cdef int _large_buffer_used(self) except -1:
         self._large_used = True
-        if self._release_timer is None and not self._stop_reading:
+        if self._release_timer is None and not self._engine.discarding:
             self._release_timer = self._loop.call_later(IDLE_RELEASE_SECONDS,
                                                         self._release_idle_buffers)
         return 0
@@ -410,7 +430,7 @@ cdef class WSProtocolCore:
         cdef MemoryBuffer buf = self._rbuf
         cdef Py_ssize_t unread, keep
         self._release_timer = None
-        if self._stop_reading:
+        if self._engine.discarding:
             return                  # closing: everything goes with the connection
         if self._large_used:
             self._large_used = False
@@ -418,7 +438,7 @@ cdef class WSProtocolCore:
                                                         self._release_idle_buffers)
             return
         unread = self._wpos - self._rpos
-        keep = self._parser.need if self._upgraded else 0
+        keep = self._engine.parser.need if self._engine.state != ENGINE_CONNECTING else 0
         if keep <= unread:
             keep = unread + 1
         if buf.capacity > READ_GROW_LIMIT and keep <= READ_GROW_LIMIT:
@@ -428,8 +448,8 @@ cdef class WSProtocolCore:
             self._wpos = unread
             buf.shrink(max(keep, self._init_size))
             self._calm_reads = 0
-        if self._inflater is not None:
-            self._inflater.release_output()
+        if self._engine.inflater is not None:
+            self._engine.inflater.release_output()
         if self.transport is not None:
             self.transport._release_idle()
 
@@ -441,23 +461,11 @@ cdef class WSProtocolCore:
         if tr is None:
             return (self._rbuf.capacity, 0, 0, 0, 0)
         return (self._rbuf.capacity,
-                self._inflater.out.capacity if self._inflater is not None else 0,
+                self._engine.inflater.out.capacity if self._engine.inflater is not None else 0,
                 (<Deflater>tr._deflater).out.capacity if tr._deflater is not None else 0,
                 tr._wbuf.capacity, len(tr._lent) if tr._lent is not None else 0)
 
     # -- failures ------------------------------------------------------------
-
-    cdef int _fail(self, int code, str message) except -1:
-        """A protocol violation: CLOSE with `code`, disconnect, and make
-        wait_disconnected() raise WSProtocolError."""
-        cdef WSTransport transport = self.transport
-        self._logger.info("protocol error, closing with %d: %s", code, message)
-        if transport._exception is None:
-            transport._exception = WSProtocolError(code, message)
-        self._stop_reading = True
-        transport.send_close(code, message.encode()[:123])
-        transport._linger(not self._is_client)
-        return 0
 
     cdef int _callback_failed(self, exc, str where) except -1:
         cdef WSTransport transport = self.transport
@@ -471,10 +479,8 @@ cdef class WSProtocolCore:
                 transport._exception = exc
         else:
             self._logger.error("exception in %s, disconnecting", where, exc_info=exc)
-        self._stop_reading = True
-        transport.send_close(code, (str(exc) if isinstance(exc, WSProtocolError) else "")
-                             .encode()[:123])
-        transport._linger(not self._is_client)
+        self._engine.fail_with(ERR_CALLBACK, code,
+                               (str(exc) if isinstance(exc, WSProtocolError) else "").encode())
         return 0
 
     # -- handshake -----------------------------------------------------------
@@ -516,9 +522,7 @@ cdef class WSProtocolCore:
             else:
                 self._logger.info("disconnecting: the HTTP request head exceeds max_size "
                                   "threshold: %d", MAX_HEADER_BYTES)
-                self._stop_reading = True
-                self._cancel_timers()
-                self.transport.disconnect()
+                self._engine.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, b"request head too long")
             return 0
         if end == NULL:
             self._head_checked = n
@@ -529,8 +533,9 @@ cdef class WSProtocolCore:
             self._client_response(head, None)
         else:
             self._server_request(head)
-        if self._upgraded and self._rpos < self._wpos:
-            self._process_frames()
+        if self._engine.state != ENGINE_CONNECTING and not self._engine.discarding and \
+                self._rpos < self._wpos:
+            self._feed()
         return 0
 
     def _client_response(self, bytes head, body):
@@ -558,10 +563,9 @@ cdef class WSProtocolCore:
         self._connected()
 
     def _client_failed(self, exc):
-        self._stop_reading = True
         if not self._upgrade_future.done():
             self._upgrade_future.set_exception(exc)
-        self.transport.disconnect(False)
+        self._engine.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, str(exc).encode())
 
     def _server_request(self, bytes head):
         try:
@@ -591,7 +595,7 @@ cdef class WSProtocolCore:
 
     def _factory_done(self, request, fut):
         self._pending_factory = None
-        if self._stop_reading or fut.cancelled():
+        if self._engine.discarding or fut.cancelled():
             return
         try:
             result = fut.result()
@@ -600,9 +604,10 @@ cdef class WSProtocolCore:
             self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
             return
         self._server_decided(request, result)
-        if self._upgraded and self._rpos < self._wpos:
-            self._process_frames()
-        if self._stop_reading:
+        if self._engine.state != ENGINE_CONNECTING and not self._engine.discarding and \
+                self._rpos < self._wpos:
+            self._feed()
+        if self._engine.discarding:
             return
         self._compact(False)
         if self._factory_paused:
@@ -653,14 +658,13 @@ cdef class WSProtocolCore:
             self._logger.error("invalid error response: %s", exc)
             wire = WSUpgradeResponse.create_error_response(
                 500, b"internal error\n", {"Connection": "close"}).to_bytes()
-        self._stop_reading = True
-        self._cancel_timers()
         self.transport.underlying_transport.write(wire)
-        self.transport.disconnect()
+        self._engine.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, b"upgrade refused")
 
     cdef int _upgraded_to(self, listener, request, response, compression,
                           subprotocol) except -1:
         cdef WSTransport transport = self.transport
+        cdef Inflater inflater = None
         if not isinstance(listener, WSListener):
             raise TypeError(f"the listener factory must return a WSListener, got {listener!r}")
         self.listener = <WSListener>listener
@@ -678,16 +682,14 @@ cdef class WSProtocolCore:
             # 2**bits bytes; 9 reads 8) and write with the one agreed for us.
             # zlib cannot write a raw 8-bit window (it would use 9), so with an
             # agreed 8 we send uncompressed, which RFC 7692 always allows.
-            self._inflater = Inflater(compression.send_window_bits(not self._is_client),
-                                      compression.recv_resets(self._is_client))
-            self._parser.rsv_allowed |= 0x40
-            self._parser.rsv1_first_only = True
+            inflater = Inflater(compression.send_window_bits(not self._is_client),
+                                compression.recv_resets(self._is_client))
             bits = compression.send_window_bits(self._is_client)
             if bits >= 9:
                 transport._deflater = Deflater(bits, compression.send_resets(self._is_client),
                                                compression.level, compression.mem_level)
                 transport._compress_min = compression.min_size
-        self._upgraded = True
+        self._engine.open_with(inflater)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
@@ -705,11 +707,11 @@ cdef class WSProtocolCore:
 
     def _on_handshake_timeout(self):
         self._handshake_timer = None
-        if not self._upgraded:
+        if self._engine.state == ENGINE_CONNECTING:
             self._logger.info("no complete upgrade request within %ss, disconnecting",
                               self._handshake_timeout)
-            self._stop_reading = True
-            self.transport.disconnect(False)
+            self._engine.fail_with(ERR_HANDSHAKE_TIMEOUT, CLOSE_ABNORMAL,
+                                   b"no opening handshake in time")
 
     # -- liveness ------------------------------------------------------------
 
@@ -732,7 +734,7 @@ cdef class WSProtocolCore:
     def _on_ping_timer(self):
         cdef double idle
         self._ping_timer = None
-        if self._stop_reading or self.transport.is_close_frame_sent or self._expect_pong:
+        if self._engine.discarding or self.transport.is_close_frame_sent or self._expect_pong:
             return
         if not self._ping_periodically:
             idle = _now() - self._last_read
@@ -753,9 +755,7 @@ cdef class WSProtocolCore:
             return
         self._logger.info("no PONG within %.3gs of a PING, closing the connection as stale",
                           self._reply_timeout)
-        self._stop_reading = True
-        self.transport.send_close(WSCloseCode.GOING_AWAY, b"no PONG in time")
-        self.transport.disconnect(False)
+        self._engine.fail_with(ERR_PING_TIMEOUT, WSCloseCode.GOING_AWAY, b"no PONG in time")
 
     def _pong_received(self):
         if not self._expect_pong:
@@ -795,7 +795,7 @@ cdef class WSProtocolCore:
         finally:
             self._rtt_future = None
             self._expect_pong = False
-            if self._auto_ping and not self._stop_reading:
+            if self._auto_ping and not self._engine.discarding:
                 self._arm_ping(self._idle_timeout)
         return times
 

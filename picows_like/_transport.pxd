@@ -100,7 +100,3 @@ cdef class WSTransport:
     cdef int _shut_write(self) except -1
     cdef double _linger_timeout(self)
 
-
-cdef Py_ssize_t write_frame_header(char* dst, uint8_t b0, Py_ssize_t size,
-                                   const uint8_t* mask) noexcept nogil
-cdef int next_mask_key(uint8_t* key) except -1

@@ -35,6 +35,8 @@ from ._enums cimport WSMsgType, WSCloseCode
 from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater
 from ._frame cimport close_code_to_py
+# The header and masking-key rules live in the engine (inline: no call).
+from ._engine cimport frame_header_size, next_mask_key, write_frame_header
 
 from .exceptions import WSProtocolError
 
@@ -48,8 +50,6 @@ cdef extern from "ws_net.h":
 
 cdef extern from "ws_random.h":
     int ws_key_pool_init()
-    int ws_next_mask_key(uint8_t* key) nogil
-    void ws_key_pool_set(const char* data, size_t n)
 
 ws_key_pool_init()
 
@@ -76,45 +76,6 @@ cdef frozenset _DIRECT_TRANSPORTS = frozenset({
     "TCPTransport",                 # uvloop
     "UnixTransport",                # uvloop
 })
-
-
-cdef int next_mask_key(uint8_t* key) except -1:
-    if ws_next_mask_key(key) != 0:
-        data = os.urandom(1024)
-        ws_key_pool_set(<const char*><bytes>data, 1024)
-        ws_next_mask_key(key)
-    return 0
-
-
-cdef Py_ssize_t write_frame_header(char* dst, uint8_t b0, Py_ssize_t size,
-                                   const uint8_t* mask) noexcept nogil:
-    """Write a frame header (minimal length encoding); return its size."""
-    cdef uint8_t* h = <uint8_t*>dst
-    cdef uint8_t mask_bit = 0x80 if mask != NULL else 0
-    cdef Py_ssize_t n
-    cdef int i
-    h[0] = b0
-    if size < 126:
-        h[1] = mask_bit | <uint8_t>size
-        n = 2
-    elif size <= 0xFFFF:
-        h[1] = mask_bit | 126
-        h[2] = <uint8_t>(size >> 8)
-        h[3] = <uint8_t>size
-        n = 4
-    else:
-        h[1] = mask_bit | 127
-        for i in range(8):
-            h[2 + i] = <uint8_t>((<unsigned long long>size) >> (56 - 8 * i))
-        n = 10
-    if mask != NULL:
-        memcpy(h + n, mask, 4)
-        n += 4
-    return n
-
-
-cdef inline Py_ssize_t _header_size(Py_ssize_t size, bint masked) noexcept nogil:
-    return (2 if size < 126 else 4 if size <= 0xFFFF else 10) + (4 if masked else 0)
 
 
 cdef int _wrong_thread(WSTransport self, str meth) except -1:
@@ -184,14 +145,14 @@ cdef class WSTransport:
             | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
         cdef uint8_t key[4]
         cdef Py_ssize_t size = <Py_ssize_t>msg_size
-        cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
+        cdef Py_ssize_t hlen = frame_header_size(size, self.is_client_side)
         cdef char* start = msg_ptr - hlen
         if self.is_client_side:
             next_mask_key(key)
-            write_frame_header(start, b0, size, key)
+            write_frame_header(<uint8_t*>start, b0, size, key)
             ws_mask_copy(msg_ptr, msg_ptr, msg_size, key)
         else:
-            write_frame_header(start, b0, size, NULL)
+            write_frame_header(<uint8_t*>start, b0, size, NULL)
         self._write(start, hlen + size, NULL, 0)
         if msg_type == WSMsgType.CLOSE:
             self._after_close_sent(-1, None)
@@ -342,7 +303,7 @@ cdef class WSTransport:
         exactly payload[:size] (None if the payload lives in a reusable or
         mutable buffer)."""
         cdef uint8_t key[4]
-        cdef Py_ssize_t hlen = _header_size(size, self.is_client_side)
+        cdef Py_ssize_t hlen = frame_header_size(size, self.is_client_side)
         cdef char hdr[MAX_FRAME_HEADER_SIZE]
         cdef char* p
         if (b0 & 0x08) and size > 125:
@@ -353,20 +314,20 @@ cdef class WSTransport:
                 # It goes through transport.write(): mask straight into the
                 # lent buffer (a direct send uses the reused buffer below).
                 p = self._lend(hlen + size)
-                write_frame_header(p, b0, size, key)
+                write_frame_header(<uint8_t*>p, b0, size, key)
                 ws_mask_copy(p + hlen, payload, <size_t>size, key)
                 self._maybe_queued = True
                 return self._write_lent(hlen + size)
             # Header and masked payload side by side in the reused write buffer.
             self._wbuf.reserve(hlen + size, 0)
             p = self._wbuf.data
-            write_frame_header(p, b0, size, key)
+            write_frame_header(<uint8_t*>p, b0, size, key)
             ws_mask_copy(p + hlen, payload, <size_t>size, key)
             self._write(p, hlen + size, NULL, 0)
             if self._wbuf.capacity > KEEP_WHEN_IDLE and self._protocol is not None:
                 self._protocol._note_large_buffer()
         else:
-            write_frame_header(hdr, b0, size, NULL)
+            write_frame_header(<uint8_t*>hdr, b0, size, NULL)
             if owner is not None and size >= ZERO_COPY_MIN:
                 self._write_by_ref(hdr, hlen, owner)
             else:
@@ -506,6 +467,8 @@ cdef class WSTransport:
 
     cdef int _after_close_sent(self, int code, str reason) except -1:
         self.is_close_frame_sent = True
+        if self._protocol is not None:
+            self._protocol._close_sent()        # the engine: OPEN -> CLOSING
         if self.close_handshake is None:
             self.close_handshake = WSCloseHandshake()
         if code >= 0:
