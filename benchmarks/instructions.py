@@ -28,7 +28,10 @@ CONTENDERS = ["picows_like", "picows-afn-off", "picows-afn-on", "raw"]
 def count_instructions(lib: str, size: int, n: int, loop: str) -> int:
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
            sys.executable, str(HERE / "_cg_echo.py"), lib, str(size), str(n), loop]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # A fixed hash seed: the interpreter's own work (dict lookups) then repeats
+    # exactly between runs, so two builds differ only by what they execute.
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONHASHSEED": "0"})
     found = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or not found:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
