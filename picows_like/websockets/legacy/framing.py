@@ -57,8 +57,8 @@ class Frame(NamedTuple):
         ``StreamReader.readexactly``); `mask`: the frame must be masked (the
         server side).  Extensions decode in reverse order.  Raises
         PayloadTooBig past `max_size`, ProtocolError for a bad frame."""
-        parser = frames.Frame.parse(_request, mask=mask, max_size=max_size,
-                                    extensions=extensions)
+        parser: Any = frames.Frame.parse(_request, mask=mask, max_size=max_size,
+                                         extensions=extensions)
         try:
             size = next(parser)
             while True:
