@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import warnings
-from typing import Any, Callable, Generator, Optional, Type, Union
+from typing import Any, Callable, Generator, Optional, Tuple, Type, Union
 
 from .datastructures import Headers
 from .exceptions import (HeaderLineTooLong, RequestLineTooLong, SecurityError,
@@ -213,6 +213,21 @@ def parse_line(read_line: ReadLine,
     return line[:-2]
 
 
+def parse_header_line(line: bytes) -> Tuple[bytes, bytes]:
+    """(name, value) of one header line, the value stripped of surrounding
+    blanks; ValueError when the line, the name or the value is malformed."""
+    name_value = line.split(b":", 1)
+    if len(name_value) != 2:
+        raise ValueError(f"invalid HTTP header line: {_shown(line)}")
+    raw_name, raw_value = name_value
+    if not _TOKEN(raw_name):
+        raise ValueError(f"invalid HTTP header name: {_shown(raw_name)}")
+    raw_value = raw_value.strip(b" \t")
+    if not _VALUE(raw_value):
+        raise ValueError(f"invalid HTTP header value: {_shown(raw_value)}")
+    return raw_name, raw_value
+
+
 def parse_headers(read_line: ReadLine) -> Generator[None, None, Headers]:
     """Header lines up to the empty line; values decoded as ISO-8859-1.
 
@@ -227,15 +242,7 @@ def parse_headers(read_line: ReadLine) -> Generator[None, None, Headers]:
             raise EOFError("connection closed while reading HTTP headers") from exc
         if line == b"":
             return headers
-        name_value = line.split(b":", 1)
-        if len(name_value) != 2:
-            raise ValueError(f"invalid HTTP header line: {_shown(line)}")
-        raw_name, raw_value = name_value
-        if not _TOKEN(raw_name):
-            raise ValueError(f"invalid HTTP header name: {_shown(raw_name)}")
-        raw_value = raw_value.strip(b" \t")
-        if not _VALUE(raw_value):
-            raise ValueError(f"invalid HTTP header value: {_shown(raw_value)}")
+        raw_name, raw_value = parse_header_line(line)
         headers.set_insecure(raw_name.decode("ascii"), raw_value.decode("iso-8859-1"))
     raise TooManyHeaders(f"expected no more than {MAX_NUM_HEADERS} headers")
 

@@ -23,7 +23,6 @@ __all__ = ["read_request", "read_response"]
 MAX_NUM_HEADERS = _http11.MAX_NUM_HEADERS
 MAX_LINE_LENGTH = _http11.MAX_LINE_LENGTH
 
-_is_token = _http11._TOKEN
 _is_value = _http11._VALUE
 _shown = _http11._shown
 
@@ -82,15 +81,7 @@ async def read_headers(stream: asyncio.StreamReader) -> Headers:
             raise EOFError("connection closed while reading HTTP headers") from exc
         if line == b"":
             return headers
-        name_value = line.split(b":", 1)
-        if len(name_value) != 2:
-            raise ValueError(f"invalid HTTP header line: {_shown(line)}")
-        raw_name, raw_value = name_value
-        if not _is_token(raw_name):
-            raise ValueError(f"invalid HTTP header name: {_shown(raw_name)}")
-        raw_value = raw_value.strip(b" \t")
-        if not _is_value(raw_value):
-            raise ValueError(f"invalid HTTP header value: {_shown(raw_value)}")
+        raw_name, raw_value = _http11.parse_header_line(line)
         headers.set_insecure(raw_name.decode("ascii"),
                              raw_value.decode("ascii", "surrogateescape"))
     raise SecurityError("too many HTTP headers")
