@@ -370,6 +370,8 @@ CLIENT_RESPONSES = {
     "no_upgrade": lambda k: response_bytes(k, upgrade=b""),
     "upgrade_h2c": lambda k: response_bytes(k, upgrade=b"Upgrade: h2c\r\n"),
     "no_connection": lambda k: response_bytes(k, connection=b""),
+    "connection_not_a_token": lambda k: response_bytes(k, connection=b"Connection: up grade\r\n"),
+    "upgrade_two_protocols": lambda k: response_bytes(k, upgrade=b"Upgrade: websocket, h2c\r\n"),
     "unoffered_subprotocol": lambda k: response_bytes(k, extra=b"Sec-WebSocket-Protocol: x\r\n"),
     "unoffered_extension": lambda k: response_bytes(
         k, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n"),
@@ -447,6 +449,10 @@ SERVER_REQUESTS = {
     "space_in_target": (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", {}),
     "connection_list": (request_bytes(connection=b"Connection: keep-alive, Upgrade\r\n"), {}),
     "upgrade_case": (request_bytes(upgrade=b"Upgrade: WebSocket\r\n"), {}),
+    # Malformed list values: InvalidHeaderFormat, not a looser split.
+    "connection_not_a_token": (request_bytes(connection=b"Connection: Upgrade;x\r\n"), {}),
+    "connection_empty_items": (request_bytes(connection=b"Connection: ,, Upgrade ,\r\n"), {}),
+    "upgrade_bad_protocol": (request_bytes(upgrade=b"Upgrade: websocket/13/x\r\n"), {}),
     "origin_refused": (request_bytes(extra=b"Origin: https://evil\r\n"),
                        {"origins": ["https://good"]}),
     "origin_ok": (request_bytes(extra=b"Origin: https://good\r\n"),

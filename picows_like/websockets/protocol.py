@@ -32,6 +32,7 @@ from .datastructures import MultipleValuesError
 from .exceptions import (InvalidHeader, InvalidUpgrade, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidState, PayloadTooBig, ProtocolError)
 from .frames import OK_CLOSE_CODES, Close, CloseCode, Frame, Opcode
+from .headers import parse_connection, parse_upgrade
 
 __all__ = ["Protocol", "Side", "State", "SEND_EOF", "CONNECTING", "OPEN", "CLOSING", "CLOSED",
            "SERVER", "CLIENT", "Event"]
@@ -310,10 +311,10 @@ def header_tokens(headers: Any, name: str) -> List[str]:
 def check_upgrade(headers: Any) -> None:
     """Connection must include "upgrade" and Upgrade be "websocket"
     (InvalidUpgrade naming the header otherwise)."""
-    connection = header_tokens(headers, "Connection")
+    connection = parse_connection(headers)
     if not any(value.lower() == "upgrade" for value in connection):
         raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
-    upgrade = header_tokens(headers, "Upgrade")
+    upgrade = parse_upgrade(headers)
     if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
 

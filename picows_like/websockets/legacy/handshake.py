@@ -16,61 +16,20 @@ Sec-WebSocket-Key / Sec-WebSocket-Accept values are the core's
 """
 import base64
 import binascii
-import re
-from typing import Any, List, Pattern
+from typing import Any
 
 from ... import handshake as _core
 from ..datastructures import Headers, MultipleValuesError
-from ..exceptions import InvalidHeader, InvalidHeaderFormat, InvalidHeaderValue, InvalidUpgrade
+from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidUpgrade
+from ..headers import parse_connection, parse_upgrade
 
 __all__ = ["build_request", "check_request", "build_response", "check_response"]
 
-# RFC 9110 token, and the Upgrade grammar's protocol-name ["/" protocol-version].
-_TOKEN_ITEM = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_PROTOCOL_ITEM = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+(?:/[-!#$%&'*+.^_`|~0-9a-zA-Z]+)?")
-_OWS = re.compile(r"[\t ]*")
-
-
-def _skip_delimiters(header: str, pos: int) -> int:
-    """Past any run of "," each followed by optional whitespace (RFC 9110
-    asks recipients to ignore empty list elements)."""
-    while pos < len(header) and header[pos] == ",":
-        pos = _OWS.match(header, pos + 1).end()  # type: ignore[union-attr]
-    return pos
-
-
-def _parse_list(header: str, name: str, item: Pattern, what: str) -> List[str]:
-    """The items of a comma-separated ``1#item`` header value (the value is
-    expected without leading or trailing whitespace, as the HTTP reader
-    leaves it).  InvalidHeaderFormat names the header, what was expected and
-    the position where parsing stopped."""
-    pos = _skip_delimiters(header, 0)
-    items = []
-    while True:
-        match = item.match(header, pos)
-        if match is None:
-            raise InvalidHeaderFormat(name, f"expected {what}", header, pos)
-        items.append(match.group())
-        pos = _OWS.match(header, match.end()).end()  # type: ignore[union-attr]
-        if pos == len(header):
-            return items
-        if header[pos] != ",":
-            raise InvalidHeaderFormat(name, "expected comma", header, pos)
-        pos = _skip_delimiters(header, pos)
-        if pos == len(header):
-            return items
-
-
-def _options(headers: Any, name: str, item: Pattern, what: str) -> List[str]:
-    return [option for value in headers.get_all(name)
-            for option in _parse_list(value, name, item, what)]
-
-
 def _check_upgrade(headers: Any, connection_separator: str) -> None:
-    connection = _options(headers, "Connection", _TOKEN_ITEM, "token")
+    connection = parse_connection(headers)
     if not any(option.lower() == "upgrade" for option in connection):
         raise InvalidUpgrade("Connection", connection_separator.join(connection))
-    upgrade = _options(headers, "Upgrade", _PROTOCOL_ITEM, "protocol")
+    upgrade = parse_upgrade(headers)
     # Case-insensitive: RFC 6455 writes "WebSocket" in its IANA section.
     if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade))
