@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 from http import HTTPStatus
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from multidict import CIMultiDict
 
@@ -228,7 +228,7 @@ class HandshakeRejected(Exception):
             status, reason.encode() + b"\n", extra_headers)
 
 
-def _split_head(raw: bytes, what: str, error: type,
+def _split_head(raw: bytes, what: str, error: Callable[[str], Exception],
                 strict: bool = False) -> Tuple[bytes, CIMultiDict]:
     """Split a header block (without the final CRLFCRLF) into its start line
     and headers, enforcing the size and count limits.  A line folded onto
@@ -438,7 +438,7 @@ def accept_extensions(request: WSUpgradeRequest, compression: WSPerMessageDeflat
         return done[1]
     try:
         accepted = compression.accept_offers(
-            request.headers.getall("Sec-WebSocket-Extensions", ()))
+            request.headers.getall("Sec-WebSocket-Extensions", []))
     except WSNegotiationError as exc:
         raise HandshakeRejected(400, f"malformed Sec-WebSocket-Extensions: {exc}") from None
     request._extensions = (compression, accepted)

@@ -672,6 +672,17 @@ def test_mypy_strict():
     assert proc.returncode == 0, f"{' '.join(cmd[2:])}:\n{proc.stdout}{proc.stderr}"
 
 
+@needs_mypy
+@needs_own_package
+def test_mypy_on_the_package():
+    # The package's own Python code, type-checked as a whole (its .pyi stubs
+    # stand in for the compiled modules):
+    #   .venv/bin/python -m mypy picows_like
+    cmd = [sys.executable, "-m", "mypy", "picows_like"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{' '.join(cmd[2:])}:\n{proc.stdout}{proc.stderr}"
+
+
 STUBTEST_ALLOWLIST = r"""
 # Cython adds these to every compiled module / cdef class.
 picows_like\..*\.__reduce_cython__

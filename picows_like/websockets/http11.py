@@ -213,7 +213,7 @@ def parse_line(read_line: ReadLine,
     return line[:-2]
 
 
-def parse_header_line(line: bytes) -> Tuple[bytes, bytes]:
+def parse_header_line(line: BytesOrArray) -> Tuple[BytesOrArray, BytesOrArray]:
     """(name, value) of one header line, the value stripped of surrounding
     blanks; ValueError when the line, the name or the value is malformed."""
     name_value = line.split(b":", 1)

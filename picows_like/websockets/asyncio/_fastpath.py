@@ -568,4 +568,4 @@ def _receive_step(self: Any, done: Any) -> Any:
 
 if cython.compiled:
     # await takes Receive's result through am_send, without StopIteration.
-    ws_install_am_send(Receive, _receive_step)
+    ws_install_am_send(Receive, _receive_step)  # type: ignore[name-defined]  # from the .pxd

@@ -251,7 +251,7 @@ class connect:
             headers.append(("Authorization", f"Basic {token}"))
         extra = self.additional_headers
         if extra is not None:
-            headers.extend((str(k), str(v)) for k, v in header_pairs(extra))
+            headers.extend((str(k), str(v)) for k, v in header_pairs(extra) or ())
         return headers
 
     def _socket_factory(self, kwargs: dict) -> Optional[Callable]:
