@@ -16,10 +16,12 @@ websockets = pytest.importorskip("websockets")
 import websockets.asyncio.client  # noqa: E402
 import websockets.asyncio.server  # noqa: E402
 import websockets.exceptions  # noqa: E402
+import websockets.extensions.permessage_deflate  # noqa: E402
 import websockets.sync.client  # noqa: E402
 import websockets.sync.server  # noqa: E402
 
 import picows_like.websockets.exceptions  # noqa: E402
+import picows_like.websockets.extensions.permessage_deflate  # noqa: E402
 import picows_like.websockets.sync.client  # noqa: E402
 import picows_like.websockets.sync.server  # noqa: E402
 
@@ -504,3 +506,23 @@ def test_non_websocket_answer_is_invalid_status(impl):
         finally:
             thread.join(T)
         assert not thread.is_alive()
+
+
+def test_permessage_deflate_extension_factories(impl):
+    """extensions= with websockets' factories, compression off: the
+    parameters the factories ask for are what the handshake agrees."""
+    root = websockets if impl.name == "websockets" else picows_like.websockets
+    pmd = root.extensions.permessage_deflate
+    server_ext = [pmd.ServerPerMessageDeflateFactory(server_max_window_bits=11,
+                                                     client_no_context_takeover=True)]
+    client_ext = [pmd.ClientPerMessageDeflateFactory(server_max_window_bits=11,
+                                                     client_no_context_takeover=True)]
+    with running(impl, echo, compression=None, extensions=server_ext) as (_, uri), \
+            impl.connect(uri, compression=None, extensions=client_ext) as ws:
+        agreed = ws.response.headers["Sec-WebSocket-Extensions"]
+        assert agreed.startswith("permessage-deflate")
+        assert "server_max_window_bits=11" in agreed
+        assert "client_no_context_takeover" in agreed
+        message = "compressible " * 20000
+        ws.send(message)
+        assert ws.recv(timeout=T) == message

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ... import proxy as _proxy
 from ...url import WSParsedURL
-from ..asyncio.client import (MAX_REDIRECTS, ReconnectPacer, backoff,
-                              check_unsupported, core_compression, process_exception,
+from ..asyncio.client import (MAX_REDIRECTS, ReconnectPacer, backoff, check_unsupported,
+                              core_compression, extensions_deflate, process_exception,
                               process_redirect)
 from ..client import ClientProtocol
 from ..exceptions import (InvalidMessage, InvalidProxyMessage,
@@ -305,6 +305,8 @@ class reconnect:
         if not self.ws_uri.secure and ssl is not None:
             raise ValueError("ssl argument is incompatible with a ws:// URI")
         self.deflate = core_compression(compression, server=False)
+        if extensions:
+            self.deflate = extensions_deflate(extensions)
         self.sock = sock
         self.ssl = ssl
         self.server_hostname = server_hostname

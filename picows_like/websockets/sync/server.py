@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
-from ..asyncio.client import check_unsupported, core_compression
+from ..asyncio.client import check_unsupported, core_compression, extensions_deflate
 from ..basic_auth import (build_www_authenticate_basic, credentials_checker,
                           parse_authorization_basic)
 from ..exceptions import InvalidHeader
@@ -240,6 +240,8 @@ def serve(handler: Callable[[Any], Any], host: Optional[str] = None,
     if it raised) when it returns."""
     check_unsupported(extensions)
     deflate = core_compression(compression, server=True)
+    if extensions:
+        deflate = extensions_deflate(extensions)
     if create_connection is None:
         create_connection = ServerConnection
     unix = kwargs.pop("unix", False)
