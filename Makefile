@@ -7,10 +7,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 # Build and test dependencies (the `test` extra in pyproject.toml lists the same).  websockets is
-# pinned where it exists (3.10+): the differential tests compare our websockets APIs with that release.  picows is
+# pinned where it exists (3.11+): the differential tests compare our websockets APIs with that release.  picows is
 # the reference: the echo benchmark's end-to-end test and PICOWS_LIKE_TEST_AGAINST_PICOWS=1 use it.
 DEPS   := "Cython>=3.0" setuptools wheel multidict pytest "pytest-asyncio>=1.0,<2" \
-          "uvloop; sys_platform != 'win32'" "websockets==17.4; python_version >= '3.10'" "websockets>=13; python_version < '3.10'" aiohttp trustme pproxy \
+          "uvloop; sys_platform != 'win32'" "websockets==17.4; python_version >= '3.11'" "websockets>=13; python_version < '3.11'" aiohttp trustme pproxy \
           "python-socks[asyncio]>=2.4,<4" hypothesis mypy "aiofastnet>=1.2" "picows==2.3.1" "sphinx>=7" \
           "trio>=0.22" pytest-trio "trio-websocket==0.12.2" werkzeug websocket-client
 
