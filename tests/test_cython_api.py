@@ -674,6 +674,8 @@ def test_mypy_strict():
 
 @needs_mypy
 @needs_own_package
+@pytest.mark.skipif(not (REPO_ROOT / "picows_like").is_dir(),
+                    reason="the package's sources are not beside the tests (installed sdist)")
 def test_mypy_on_the_package():
     # The package's own Python code, type-checked as a whole (its .pyi stubs
     # stand in for the compiled modules):
