@@ -161,6 +161,54 @@ class HttpConnectProxy:
             writer.transport.abort()
 
 
+class HttpsConnectProxy(HttpConnectProxy):
+    """``async with HttpsConnectProxy(server_ctx, ...) as proxy:``: the test
+    CONNECT proxy above, behind TLS.
+
+    mode "forward" opens the tunnel (after Basic auth when `auth` is set);
+    "silent" reads the CONNECT request and never answers; "no-tls" accepts
+    TCP and never starts TLS; "close" closes right after the request;
+    "refuse" answers `refusal` = (status, phrase, body).
+    """
+
+    def __init__(self, server_ctx: ssl.SSLContext, *, auth: Optional[Tuple[str, str]] = None,
+                 mode: str = "forward", refusal: Tuple[int, str, bytes] = (403, "Forbidden", b"")):
+        super().__init__(auth, silent=mode == "silent")
+        self.server_ctx = server_ctx
+        self.mode = mode
+        self.refusal = refusal
+        self.ended: Optional[asyncio.Queue] = None   # one item per client connection that ended
+
+    def url(self, userinfo: str = "") -> str:
+        return f"https://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
+
+    async def __aenter__(self):
+        self.ended = asyncio.Queue()
+        ctx = None if self.mode == "no-tls" else self.server_ctx
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=ctx)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def wait_ended(self):
+        """The client closed (or aborted) its connection to the proxy."""
+        await asyncio.wait_for(self.ended.get(), 3.0)
+
+    async def _handle(self, reader, writer):
+        try:
+            await super()._handle(reader, writer)
+        finally:
+            self.ended.put_nowait(None)
+
+    async def _serve(self, reader, writer):
+        if self.mode == "no-tls":
+            await reader.read()
+            return
+        await super()._serve(reader, writer)
+
+    def _early_answer(self) -> Optional[tuple]:
+        return {"close": (), "refuse": self.refusal}.get(self.mode)
+
+
 @contextlib.asynccontextmanager
 async def pproxy_server(scheme: str, user: Optional[str] = None, password: Optional[str] = None):
     """pproxy listening on loopback; yields the proxy URL (with credentials)."""

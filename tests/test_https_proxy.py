@@ -15,7 +15,7 @@ import socket
 import ssl
 import sys
 import time
-from typing import Optional, Tuple
+from typing import Tuple
 from unittest.mock import Mock
 
 import pytest
@@ -25,7 +25,7 @@ trustme = pytest.importorskip("trustme")
 import picows_like as picows
 from helpers import RecordingListener, close_client, connect, make_payload, wf, ws_server
 from picows_like.proxy import HTTPProxyConnectProtocol, WSProxyError
-from proxy_servers import AFN_PARAMS, HttpConnectProxy, free_port
+from proxy_servers import AFN_PARAMS, HttpsConnectProxy, free_port
 
 WSMsgType = picows.WSMsgType
 
@@ -41,53 +41,6 @@ class Pki:
         cert.configure_cert(self.server)
         self.client = ssl.create_default_context()
         self.ca.configure_trust(self.client)
-
-
-class HttpsConnectProxy(HttpConnectProxy):
-    """``async with HttpsConnectProxy(pki.server, ...) as proxy:``: the test
-    CONNECT proxy of proxy_servers.py behind TLS.
-
-    mode "forward" opens the tunnel (after Basic auth when `auth` is set);
-    "silent" reads the CONNECT request and never answers; "no-tls" accepts
-    TCP and never starts TLS; "close" closes right after the request;
-    "refuse" answers `refusal` = (status, phrase, body).
-    """
-
-    def __init__(self, server_ctx: ssl.SSLContext, *, auth: Optional[Tuple[str, str]] = None,
-                 mode: str = "forward", refusal: Tuple[int, str, bytes] = (403, "Forbidden", b"")):
-        super().__init__(auth, silent=mode == "silent")
-        self.server_ctx = server_ctx
-        self.mode = mode
-        self.refusal = refusal
-        self.ended = asyncio.Queue()    # one item per client connection that ended
-
-    def url(self, userinfo: str = "") -> str:
-        return f"https://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
-
-    async def __aenter__(self):
-        ctx = None if self.mode == "no-tls" else self.server_ctx
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=ctx)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def wait_ended(self):
-        """The client closed (or aborted) its connection to the proxy."""
-        await wf(self.ended.get())
-
-    async def _handle(self, reader, writer):
-        try:
-            await super()._handle(reader, writer)
-        finally:
-            self.ended.put_nowait(None)
-
-    async def _serve(self, reader, writer):
-        if self.mode == "no-tls":
-            await reader.read()
-            return
-        await super()._serve(reader, writer)
-
-    def _early_answer(self) -> Optional[tuple]:
-        return {"close": (), "refuse": self.refusal}.get(self.mode)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,8 @@ import picows_like.websockets.exceptions  # noqa: E402
 import picows_like.websockets.sync.client  # noqa: E402
 import picows_like.websockets.sync.router  # noqa: E402
 import picows_like.websockets.sync.server  # noqa: E402
-from proxy_servers import HttpConnectProxy, pproxy_server, tls_pair  # noqa: E402
+from proxy_servers import HttpConnectProxy, HttpsConnectProxy, pproxy_server, tls_pair  # noqa: E402
+from test_sync_api import echo, running  # noqa: E402
 
 T = 5.0
 
@@ -72,26 +73,6 @@ def no_environment_proxy(monkeypatch):
     for name in ("ws", "wss", "http", "https", "socks", "all", "no"):
         for var in (f"{name}_proxy", f"{name.upper()}_PROXY"):
             monkeypatch.delenv(var, raising=False)
-
-
-@contextlib.contextmanager
-def running(impl, handler, **kwargs):
-    """A server of `impl` serving in a thread; yields (server, uri)."""
-    with impl.serve(handler, "127.0.0.1", 0, **kwargs) as server:
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        try:
-            port = server.socket.getsockname()[1]
-            yield server, f"ws://127.0.0.1:{port}/"
-        finally:
-            server.shutdown()
-            thread.join(T)
-            assert not thread.is_alive(), "serve_forever did not return"
-
-
-def echo(ws):
-    for message in ws:
-        ws.send(message)
 
 
 class LoopThread:
@@ -173,23 +154,6 @@ def test_proxy_from_the_environment(impl, monkeypatch):
 def test_invalid_proxy_url(impl):
     with pytest.raises(impl.exc.InvalidProxy):
         impl.connect("ws://127.0.0.1:1/", proxy="ftp://127.0.0.1:21")
-
-
-class HttpsConnectProxy(HttpConnectProxy):
-    """The test CONNECT proxy behind TLS."""
-
-    def __init__(self, server_ctx, **kwargs):
-        super().__init__(**kwargs)
-        self.server_ctx = server_ctx
-
-    def url(self, userinfo=""):
-        return super().url(userinfo).replace("http://", "https://", 1)
-
-    async def __aenter__(self):
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0,
-                                                  ssl=self.server_ctx)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
 
 
 @pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])

@@ -25,7 +25,7 @@ import websockets.exceptions  # noqa: E402
 
 import picows_like.websockets.asyncio.client  # noqa: E402
 import picows_like.websockets.exceptions  # noqa: E402
-from proxy_servers import HttpConnectProxy, free_port, pproxy_server, tls_pair  # noqa: E402
+from proxy_servers import HttpConnectProxy, HttpsConnectProxy, free_port, pproxy_server, tls_pair  # noqa: E402
 
 T = 5.0
 
@@ -171,23 +171,6 @@ async def test_invalid_proxy_arguments(impl):
         await asyncio.wait_for(impl.connect("ws://127.0.0.1:9/", proxy="http://127.0.0.1:9",
                                             proxy_ssl=ssl.create_default_context(),
                                             open_timeout=T), T)
-
-
-class HttpsConnectProxy(HttpConnectProxy):
-    """The test CONNECT proxy behind TLS."""
-
-    def __init__(self, server_ctx, **kwargs):
-        super().__init__(**kwargs)
-        self.server_ctx = server_ctx
-
-    def url(self, userinfo=""):
-        return super().url(userinfo).replace("http://", "https://", 1)
-
-    async def __aenter__(self):
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0,
-                                                  ssl=self.server_ctx)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
 
 
 @pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])
