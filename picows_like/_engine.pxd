@@ -65,6 +65,20 @@ cdef enum EngineError:
     ERR_NO_MEMORY = 23         # no memory for a frame the limits allow
 
 
+# What a liveness PING waits for (engine.pong_wait).
+cdef enum PongWait:
+    PONG_NONE = 0
+    PONG_AUTO = 1        # a liveness PING: the reply deadline runs
+    PONG_USER = 2        # a round of measure_roundtrip_time: no deadline
+
+# What a driver does when a deadline it armed comes (engine.on_deadline()).
+cdef enum DeadlineAction:
+    DL_NONE = 0          # nothing due yet: arm next_deadline() again
+    DL_PING = 1          # send a liveness PING now (the reply deadline runs)
+    DL_FAILED = 2        # a timeout failed the connection (fail_with ran)
+    DL_CLOSE_TIMEOUT = 3 # the close deadline passed: the driver drops the socket
+
+
 cdef extern from "ws_random.h":
     int ws_next_mask_key(uint8_t* key) nogil
 
@@ -197,6 +211,18 @@ cdef class WSEngine:
         readonly bytes close_sent_reason
         readonly int close_rcvd_then_sent  # -1 unknown, 0, 1
 
+        # liveness, as deadlines a driver arms (no timer here): times are
+        # the driver's monotonic clock in seconds, 0 for none.
+        public double handshake_deadline   # CONNECTING: fail when it passes
+        public double close_deadline       # closing: the peer must be done by then
+        public double ping_interval        # OPEN: idle time (or period) before a PING
+        public double ping_timeout         # a liveness PING's reply deadline
+        public bint ping_periodically      # PING every interval, not only when idle
+        public bint pings_held             # no liveness PING (a driver measures RTT)
+        public double last_read            # when input last came (idle pings)
+        public double ping_sent_at         # the last liveness PING (or the period's start)
+        public int pong_wait               # PongWait
+
         # failure
         readonly int error_kind
         readonly str error_reason
@@ -230,3 +256,6 @@ cdef class WSEngine:
     cdef int _deliver_error_head(self) except -1
     cdef int open_with(self, Inflater inflater) except -1
     cdef int set_closing(self) except -1
+    cdef double next_deadline(self) noexcept
+    cdef int on_deadline(self, double now) except -1
+    cdef bint pong_received(self) noexcept

@@ -12,8 +12,13 @@ One way to end a connection: fail_with(kind, code, reason).  The engine
 never decides when to drop the socket: a driver reads `state`,
 `eof_sent` (half-close) and close_expected(); or its sink's on_fail()
 takes the closing over (the asyncio driver sends its CLOSE through
-WSTransport and closes the socket itself).  Liveness deadlines (ping
-interval, close timeout) are not here yet: the driver keeps its timers.
+WSTransport and closes the socket itself).
+
+Liveness is deadlines, not timers: the engine says when something is due
+(next_deadline(): the opening handshake's end, the next liveness PING, a
+PING's reply) and what to do when the driver's one timer fires
+(on_deadline(now): send a PING, or fail with HANDSHAKE_TIMEOUT /
+PING_TIMEOUT).  The driver supplies the clock.
 
 Two drivers, two sets of rules: the websockets facade keeps websockets'
 (a limit per message, its error wording, CLOSE and PING answered here);
@@ -66,6 +71,7 @@ cdef enum:
     OP_PONG = 0xA
     MAX_CONTROL_PAYLOAD = 125
     MAX_HEADER_SIZE = 14          # 2 + 8 (64-bit length) + 4 (mask key)
+    CLOSE_GOING_AWAY = 1001
     CLOSE_NO_STATUS = 1005
     CLOSE_ABNORMAL = 1006
     CLOSE_PROTOCOL_ERROR = 1002
@@ -900,6 +906,75 @@ cdef class WSEngine:
             self.handshake_open(compression)
         else:
             self.handshake_failed()
+
+    # -- liveness: deadlines ------------------------------------------------
+
+    cdef double next_deadline(self) noexcept:
+        """When the driver must call on_deadline() next (its clock), 0 for
+        never: the close deadline once a driver set one (closing, nothing
+        else is due then); the opening handshake's limit while CONNECTING; while OPEN,
+        a liveness PING's reply deadline, else when the next PING is due
+        (ping_interval after the last input, or after the last PING when
+        periodic)."""
+        if self.close_deadline > 0:
+            return self.close_deadline
+        if self.state == ENGINE_CONNECTING:
+            return 0 if self.discarding else self.handshake_deadline
+        if self.state != ENGINE_OPEN or self.discarding:
+            return 0
+        if self.pong_wait == PONG_AUTO:
+            return self.ping_sent_at + self.ping_timeout if self.ping_timeout > 0 else 0
+        if self.pong_wait != PONG_NONE or self.ping_interval <= 0 or self.pings_held:
+            return 0
+        return (self.ping_sent_at if self.ping_periodically
+                else self.last_read) + self.ping_interval
+
+    cdef int on_deadline(self, double now) except -1:
+        """The driver's timer fired at `now`: return DL_PING when a
+        liveness PING is due (the driver sends it; its reply deadline runs
+        from now), DL_FAILED when a deadline passed (the connection failed
+        through fail_with), DL_CLOSE_TIMEOUT when the close deadline passed
+        (the driver drops the connection), DL_NONE when nothing is due yet
+        (input came since the timer was armed)."""
+        cdef double due = self.next_deadline()
+        if due == 0 or now < due:
+            return DL_NONE
+        if self.close_deadline > 0:
+            self.close_deadline = 0
+            return DL_CLOSE_TIMEOUT
+        if self.state == ENGINE_CONNECTING:
+            self.fail_with(ERR_HANDSHAKE_TIMEOUT, CLOSE_ABNORMAL, b"no opening handshake in time")
+            return DL_FAILED
+        if self.pong_wait == PONG_AUTO:
+            self.fail_with(ERR_PING_TIMEOUT, CLOSE_GOING_AWAY, b"no PONG in time")
+            return DL_FAILED
+        self.pong_wait = PONG_AUTO
+        self.ping_sent_at = now
+        return DL_PING
+
+    cdef bint pong_received(self) noexcept:
+        """The PONG a liveness PING (or an RTT round) waited for came:
+        return whether one was awaited."""
+        if self.pong_wait == PONG_NONE:
+            return False
+        self.pong_wait = PONG_NONE
+        return True
+
+    def deadline(self):
+        """next_deadline() for Python drivers and tests: None for never."""
+        cdef double due = self.next_deadline()
+        return None if due == 0 else due
+
+    def check_deadline(self, double now):
+        """on_deadline() for Python drivers and tests: "ping", "failed",
+        "close_timeout" or None."""
+        cdef int action = self.on_deadline(now)
+        return ("ping" if action == DL_PING else "failed" if action == DL_FAILED
+                else "close_timeout" if action == DL_CLOSE_TIMEOUT else None)
+
+    def notify_pong(self):
+        """pong_received() for Python drivers and tests."""
+        return self.pong_received()
 
     # -- picows' opening handshake as steps (a driver calls them; the
     #    websockets facade runs websockets' own checks instead) ------------

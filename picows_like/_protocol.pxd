@@ -34,7 +34,6 @@ cdef class WSProtocolCore(WSEngineSink):
         object _subprotocols
 
         # handshake
-        object _handshake_timer
         object _upgrade_future         # client: resolves to (request, response)
         bytes _ws_key
         bytes _request_bytes
@@ -46,15 +45,10 @@ cdef class WSProtocolCore(WSEngineSink):
         Py_ssize_t _head_checked       # bytes after _rpos searched for CRLFCRLF so far
         readonly Py_ssize_t _head_scan_bytes   # total bytes searched (tests: no rescans)
 
-        # liveness
+        # liveness: the engine keeps the deadlines, this one timer waits for the next
         bint _auto_ping
-        bint _ping_periodically
-        double _idle_timeout
-        double _reply_timeout
-        double _last_read
-        double _ping_sent_at
-        bint _expect_pong
-        object _ping_timer
+        object _timer
+        double _timer_due
         object _rtt_future
 
     cdef int _feed(self) except -1
@@ -63,4 +57,5 @@ cdef class WSProtocolCore(WSEngineSink):
     cdef int _compact(self, bint filled) except -1
     cdef int _large_buffer_used(self) except -1
     cdef int _handshake_data(self) except -1
+    cdef int _arm_timer(self) except -1
     cdef int _upgraded_to(self, listener, request, response, compression, subprotocol) except -1

@@ -27,7 +27,8 @@ from ._deflate cimport Inflater, Deflater
 from ._engine cimport (WSEngine, WSEngineSink, ENGINE_CONNECTING, ENGINE_OPEN, ENGINE_CLOSED,
                        ROLE_CLIENT, ROLE_SERVER, ERR_INFLATE, ERR_HANDSHAKE, ERR_CALLBACK,
                        ERR_HANDSHAKE_TIMEOUT, ERR_PING_TIMEOUT, ERR_CLOSE_DRAIN, ERR_NO_MEMORY,
-                       ERR_TOO_BIG)
+                       ERR_TOO_BIG, PONG_NONE, PONG_AUTO, PONG_USER, DL_PING, DL_FAILED,
+                       DL_CLOSE_TIMEOUT)
 from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
@@ -126,9 +127,6 @@ cdef class WSProtocolCore(WSEngineSink):
         self._subprotocols = subprotocols
         self._close_timeout = close_timeout
         self._auto_ping = enable_auto_ping
-        self._ping_periodically = auto_ping_strategy == WSAutoPingStrategy.PING_PERIODICALLY
-        self._idle_timeout = auto_ping_idle_timeout
-        self._reply_timeout = auto_ping_reply_timeout
         if max_frame_size <= 0:
             raise ValueError("max_frame_size must be > 0")
         # picows' rules on the engine: a per-frame limit, the parser's codes
@@ -144,6 +142,11 @@ cdef class WSProtocolCore(WSEngineSink):
         engine.parser.rsv_allowed = RSV_BITS if accept_rsv_bits else 0
         engine.inbuf.shrink(0)          # the driver feeds its own read buffer
         engine.out.shrink(0)            # and sends through WSTransport
+        if enable_auto_ping:            # liveness: deadlines the engine keeps
+            engine.ping_interval = auto_ping_idle_timeout
+            engine.ping_timeout = auto_ping_reply_timeout
+            engine.ping_periodically = \
+                auto_ping_strategy == WSAutoPingStrategy.PING_PERIODICALLY
         self._engine = engine
         self._init_size = read_buffer_init_size
         self._rbuf = MemoryBuffer(read_buffer_init_size)
@@ -161,8 +164,8 @@ cdef class WSProtocolCore(WSEngineSink):
         if self._is_client:
             transport.write(self._request_bytes)
         elif self._handshake_timeout is not None:
-            self._handshake_timer = self._loop.call_later(
-                self._handshake_timeout, self._on_handshake_timeout)
+            self._engine.handshake_deadline = _now() + self._handshake_timeout
+            self._arm_timer()
 
     def get_buffer(self, Py_ssize_t sizehint):
         return self
@@ -194,7 +197,7 @@ cdef class WSProtocolCore(WSEngineSink):
                 self._drain_overflow()
             return
         if self._auto_ping:
-            self._last_read = _now()
+            engine.last_read = _now()
         if engine.state != ENGINE_CONNECTING:
             self._rpos += engine.feed(self._rbuf.data + self._rpos, self._wpos - self._rpos)
             if engine.inflater is not None and engine.inflater.out.capacity > READ_GROW_LIMIT:
@@ -229,6 +232,7 @@ cdef class WSProtocolCore(WSEngineSink):
         cdef WSEngine engine = self._engine
         cdef bint upgraded = engine.state != ENGINE_CONNECTING
         engine.discarding = True
+        engine.close_deadline = 0
         engine._set_state(ENGINE_CLOSED)
         engine.sink = _NO_SINK            # no cycle left between engine and protocol
         self._cancel_timers()
@@ -294,7 +298,7 @@ cdef class WSProtocolCore(WSEngineSink):
         """A frame that passed the engine's rules (inflated when compressed):
         PONGs we wait for, PINGs we answer, CLOSE, or the listener."""
         cdef int op = frame.msg_type
-        if op <= WSMsgType.BINARY and not self._expect_pong:
+        if op <= WSMsgType.BINARY and engine.pong_wait == PONG_NONE:
             # The hot path: the listener call inline.
             try:
                 if self._py_on_frame is not None:
@@ -303,7 +307,7 @@ cdef class WSProtocolCore(WSEngineSink):
                     self.listener.on_ws_frame(self.transport, frame)
             except Exception as exc:
                 self._callback_failed(exc, "on_ws_frame")
-        elif self._expect_pong and self._is_pong(frame):
+        elif engine.pong_wait != PONG_NONE and self._is_pong(frame):
             self._pong_received()
         elif op <= WSMsgType.BINARY:
             _call_on_frame(self, frame)
@@ -330,7 +334,13 @@ cdef class WSProtocolCore(WSEngineSink):
         self._cancel_timers()
         if transport is None:
             return 1
-        if kind <= ERR_INFLATE or kind == ERR_NO_MEMORY:
+        if kind == ERR_HANDSHAKE_TIMEOUT:
+            self._logger.info("no complete upgrade request within %ss, disconnecting",
+                              self._handshake_timeout)
+        elif kind == ERR_PING_TIMEOUT:
+            self._logger.info("no PONG within %.3gs of a PING, closing the connection as stale",
+                              engine.ping_timeout)
+        elif kind <= ERR_INFLATE or kind == ERR_NO_MEMORY:
             message = reason.decode("utf-8", "replace")
             self._logger.info("protocol error, closing with %d: %s", code, message)
             if transport._exception is None:
@@ -342,6 +352,7 @@ cdef class WSProtocolCore(WSEngineSink):
             transport.disconnect(False)
         else:
             transport._linger(not self._is_client)
+        self._arm_timer()
         return 1
 
     def _is_pong(self, WSFrame frame):
@@ -690,9 +701,6 @@ cdef class WSProtocolCore(WSEngineSink):
                                                compression.level, compression.mem_level)
                 transport._compress_min = compression.min_size
         self._engine.open_with(inflater)
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
-            self._handshake_timer = None
         return 0
 
     def _connected(self):
@@ -702,101 +710,89 @@ cdef class WSProtocolCore(WSEngineSink):
             self._callback_failed(exc, "on_ws_connected")
             return
         if self._auto_ping:
-            self._last_read = _now()
-            self._arm_ping(self._idle_timeout)
+            self._engine.last_read = self._engine.ping_sent_at = _now()
+        self._arm_timer()           # the handshake's deadline is over; PINGs start
 
-    def _on_handshake_timeout(self):
-        self._handshake_timer = None
-        if self._engine.state == ENGINE_CONNECTING:
-            self._logger.info("no complete upgrade request within %ss, disconnecting",
-                              self._handshake_timeout)
-            self._engine.fail_with(ERR_HANDSHAKE_TIMEOUT, CLOSE_ABNORMAL,
-                                   b"no opening handshake in time")
-
-    # -- liveness ------------------------------------------------------------
+    # -- liveness: one timer at the engine's next deadline ------------------
 
     def _cancel_timers(self):
         if self._release_timer is not None:
             self._release_timer.cancel()
             self._release_timer = None
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
-            self._handshake_timer = None
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-            self._ping_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def _arm_ping(self, double delay):
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-        self._ping_timer = self._loop.call_later(delay, self._on_ping_timer)
+    cdef int _arm_timer(self) except -1:
+        """(Re)arm the timer for engine.next_deadline() (none: cancel it)."""
+        cdef double due = self._engine.next_deadline()
+        if self._timer is not None:
+            if due == self._timer_due:
+                return 0
+            self._timer.cancel()
+            self._timer = None
+        if due > 0:
+            self._timer_due = due
+            self._timer = self._loop.call_at(due, self._on_timer)
+        return 0
 
-    def _on_ping_timer(self):
-        cdef double idle
-        self._ping_timer = None
-        if self._engine.discarding or self.transport.is_close_frame_sent or self._expect_pong:
-            return
-        if not self._ping_periodically:
-            idle = _now() - self._last_read
-            if idle < self._idle_timeout:
-                self._arm_ping(self._idle_timeout - idle)
-                return
-        self._expect_pong = True
-        self._ping_sent_at = _now()
-        self._ping_timer = self._loop.call_later(self._reply_timeout, self._on_reply_timeout)
-        try:
-            self.listener.send_user_specific_ping(self.transport)
-        except Exception as exc:
-            self._callback_failed(exc, "send_user_specific_ping")
+    def _on_timer(self):
+        cdef WSEngine engine = self._engine
+        cdef double now = _now()
+        cdef int action
+        self._timer = None
+        # An event loop may run a timer a clock tick early: it is due.
+        if now < self._timer_due:
+            now = self._timer_due
+        action = engine.on_deadline(now)
+        if action == DL_PING:
+            try:
+                self.listener.send_user_specific_ping(self.transport)
+            except Exception as exc:
+                self._callback_failed(exc, "send_user_specific_ping")
+        elif action == DL_CLOSE_TIMEOUT:
+            self.transport._on_close_timeout()
+        if self.transport is not None and not self.transport.is_disconnected:
+            self._arm_timer()
 
-    def _on_reply_timeout(self):
-        self._ping_timer = None
-        if not self._expect_pong or self.transport.is_disconnected:
-            return
-        self._logger.info("no PONG within %.3gs of a PING, closing the connection as stale",
-                          self._reply_timeout)
-        self._engine.fail_with(ERR_PING_TIMEOUT, WSCloseCode.GOING_AWAY, b"no PONG in time")
+    def _set_close_deadline(self, double delay):
+        """The transport: the peer must finish closing within `delay`
+        seconds (< 0: no deadline)."""
+        self._engine.close_deadline = _now() + delay if delay >= 0 else 0
+        self._arm_timer()
 
     def _pong_received(self):
-        if not self._expect_pong:
+        if not self._engine.pong_received():
             return
-        self._expect_pong = False
         if self._rtt_future is not None and not self._rtt_future.done():
             self._rtt_future.set_result(_now())
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-            self._ping_timer = None
-        if self._auto_ping and self._rtt_future is None:
-            # Periodic pings keep their period from the last PING sent.
-            self._arm_ping(max(0.0, self._idle_timeout - (_now() - self._ping_sent_at))
-                           if self._ping_periodically else self._idle_timeout)
+        self._arm_timer()
 
     async def _measure_roundtrip_time(self, int rounds):
+        cdef WSEngine engine = self._engine
         cdef list times = []
         cdef double t0
-        if self._expect_pong:
-            # An auto-ping is in flight: let its pong (or its reply timeout)
-            # come first, so no round takes the other's answer.
-            self._rtt_future = self._loop.create_future()
-            try:
-                await self._rtt_future
-            finally:
-                self._rtt_future = None
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-            self._ping_timer = None
+        engine.pings_held = True           # no liveness PING between the rounds
         try:
+            if engine.pong_wait == PONG_AUTO:
+                # A liveness PING is in flight: let its PONG (or its reply
+                # deadline) come first, so no round takes the other's answer.
+                self._rtt_future = self._loop.create_future()
+                await self._rtt_future
             for _ in range(rounds):
                 self._rtt_future = self._loop.create_future()
-                self._expect_pong = True
+                engine.pong_wait = PONG_USER
                 t0 = _now()
                 self.listener.send_user_specific_ping(self.transport)
                 times.append(await self._rtt_future - t0)
         finally:
             self._rtt_future = None
-            self._expect_pong = False
-            if self._auto_ping and not self._engine.discarding:
-                self._arm_ping(self._idle_timeout)
+            engine.pings_held = False
+            if engine.pong_wait == PONG_USER:
+                engine.pong_wait = PONG_NONE
+            if self._auto_ping and not engine.discarding:
+                engine.last_read = engine.ping_sent_at = _now()
+                self._arm_timer()
         return times
 
 

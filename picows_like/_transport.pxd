@@ -51,7 +51,6 @@ cdef class WSTransport:
         bint _write_shut            # write_eof() (or TLS close()) was called
         bint _close_received
         double _close_timeout
-        object _close_timer
         MemoryBuffer _wbuf
         bytearray _lent             # reusable buffer for large transport.write()s
         bint _chunk_tls             # large writes go to the loop's TLS in pieces
@@ -97,6 +96,7 @@ cdef class WSTransport:
     cdef int _set_close_received(self, object code, str reason) except -1
     cdef int _connection_lost(self) except -1
     cdef int _linger(self, bint shut_write) except -1
+    cdef int _set_close_deadline(self, double delay) except -1
     cdef int _shut_write(self) except -1
     cdef double _linger_timeout(self)
 

@@ -476,11 +476,17 @@ cdef class WSTransport:
         if self._close_received:
             self.close_handshake.recv_then_sent = True
         elif self._close_timeout >= 0 and not self.is_disconnected and not self._closing:
-            self._close_timer = self._loop.call_later(self._close_timeout, self._on_close_timeout)
+            self._set_close_deadline(self._close_timeout)
+        return 0
+
+    cdef int _set_close_deadline(self, double delay) except -1:
+        # The connection's one timer (the protocol's, at the engine's
+        # deadlines) ends a close that takes too long: _on_close_timeout.
+        if self._protocol is not None:
+            self._protocol._set_close_deadline(delay)
         return 0
 
     def _on_close_timeout(self):
-        self._close_timer = None
         if self.is_disconnected:
             return
         if self._closing:
@@ -516,9 +522,7 @@ cdef class WSTransport:
             return
         if not graceful:
             self._closing = True
-            if self._close_timer is not None:
-                self._close_timer.cancel()
-                self._close_timer = None
+            self._set_close_deadline(-1)
             self.underlying_transport.abort()
             return
         self._linger(True)
@@ -538,10 +542,7 @@ cdef class WSTransport:
             self._protocol._halt_reading()
         if shut_write:
             self._shut_write()
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-        self._close_timer = self._loop.call_later(self._linger_timeout(),
-                                                  self._on_close_timeout)
+        self._set_close_deadline(self._linger_timeout())
         return 0
 
     cdef int _shut_write(self) except -1:
@@ -562,9 +563,6 @@ cdef class WSTransport:
     cdef int _connection_lost(self) except -1:
         self.is_disconnected = True
         self._closing = True
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-            self._close_timer = None
         return 0
 
     async def wait_disconnected(self):

@@ -15,6 +15,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 import pytest
 
@@ -171,22 +172,48 @@ def test_a_refused_handshake_fails_through_the_engine(make_server):
 
 
 def test_a_late_handshake_fails_through_the_engine(make_server):
-    protocol, transport = make_server(upgrade=False)
-    protocol._on_handshake_timeout()
+    protocol, transport = make_server(upgrade=False, websocket_handshake_timeout=5)
+    due = protocol.engine.deadline()       # the driver's one timer waits for it
+    assert due == pytest.approx(time.monotonic() + 5, abs=1)
+    protocol._on_timer()                   # the loop runs the timer at the deadline
     assert protocol.engine.error_kind == E["HANDSHAKE_TIMEOUT"]
     assert transport.aborted and transport.written == b""
+    assert protocol.engine.deadline() is None
 
 
 def test_an_unanswered_ping_fails_through_the_engine(make_server):
-    protocol, transport = make_server(enable_auto_ping=True, auto_ping_strategy=
+    protocol, transport = make_server(enable_auto_ping=True, auto_ping_idle_timeout=7,
+                                      auto_ping_reply_timeout=3, auto_ping_strategy=
                                       picows.WSAutoPingStrategy.PING_PERIODICALLY)
-    protocol._on_ping_timer()              # the period is over: PING
+    ping_due = protocol.engine.deadline()
+    assert ping_due == pytest.approx(time.monotonic() + 7, abs=1)
+    protocol._on_timer()                   # the period is over: PING
     assert bytes(transport.written[:1]) == b"\x89"
+    assert protocol.engine.deadline() == pytest.approx(ping_due + 3)    # its reply deadline
     del transport.written[:]
-    protocol._on_reply_timeout()
+    protocol._on_timer()
     assert protocol.engine.error_kind == E["PING_TIMEOUT"]
     assert close_frame_written(transport) == 1001
     assert transport.aborted
+
+
+def test_input_moves_an_idle_ping_and_a_pong_ends_the_wait(make_server):
+    protocol, transport = make_server(enable_auto_ping=True, auto_ping_idle_timeout=7,
+                                      auto_ping_reply_timeout=3)
+    engine = protocol.engine
+    first = engine.deadline()
+    time.sleep(0.02)
+    feed(protocol, masked(0x2, b"data"))   # input: the connection is not idle
+    assert engine.deadline() > first
+    protocol._on_timer()                   # fired at the old deadline: nothing due
+    assert transport.written == b""
+    engine.last_read -= 7                  # as if 7 s went by without input
+    protocol._on_timer()
+    assert bytes(transport.written[:1]) == b"\x89"
+    reply_due = engine.deadline()
+    feed(protocol, masked(0xA, b""))       # the PONG
+    assert engine.error_kind == 0
+    assert engine.deadline() == pytest.approx(time.monotonic() + 7, abs=1) != reply_due
 
 
 def test_frames_make_no_python_object(make_server):
