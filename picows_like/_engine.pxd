@@ -255,7 +255,7 @@ cdef class WSEngine:
     cdef int _deliver_head(self, Py_ssize_t body_size) except -1
     cdef int _deliver_error_head(self) except -1
     cdef int open_with(self, Inflater inflater) except -1
-    cdef int set_closing(self) except -1
+    cdef int set_closing(self, int code, bytes reason) except -1
     cdef double next_deadline(self) noexcept
     cdef int on_deadline(self, double now) except -1
     cdef bint pong_received(self) noexcept

@@ -878,8 +878,14 @@ cdef class WSEngine:
         self._set_state(ENGINE_OPEN)
         return 0
 
-    cdef int set_closing(self) except -1:
-        """A driver sent its CLOSE itself: OPEN -> CLOSING."""
+    cdef int set_closing(self, int code, bytes reason) except -1:
+        """A driver sent its CLOSE itself (code 1005: an empty one; -1: a
+        frame it did not parse): record it, OPEN -> CLOSING."""
+        if self.close_sent_code < 0 and code >= 0:
+            self.close_sent_code = code
+            self.close_sent_reason = reason
+            if self.close_rcvd_code >= 0:
+                self.close_rcvd_then_sent = 1
         if self.state == ENGINE_OPEN:
             self._set_state(ENGINE_CLOSING)
         return 0

@@ -161,6 +161,7 @@ cdef class WSProtocolCore(WSEngineSink):
         self.transport = WSTransport(self._is_client, transport, self._logger, self._loop,
                                      self._close_timeout)
         self.transport._protocol = self
+        self.transport._engine = self._engine
         if self._is_client:
             transport.write(self._request_bytes)
         elif self._handshake_timeout is not None:
@@ -215,10 +216,6 @@ cdef class WSProtocolCore(WSEngineSink):
     def _halt_reading(self):
         """The transport started closing: discard all further input."""
         self._engine.discarding = True
-
-    def _close_sent(self):
-        """The transport sent our CLOSE."""
-        self._engine.set_closing()
 
     def _drain_overflow(self):
         cdef WSTransport transport = self.transport

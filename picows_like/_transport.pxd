@@ -49,7 +49,8 @@ cdef class WSTransport:
         bint _maybe_queued          # the transport's buffer may hold data
         bint _closing               # a graceful close (linger) or an abort has started
         bint _write_shut            # write_eof() (or TLS close()) was called
-        bint _close_received
+        object _engine              # the connection's _engine.WSEngine (typed in the .pyx,
+                                    # so this .pxd does not pull in zlib.h either)
         double _close_timeout
         MemoryBuffer _wbuf
         bytearray _lent             # reusable buffer for large transport.write()s

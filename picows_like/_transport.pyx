@@ -36,7 +36,7 @@ from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater
 from ._frame cimport close_code_to_py
 # The header and masking-key rules live in the engine (inline: no call).
-from ._engine cimport frame_header_size, next_mask_key, write_frame_header
+from ._engine cimport WSEngine, frame_header_size, next_mask_key, write_frame_header
 
 from .exceptions import WSProtocolError
 
@@ -466,14 +466,19 @@ cdef class WSTransport:
     # and by the protocol's CLOSE_DRAIN_MAX_BYTES; past either, we abort.
 
     cdef int _after_close_sent(self, int code, str reason) except -1:
+        # is_close_frame_sent mirrors the engine's state for picows' API
+        # (a C field users' compiled code reads).
+        cdef WSEngine engine = self._engine
+        cdef bint close_received = engine is not None and engine.close_rcvd_code >= 0
         self.is_close_frame_sent = True
-        if self._protocol is not None:
-            self._protocol._close_sent()        # the engine: OPEN -> CLOSING
+        if engine is not None:                  # OPEN -> CLOSING, the CLOSE recorded
+            engine.set_closing(code if code > 0 else 1005 if code == 0 else -1,
+                               reason.encode() if reason else b"")
         if self.close_handshake is None:
             self.close_handshake = WSCloseHandshake()
         if code >= 0:
             self.close_handshake.sent = WSCloseInfo(close_code_to_py(code), reason)
-        if self._close_received:
+        if close_received:
             self.close_handshake.recv_then_sent = True
         elif self._close_timeout >= 0 and not self.is_disconnected and not self._closing:
             self._set_close_deadline(self._close_timeout)
@@ -501,7 +506,6 @@ cdef class WSTransport:
         return self._close_timeout if self._close_timeout >= 0 else LINGER_TIMEOUT
 
     cdef int _set_close_received(self, object code, str reason) except -1:
-        self._close_received = True
         if self.close_handshake is None:
             self.close_handshake = WSCloseHandshake()
             # As picows: received first (whether or not we answer).

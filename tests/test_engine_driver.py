@@ -231,3 +231,25 @@ def test_frames_make_no_python_object(make_server):
         gc.enable()
     assert protocol.engine.error_kind == 0
     assert grown < 50, f"{grown} blocks for 2000 frames"
+
+
+def test_our_close_is_the_engines_close_and_arms_its_deadline(make_server):
+    protocol, transport = make_server(close_timeout=3)
+    protocol.transport.send_close(picows.WSCloseCode.OK, "bye")
+    engine = protocol.engine
+    assert engine.state == _engine.CLOSING
+    assert engine.close_sent == (1000, b"bye")
+    assert protocol.transport.is_close_frame_sent          # picows' C field, mirrored
+    assert engine.deadline() == pytest.approx(time.monotonic() + 3, abs=1)
+    protocol._on_timer()                   # no CLOSE from the peer in time
+    assert transport.aborted
+
+
+def test_a_close_answered_records_both_sides(make_server):
+    protocol, transport = make_server()
+    feed(protocol, masked(0x8, b"\x03\xe8done"))
+    engine = protocol.engine
+    assert engine.close_rcvd == (1000, b"done")
+    assert engine.close_sent == (1000, b"")                # echoed code (RFC 6455 5.5.1)
+    assert engine.close_rcvd_then_sent == 1
+    assert close_frame_written(transport) == 1000

@@ -85,3 +85,13 @@ def test_no_reply_deadline_without_a_timeout(timeout):
     engine = opened(timeout=timeout)
     assert engine.check_deadline(110.0) == "ping"
     assert engine.deadline() is None
+
+
+def test_a_close_deadline_comes_before_anything_else():
+    engine = opened()
+    engine.send_close(1000)
+    engine.close_deadline = 105.0                      # the driver's close timeout
+    assert engine.deadline() == 105.0
+    assert engine.check_deadline(104.0) is None
+    assert engine.check_deadline(105.0) == "close_timeout"   # the driver drops the socket
+    assert engine.deadline() is None                   # reported once
