@@ -131,9 +131,6 @@ cdef inline int next_mask_key(uint8_t* key) except -1:
     return 0
 
 
-cdef bint close_code_allowed(int code) noexcept nogil
-
-
 cdef class WSEngineSink:
     """What a driver or facade implements to hear from the engine.
 

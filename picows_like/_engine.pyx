@@ -39,7 +39,8 @@ from ._buffer cimport MemoryBuffer
 from ._deflate cimport Deflater, Inflater
 from ._enums cimport WSMsgType
 from ._frame cimport WSFrame
-from ._parser cimport FrameParser, complete_frame_size
+from ._parser cimport (FrameParser, close_code_allowed, complete_frame_size,
+                       CLOSE_PROTOCOL_ERROR, CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG)
 
 
 cdef extern from "ws_utf8.h":
@@ -74,9 +75,6 @@ cdef enum:
     CLOSE_GOING_AWAY = 1001
     CLOSE_NO_STATUS = 1005
     CLOSE_ABNORMAL = 1006
-    CLOSE_PROTOCOL_ERROR = 1002
-    CLOSE_INVALID_DATA = 1007
-    CLOSE_MESSAGE_TOO_BIG = 1009
     RSV1 = 0x40
     RSV_BITS = 0x70
     IN_INIT = 64 * 1024
@@ -111,11 +109,6 @@ cdef int mask_key_fallback(uint8_t* key) except -1:
     cdef bytes data = os.urandom(4)
     memcpy(key, <const char*>data, 4)
     return 0
-
-
-cdef bint close_code_allowed(int code) noexcept nogil:
-    """Codes a peer may put in a CLOSE frame (RFC 6455 7.4, IANA registry)."""
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 def is_close_code_allowed(int code) -> bool:

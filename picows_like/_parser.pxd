@@ -14,6 +14,12 @@ cdef enum:
     CLOSE_INVALID_DATA = 1007
     CLOSE_MESSAGE_TOO_BIG = 1009
 
+
+cdef inline bint close_code_allowed(int code) noexcept nogil:
+    """Codes a peer may put in a CLOSE frame (RFC 6455 7.4, IANA registry
+    and private use): the one copy of the rule, for the parser and the engine."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
 # Which rule a refused frame broke (FrameParser.error_kind); the values are
 # the engine's EngineError values, so the engine uses the kind as it is.
 cdef enum ParseError:

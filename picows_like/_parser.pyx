@@ -39,11 +39,6 @@ cdef inline uint64_t _be64(const uint8_t* p) noexcept nogil:
     return v
 
 
-cdef inline bint _close_code_valid(int code) noexcept nogil:
-    # RFC 6455 7.4: codes a peer may put on the wire (IANA registry + private).
-    return (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
-
-
 cdef Py_ssize_t complete_frame_size(const char* data, Py_ssize_t size) noexcept nogil:
     """Total size of the frame starting at data if it is all there, else 0."""
     if size < 2:
@@ -254,7 +249,7 @@ cdef class FrameParser:
                            "(CLOSE frame with a 1-byte payload)")
                 return -1
             if plen >= 2:
-                if not _close_code_valid((<uint8_t>payload[0] << 8) | <uint8_t>payload[1]):
+                if not close_code_allowed((<uint8_t>payload[0] << 8) | <uint8_t>payload[1]):
                     self._fail(PE_CLOSE_CODE, CLOSE_PROTOCOL_ERROR,
                                f"Received CLOSE with invalid close code: "
                                f"{(<uint8_t>payload[0] << 8) | <uint8_t>payload[1]}")
