@@ -1,7 +1,8 @@
-"""The asyncio driver: a BufferedProtocol that runs the handshake, then
-feeds the read buffer to the sans-I/O engine (_engine.WSEngine), which
-applies the connection's rules and hands each frame back to this protocol,
-its sink, through a C call; the protocol calls the listener.
+"""The asyncio driver: a BufferedProtocol that feeds its read buffer to the
+sans-I/O engine (_engine.WSEngine), which runs the opening handshake's steps
+(this protocol, its sink, applies picows' policy: the listener factory,
+404/500 answers) and then the connection's rules, handing each frame back
+to the sink through a C call; the protocol calls the listener.
 
 The event loop reads straight into our buffer (get_buffer returns this
 object, which exports the free tail of the buffer), so a read costs no
