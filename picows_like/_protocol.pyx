@@ -158,7 +158,8 @@ cdef class WSProtocolCore(WSEngineSink):
         self.transport._protocol = self
         self._engine.sink_takes_output = True   # handshake bytes: on_output
         if self._is_client:
-            self._engine._flush()               # the upgrade request
+            self._engine._flush()               # the upgrade request, queued at __init__
+            self._engine.out.shrink(0)
         elif self._handshake_timeout is not None:
             self._handshake_timer = self._loop.call_later(
                 self._handshake_timeout, self._on_handshake_timeout)
@@ -539,7 +540,7 @@ cdef class WSProtocolCore(WSEngineSink):
             result = self._listener_factory(request)
         except Exception:
             self._logger.exception("exception in the listener factory")
-            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            self._reject()
             return
         if inspect.isawaitable(result):
             # An async factory (an extension over picows: it may look up a
@@ -559,7 +560,7 @@ cdef class WSProtocolCore(WSEngineSink):
             result = fut.result()
         except Exception as exc:
             self._logger.error("exception in the listener factory", exc_info=exc)
-            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            self._reject()
             return
         self._server_decided(request, result)
         if self._engine.state != ENGINE_CONNECTING and not self._engine.discarding and \
@@ -586,7 +587,7 @@ cdef class WSProtocolCore(WSEngineSink):
         if not isinstance(listener, WSListener):
             self._logger.error("the listener factory must return a WSListener, "
                                "WSUpgradeResponseWithListener or None, got %r", listener)
-            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            self._reject()
             return
         try:
             subprotocol = self._engine.server_accept(request, response, self._compression,
@@ -600,8 +601,10 @@ cdef class WSProtocolCore(WSEngineSink):
         self._upgraded_to(listener, request, response, subprotocol)
         self._connected()
 
-    def _reject(self, response):
-        """Answer a request we will not upgrade, then close."""
+    def _reject(self, response=None):
+        """Answer a request we will not upgrade (None: a 500), then close."""
+        if response is None:
+            response = WSUpgradeResponse.create_error_response(500, b"internal error\n")
         try:
             self._engine.server_reject(response)
         except ValueError as exc:       # a header set after the response was built
