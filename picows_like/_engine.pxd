@@ -143,7 +143,10 @@ cdef class WSEngineSink:
     cdef int on_state(self, WSEngine engine, int state) except -1
     # The opening handshake's head (and, for a client's non-101 answer, its
     # body) is complete: decide with engine.handshake_open() /
-    # engine.handshake_failed() / engine.send_handshake_response().
+    # engine.handshake_failed() / engine.send_handshake_response(), or
+    # picows' steps (client_response, server_request/accept/reject).  head
+    # None: the input is no head (too long; a server: not HTTP), see
+    # engine.handshake_exc.
     cdef int on_handshake(self, WSEngine engine, bytes head, bytes body) except -1
     # Bytes to send: return 1 when taken (a driver writes them at once, e.g.
     # sendmsg), 0 to leave them in engine.out for data_to_send().
@@ -186,13 +189,17 @@ cdef class WSEngine:
         readonly object compression    # negotiated WSPerMessageDeflate or None
         Py_ssize_t deflate_min_size
 
-        # opening handshake (CONNECTING)
-        Py_ssize_t head_end            # 0 until the head is complete
+        # opening handshake (CONNECTING); offsets from the start of the
+        # input not used yet (the engine's or a driver's buffer)
+        Py_ssize_t head_end            # 0 until the head is complete (then its size + 4)
         Py_ssize_t head_scanned        # bytes of the head searched for its end
+        readonly Py_ssize_t head_scan_bytes    # bytes searched in all (tests: no rescans)
         Py_ssize_t body_need           # client, non-101: -1 read to EOF
         bint handshake_waiting         # head delivered, waiting for a decision
         public object handshake_exc
         object _client_handshake       # (key, compression, subprotocols)
+        public bint body_until_eof     # client: no Content-Length, body until EOF (else none)
+        public bint driver_deflates    # the driver compresses what it sends (no Deflater here)
 
         # send side
         readonly MemoryBuffer out
@@ -247,11 +254,11 @@ cdef class WSEngine:
     cdef Py_ssize_t _limit(self) noexcept
     cdef Py_ssize_t _limit_total(self, Py_ssize_t limit) noexcept
     cdef int _handshake_input(self) except -1
+    cdef Py_ssize_t _scan_head(self, const char* data, Py_ssize_t size) except -2
+    cdef Py_ssize_t handshake_feed(self, char* data, Py_ssize_t size) except -1
     cdef int _process(self) except -1
     cdef int _discard_eof(self) except -1
-    cdef int _deliver_head(self, Py_ssize_t body_size) except -1
-    cdef int _deliver_error_head(self) except -1
-    cdef int open_with(self, Inflater inflater) except -1
+    cdef int _deliver_head(self, const char* data, Py_ssize_t used) except -1
     cdef int set_closing(self, int code, bytes reason) except -1
     cdef double next_deadline(self) noexcept
     cdef int on_deadline(self, double now) except -1

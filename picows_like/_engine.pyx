@@ -53,6 +53,9 @@ cdef extern from "ws_mask.h":
 cdef extern from "ws_random.h":
     int ws_key_pool_init()
 
+cdef extern from "string.h":
+    void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
+
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
     ctypedef struct PyTypeObject:
@@ -84,8 +87,8 @@ cdef enum:
 # Bounds of the opening handshake (as handshake.py): the head, and the body
 # of a non-101 answer that a client reads.
 from .handshake import (MAX_BODY_BYTES, MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
-                        build_request, make_key, negotiate, parse_request, parse_response,
-                        validate_request, validate_response)
+                        build_request, content_length, make_key, negotiate, parse_request,
+                        parse_response, validate_request, validate_response)
 
 # Python names for the C enums (tests, the facade, drivers written in Python).
 CONNECTING, OPEN, CLOSING, CLOSED = (ENGINE_CONNECTING, ENGINE_OPEN, ENGINE_CLOSING,
@@ -244,6 +247,7 @@ cdef class WSEngine:
         self.error_current = -1
         self.deflate_min_size = 0
         self.auto_close = True
+        self.body_until_eof = True
         # Without max_size the limit per frame never changes: set it once
         # (feed() then skips it per frame).
         self.parser.set_max_frame_size(self._limit())
@@ -347,6 +351,9 @@ cdef class WSEngine:
         """Queue bytes as they are (the opening handshake's request/response)."""
         cdef const unsigned char[::1] view = memoryview(data).cast("B")
         if view.shape[0]:
+            if self._sink_takes_output and not self.out_size and self.sink.on_output(
+                    self, <const char*>&view[0], view.shape[0]):
+                return          # taken as it is: no copy into out
             self._write(<const char*>&view[0], view.shape[0])
             self._flush()
 
@@ -529,13 +536,15 @@ cdef class WSEngine:
 
     def receive_eof(self):
         """The peer closed its side of the TCP connection.  Idempotent."""
+        cdef Py_ssize_t start
         if self.eof_received:
             return
         self.eof_received = True
         if self.state == ENGINE_CONNECTING and not self.discarding:
-            if self.body_need == -1 and self.head_end and self.role == ROLE_CLIENT \
-                    and not self.handshake_waiting:
-                self._deliver_head(self.in_end - self.head_end)
+            if self.body_need == -1 and self.head_end and not self.handshake_waiting:
+                start = self.in_start           # a client's body read to EOF
+                self.in_start = self.in_end
+                self._deliver_head(self.inbuf.data + start, self.in_end - start)
                 if self.discarding and self.state != ENGINE_CLOSED:
                     self._discard_eof()
                 return
@@ -779,62 +788,99 @@ cdef class WSEngine:
         return 0
 
     # -- opening handshake -------------------------------------------------
+    #
+    # One head scanner for every driver: receive_data() runs it on the
+    # engine's input buffer, handshake_feed() on a driver's own read buffer.
+    # The head (with the body a client reads after a non-101 answer) goes to
+    # sink.on_handshake(head, body), which decides with the steps below:
+    # handshake_open() / handshake_failed() / send_handshake_response() (the
+    # websockets facade runs websockets' checks), or picows' steps
+    # client_response() / server_request(), server_accept(), server_reject().
 
-    cdef int _handshake_input(self) except -1:
-        """CONNECTING: wait for the head (and a client's non-101 body), then
-        hand it to the sink, which calls handshake_open(),
-        send_handshake_response() or handshake_failed()."""
-        cdef Py_ssize_t avail = self.in_end - self.in_start
-        cdef bytes head
-        if self.handshake_waiting:
-            return 0
-        cdef Py_ssize_t start, end
+    cdef Py_ssize_t _scan_head(self, const char* data, Py_ssize_t size) except -2:
+        """CONNECTING: look for the head in data[0:size], the input not used
+        yet (the same bytes and maybe more on the next call).  Return the
+        bytes of the head and its body once complete, 0 while incomplete,
+        -1 when the input cannot be a head (handshake_exc says why)."""
+        cdef const char* end
+        cdef Py_ssize_t start, length
         if not self.head_end:
-            # Search only what is new (and the 3 bytes before it), so a head
-            # that trickles in byte by byte costs linear time.
+            if self.role == ROLE_SERVER and size and not (b'A' <= data[0] <= b'Z'):
+                # Not an HTTP method (a TLS ClientHello, say): no need to wait.
+                self.handshake_exc = HandshakeRejected(400, "expected an HTTP upgrade request")
+                return -1
+            # Search only what is new (and the 3 bytes before it, where a
+            # CRLFCRLF may start): a head that trickles in costs linear time.
             start = self.head_scanned - 3 if self.head_scanned > 3 else 0
-            buf = PyBytes_FromStringAndSize(self.inbuf.data + self.in_start + start,
-                                            avail - start)
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                self.head_scanned = avail
-                if avail > MAX_HEADER_BYTES + 4:
-                    self.error_kind = ERR_HANDSHAKE
-                    self.error_reason = f"HTTP head longer than {MAX_HEADER_BYTES} bytes"
-                    self._deliver_error_head()
+            self.head_scan_bytes += size - start
+            end = <const char*>memmem(data + start, size - start, b"\r\n\r\n", 4)
+            length = end - data if end != NULL else size - 3    # the head is at least this long
+            if length > MAX_HEADER_BYTES:
+                self.handshake_exc = WSInvalidMessageError(
+                    f"upgrade {'response' if self.role == ROLE_CLIENT else 'request'} headers "
+                    f"exceed max_size threshold: {MAX_HEADER_BYTES}")
+                return -1
+            if end == NULL:
+                self.head_scanned = size
                 return 0
-            end += start
-            self.head_end = self.in_start + end + 4
+            self.head_end = length + 4
             if self.role == ROLE_CLIENT:
-                self.body_need = _body_length(PyBytes_FromStringAndSize(
-                    self.inbuf.data + self.in_start, end))
-        if self.role == ROLE_CLIENT and self.body_need != 0:
-            if self.body_need < 0:
-                if self.in_end - self.head_end > MAX_BODY_BYTES:
-                    self._deliver_head(MAX_BODY_BYTES)
-                return 0               # read to EOF
-            if self.in_end - self.head_end < self.body_need:
-                return 0
-            self._deliver_head(self.body_need)
+                self.body_need = _body_length(PyBytes_FromStringAndSize(data, length),
+                                              self.body_until_eof)
+        if self.body_need < 0:              # read to EOF, bounded
+            return self.head_end + MAX_BODY_BYTES \
+                if size - self.head_end > MAX_BODY_BYTES else 0
+        if size - self.head_end < self.body_need:
             return 0
-        self._deliver_head(0)
-        return 0
+        return self.head_end + self.body_need
 
-    cdef int _deliver_error_head(self) except -1:
-        self.handshake_waiting = True
-        self.sink.on_handshake(self, None, None)
-        return 0
-
-    cdef int _deliver_head(self, Py_ssize_t body_size) except -1:
-        cdef bytes head = PyBytes_FromStringAndSize(self.inbuf.data + self.in_start,
-                                                    self.head_end - 4 - self.in_start)
+    cdef int _deliver_head(self, const char* data, Py_ssize_t used) except -1:
+        """Hand the head in data[0:used] (with a client's body) to the sink;
+        used -1: the input is no head (sink.on_handshake(None, None))."""
+        cdef bytes head = None
         cdef bytes body = None
-        if self.role == ROLE_CLIENT:
-            body = PyBytes_FromStringAndSize(self.inbuf.data + self.head_end, body_size)
-        self.in_start = self.head_end + body_size
+        if used >= 0:
+            head = PyBytes_FromStringAndSize(data, self.head_end - 4)
+            if self.role == ROLE_CLIENT:
+                body = PyBytes_FromStringAndSize(data + self.head_end, used - self.head_end)
+        elif self.error_kind == ERR_NONE:
+            self.error_kind = ERR_HANDSHAKE
+            self.error_reason = str(self.handshake_exc)
         self.handshake_waiting = True
         self.sink.on_handshake(self, head, body)
         return 0
+
+    cdef int _handshake_input(self) except -1:
+        """CONNECTING, on the engine's input buffer."""
+        cdef Py_ssize_t start = self.in_start
+        cdef Py_ssize_t used
+        if self.handshake_waiting:
+            return 0
+        used = self._scan_head(self.inbuf.data + start, self.in_end - start)
+        if used:
+            if used > 0:
+                self.in_start += used       # what the sink's decision parses next
+            self._deliver_head(self.inbuf.data + start, used)
+        return 0
+
+    cdef Py_ssize_t handshake_feed(self, char* data, Py_ssize_t size) except -1:
+        """CONNECTING, on a driver's own read buffer: data[0:size] is its
+        input not used yet.  Once the head is complete the sink decides (it
+        may take a while: input is kept by the driver meanwhile); frames
+        right behind the head are parsed as soon as the connection is OPEN.
+        Return the bytes used (all of them once the handshake failed)."""
+        cdef Py_ssize_t used
+        if self.handshake_waiting or self.discarding or self.state != ENGINE_CONNECTING:
+            return size if self.discarding else 0
+        used = self._scan_head(data, size)
+        if used == 0:
+            return 0
+        self._deliver_head(data, used)
+        if self.discarding or used < 0:
+            return size
+        if self.state == ENGINE_OPEN and used < size:
+            used += self.feed(data + used, size - used)
+        return used
 
     def handshake_open(self, compression=None):
         """The opening handshake succeeded: OPEN, with permessage-deflate as
@@ -846,30 +892,19 @@ cdef class WSEngine:
         self.compression = compression
         if compression is not None:
             client = self.role == ROLE_CLIENT
-            self.inflater = Inflater(15 if client and compression.server_max_window_bits is None
-                                     else (compression.server_max_window_bits if client
-                                           else compression.client_max_window_bits or 15),
+            # We read with the window the peer agreed to write with.
+            self.inflater = Inflater(compression.send_window_bits(not client),
                                      compression.recv_resets(client))
-            self.deflater = Deflater(compression.send_window_bits(client),
-                                     compression.send_resets(client), compression.level,
-                                     compression.mem_level)
-            self.deflate_min_size = compression.min_size
-            self.parser.rsv_allowed = RSV1
+            if not self.driver_deflates:
+                self.deflater = Deflater(compression.send_window_bits(client),
+                                         compression.send_resets(client), compression.level,
+                                         compression.mem_level)
+                self.deflate_min_size = compression.min_size
+            self.parser.rsv_allowed |= RSV1
             self.parser.rsv1_first_only = True
         self._set_state(ENGINE_OPEN)
         if self.in_end > self.in_start and not self.discarding:
             self._process()
-
-    cdef int open_with(self, Inflater inflater) except -1:
-        """A driver that ran the opening handshake itself: OPEN, reading
-        permessage-deflate with `inflater` (None: not negotiated)."""
-        self.handshake_waiting = False
-        self.inflater = inflater
-        if inflater is not None:
-            self.parser.rsv_allowed |= RSV1
-            self.parser.rsv1_first_only = True
-        self._set_state(ENGINE_OPEN)
-        return 0
 
     cdef int set_closing(self, int code, bytes reason) except -1:
         """A driver sent its CLOSE itself (code 1005: an empty one; -1: a
@@ -883,16 +918,14 @@ cdef class WSEngine:
             self._set_state(ENGINE_CLOSING)
         return 0
 
-    def handshake_failed(self):
-        """The opening handshake failed: half-close, drop further input;
-        CLOSED once the peer's EOF arrives."""
+    def handshake_failed(self, reason=b"opening handshake failed"):
+        """The opening handshake failed: half-close, drop further input
+        (through fail_with: the sink's on_fail hears of it); CLOSED once the
+        peer's EOF arrives."""
         self.handshake_waiting = False
         if not self.eof_sent:
             self.send_eof()
-        self.discarding = True
-        self.in_start = self.in_end = 0
-        if self.eof_received:
-            self._discard_eof()
+        self.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, reason)
 
     def send_handshake_response(self, response_bytes, bint upgrade, compression=None):
         """Server: send the response head; OPEN when `upgrade` (a 101), else
@@ -904,7 +937,7 @@ cdef class WSEngine:
         if upgrade:
             self.handshake_open(compression)
         else:
-            self.handshake_failed()
+            self.handshake_failed(b"upgrade refused")
 
     # -- liveness: deadlines ------------------------------------------------
 
@@ -975,8 +1008,10 @@ cdef class WSEngine:
         """pong_received() for Python drivers and tests."""
         return self.pong_received()
 
-    # -- picows' opening handshake as steps (a driver calls them; the
-    #    websockets facade runs websockets' own checks instead) ------------
+    # -- picows' opening handshake as steps (the asyncio driver calls them
+    #    from its sink; the websockets facade runs websockets' own checks).
+    #    A step that fails has answered (or not, as picows), failed the
+    #    handshake and keeps its exception in handshake_exc; it raises it.
 
     def client_request(self, parsed_url, extra_headers=None, compression=None,
                        subprotocols=None):
@@ -984,9 +1019,15 @@ cdef class WSEngine:
         a fresh key and queue its bytes; return the WSUpgradeRequest."""
         key = make_key()
         request, wire = build_request(parsed_url, key, extra_headers, compression, subprotocols)
+        self.client_send_request(wire, key, compression, subprotocols)
+        return request
+
+    def client_send_request(self, bytes wire, bytes key, compression=None, subprotocols=None):
+        """Client: send an upgrade request built with `key`, our
+        permessage-deflate offer and subprotocols (client_response checks
+        the answer against them)."""
         self._client_handshake = (key, compression, subprotocols)
         self.send_raw(wire)
-        return request
 
     def client_response(self, bytes head, bytes body=None):
         """Client, from sink.on_handshake: parse and validate the answer
@@ -996,38 +1037,73 @@ cdef class WSEngine:
         key, compression, subprotocols = self._client_handshake
         try:
             if head is None:
-                raise WSInvalidMessageError(f"HTTP head longer than {MAX_HEADER_BYTES} bytes")
-            response = parse_response(head, body)
+                raise self.handshake_exc
+            response = parse_response(head)
+            if response.status != 101:
+                content_length(response.headers)        # a malformed one is refused
+                response.body = body or b""
             agreed, subprotocol = validate_response(response, key, head, compression,
                                                     subprotocols)
         except Exception as exc:
             self.handshake_exc = exc
-            self.handshake_failed()
+            self.handshake_failed(str(exc).encode())
             raise
         self.handshake_open(agreed)
         return response, subprotocol
 
-    def server_request(self, bytes head, compression=None, subprotocols=None,
-                       extra_headers=None):
-        """Server, from sink.on_handshake: parse and check the request
-        (handshake.parse_request / validate_request / negotiate) and answer:
-        a 101 (OPEN) or the error response (the handshake fails).  Return
-        (request or None, response)."""
-        request = None
+    def server_request(self, bytes head):
+        """Server, from sink.on_handshake: the request (handshake.parse_request).
+        A malformed one is answered (400) and the handshake fails; a head
+        too long fails without an answer (as picows)."""
+        exc = self.handshake_exc
+        if head is not None:
+            try:
+                return parse_request(head)
+            except HandshakeRejected as rejected:
+                self.handshake_exc = exc = rejected
+        if isinstance(exc, HandshakeRejected):
+            self.server_reject(exc.response)
+        else:
+            self.handshake_failed(b"request head too long")
+        raise exc
+
+    def server_accept(self, request, response=None, compression=None, subprotocols=None):
+        """Server: check `request` (handshake.validate_request), negotiate
+        into `response` (a 101; None: a plain one), send it and OPEN; return
+        the subprotocol chosen.  A request that cannot be upgraded is
+        answered with its error (HandshakeRejected raised), a response that
+        cannot be written with a 500 (ValueError raised)."""
         try:
-            if head is None:
-                raise HandshakeRejected(431, "request head too long")
-            request = parse_request(head)
             accept = validate_request(request)
-            response = WSUpgradeResponse.create_101_response(extra_headers)
+            if response is None:
+                response = WSUpgradeResponse.create_101_response()
+            agreed, subprotocol = negotiate(request, response, compression, subprotocols)
             response.headers["Sec-WebSocket-Accept"] = accept.decode()
-            agreed, _ = negotiate(request, response, compression, subprotocols)
+            wire = bytes(response.to_bytes())
         except HandshakeRejected as exc:
             self.handshake_exc = exc
-            self.send_handshake_response(bytes(exc.response.to_bytes()), False)
-            return request, exc.response
-        self.send_handshake_response(bytes(response.to_bytes()), True, agreed)
-        return request, response
+            self.server_reject(exc.response)
+            raise
+        except ValueError as exc:       # a header set after the response was built
+            self.handshake_exc = exc
+            self.server_reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            raise
+        self.send_handshake_response(wire, True, agreed)
+        return subprotocol
+
+    def server_reject(self, response):
+        """Server: answer `response` (an error or a redirect; with
+        Connection: close) and fail the handshake.  A response that cannot
+        be written is answered with a 500 (ValueError raised)."""
+        response.headers["Connection"] = "close"
+        try:
+            wire = bytes(response.to_bytes())
+        except ValueError as exc:       # a header set after the response was built
+            self.handshake_exc = exc
+            self.send_handshake_response(bytes(WSUpgradeResponse.create_error_response(
+                500, b"internal error\n", {"Connection": "close"}).to_bytes()), False)
+            raise
+        self.send_handshake_response(wire, False)
 
     # -- views for tests and Python drivers --------------------------------
 
@@ -1041,9 +1117,10 @@ cdef class WSEngine:
         return self.in_end - self.in_start
 
 
-cdef Py_ssize_t _body_length(bytes head) except -2:
+cdef Py_ssize_t _body_length(bytes head, bint to_eof) except -2:
     """A client's view of a response head: 0 for a 101 (or no body), the
-    Content-Length, or -1 to read the body until EOF."""
+    Content-Length (bounded), or without one -1 to read the body until EOF
+    (`to_eof`, as HTTP and websockets; picows reads none)."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ", 2)
     if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit() or \
@@ -1054,9 +1131,10 @@ cdef Py_ssize_t _body_length(bytes head) except -2:
         if sep and name.strip().lower() == b"content-length":
             value = value.strip()
             if value.isdigit():
-                return min(int(value), MAX_BODY_BYTES)
+                # No int() of thousands of digits (Python refuses > 4300).
+                return MAX_BODY_BYTES if len(value) > 9 else min(int(value), MAX_BODY_BYTES)
             return 0
-    return -1
+    return -1 if to_eof else 0
 
 
 def _too_big_text(Py_ssize_t size, Py_ssize_t max_size, Py_ssize_t current):

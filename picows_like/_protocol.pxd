@@ -35,15 +35,9 @@ cdef class WSProtocolCore(WSEngineSink):
 
         # handshake
         object _upgrade_future         # client: resolves to (request, response)
-        bytes _ws_key
-        bytes _request_bytes
         object _request
-        object _head                   # client: response head waiting for its body
         object _pending_factory        # server: an async listener factory, running
         bint _factory_paused           # reading paused while it runs (too much input)
-        Py_ssize_t _body_needed
-        Py_ssize_t _head_checked       # bytes after _rpos searched for CRLFCRLF so far
-        readonly Py_ssize_t _head_scan_bytes   # total bytes searched (tests: no rescans)
 
         # liveness: the engine keeps the deadlines, this one timer waits for the next
         bint _auto_ping
@@ -58,4 +52,4 @@ cdef class WSProtocolCore(WSEngineSink):
     cdef int _large_buffer_used(self) except -1
     cdef int _handshake_data(self) except -1
     cdef int _arm_timer(self) except -1
-    cdef int _upgraded_to(self, listener, request, response, compression, subprotocol) except -1
+    cdef int _upgraded_to(self, listener, request, response, subprotocol) except -1

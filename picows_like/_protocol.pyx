@@ -1,7 +1,8 @@
-"""The asyncio driver: a BufferedProtocol that runs the handshake, then
-feeds the read buffer to the sans-I/O engine (_engine.WSEngine), which
-applies the connection's rules and hands each frame back to this protocol,
-its sink, through a C call; the protocol calls the listener.
+"""The asyncio driver: a BufferedProtocol that feeds its read buffer to the
+sans-I/O engine (_engine.WSEngine), which runs the opening handshake's steps
+(this protocol, its sink, applies picows' policy: the listener factory,
+404/500 answers) and then the connection's rules, handing each frame back
+to the sink through a C call; the protocol calls the listener.
 
 The event loop reads straight into our buffer (get_buffer returns this
 object, which exports the free tail of the buffer), so a read costs no
@@ -23,7 +24,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from ._enums cimport WSMsgType, WSCloseCode, WSAutoPingStrategy
 from ._buffer cimport BUFFER_SLACK, MemoryBuffer
 from ._frame cimport WSFrame, close_code_to_py
-from ._deflate cimport Inflater, Deflater
+from ._deflate cimport Deflater
 from ._engine cimport (WSEngine, WSEngineSink, ENGINE_CONNECTING, ENGINE_OPEN, ENGINE_CLOSED,
                        ROLE_CLIENT, ROLE_SERVER, ERR_INFLATE, ERR_HANDSHAKE, ERR_CALLBACK,
                        ERR_HANDSHAKE_TIMEOUT, ERR_PING_TIMEOUT, ERR_CLOSE_DRAIN, ERR_NO_MEMORY,
@@ -33,15 +34,10 @@ from ._transport cimport WSTransport
 from ._listener cimport WSListener
 
 from ._options import MIN_READ_BUFFER_INIT_SIZE as _MIN_READ_BUFFER_INIT_SIZE
-from .exceptions import (WSConnectionClosedBeforeHandshake, WSHandshakeError,
-                         WSInvalidMessageError, WSProtocolError)
+from .exceptions import WSConnectionClosedBeforeHandshake, WSProtocolError
 from .handshake import (MAX_HEADER_BYTES, HandshakeRejected, WSUpgradeResponse,
-                        WSUpgradeResponseWithListener, content_length, negotiate, parse_request,
-                        parse_response, validate_request, validate_response)
+                        WSUpgradeResponseWithListener)
 
-
-cdef extern from "string.h":
-    void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen) nogil
 
 # What a WSFrame points at once on_ws_frame has returned: a frame kept past
 # the callback reads as empty, never as freed memory (zeroed, with the slack
@@ -141,7 +137,11 @@ cdef class WSProtocolCore(WSEngineSink):
         engine.parser.validate_utf8 = validate_utf8
         engine.parser.rsv_allowed = RSV_BITS if accept_rsv_bits else 0
         engine.inbuf.shrink(0)          # the driver feeds its own read buffer
-        engine.out.shrink(0)            # and sends through WSTransport
+        engine.out.shrink(0)            # and sends frames through WSTransport
+        engine.driver_deflates = True
+        engine.body_until_eof = False   # as picows: a non-101 body needs its Content-Length
+        if is_client:
+            engine.client_send_request(request_bytes, ws_key, compression, subprotocols)
         if enable_auto_ping:            # liveness: deadlines the engine keeps
             engine.ping_interval = auto_ping_idle_timeout
             engine.ping_timeout = auto_ping_reply_timeout
@@ -151,8 +151,6 @@ cdef class WSProtocolCore(WSEngineSink):
         self._init_size = read_buffer_init_size
         self._rbuf = MemoryBuffer(read_buffer_init_size)
         self._request = request
-        self._request_bytes = request_bytes
-        self._ws_key = ws_key
         self._upgrade_future = upgrade_future
 
     # -- asyncio.BufferedProtocol ------------------------------------------
@@ -162,8 +160,10 @@ cdef class WSProtocolCore(WSEngineSink):
                                      self._close_timeout)
         self.transport._protocol = self
         self.transport._engine = self._engine
+        self._engine.sink_takes_output = True   # handshake bytes: on_output
         if self._is_client:
-            transport.write(self._request_bytes)
+            self._engine._flush()               # the upgrade request, queued at __init__
+            self._engine.out.shrink(0)
         elif self._handshake_timeout is not None:
             self._engine.handshake_deadline = _now() + self._handshake_timeout
             self._arm_timer()
@@ -491,96 +491,55 @@ cdef class WSProtocolCore(WSEngineSink):
                                (str(exc) if isinstance(exc, WSProtocolError) else "").encode())
         return 0
 
-    # -- handshake -----------------------------------------------------------
+    # -- handshake: the engine's steps, picows' policy ----------------------
 
     cdef int _handshake_data(self) except -1:
-        cdef char* data = self._rbuf.data + self._rpos
-        cdef Py_ssize_t n = self._wpos - self._rpos
-        cdef char* end
-        cdef bytes head
-        cdef Py_ssize_t start
-        if self._pending_factory is not None:  # server: an async listener factory runs
-            if n > MAX_HEADER_BYTES and not self._factory_paused:
-                # Keep reading (so a client that leaves is noticed) but not
-                # without bound while the factory decides.
-                self._factory_paused = True
-                self.transport.underlying_transport.pause_reading()
-            return 0
-        if self._head is not None:             # client: waiting for an error body
-            if n >= self._body_needed:
-                self._client_response(self._head, PyBytes_FromStringAndSize(data, self._body_needed))
-            return 0
-        if not self._is_client and n > 0 and not (b'A' <= data[0] <= b'Z'):
-            # Not an HTTP method (a TLS ClientHello, say): answer now rather
-            # than at the handshake timeout.
-            self._reject(WSUpgradeResponse.create_error_response(
-                400, b"expected an HTTP upgrade request\n"))
-            return 0
-        # Search only what is new since the last read (and the 3 bytes
-        # before it, where a CRLFCRLF may start): 1-byte reads cost O(n).
-        start = self._head_checked - 3 if self._head_checked > 3 else 0
-        self._head_scan_bytes += n - start
-        end = <char*>memmem(data + start, n - start, b"\r\n\r\n", 4)
-        if (end - data if end != NULL else n) > MAX_HEADER_BYTES:
-            # As picows (its test suite checks it): the client fails, the
-            # server closes without an answer.
-            if self._is_client:
-                self._client_failed(WSInvalidMessageError(
-                    f"upgrade response headers exceed max_size threshold: {MAX_HEADER_BYTES}"))
-            else:
-                self._logger.info("disconnecting: the HTTP request head exceeds max_size "
-                                  "threshold: %d", MAX_HEADER_BYTES)
-                self._engine.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, b"request head too long")
-            return 0
-        if end == NULL:
-            self._head_checked = n
-            return 0
-        head = PyBytes_FromStringAndSize(data, end - data)
-        self._rpos += (end - data) + 4
-        if self._is_client:
-            self._client_response(head, None)
-        else:
-            self._server_request(head)
-        if self._engine.state != ENGINE_CONNECTING and not self._engine.discarding and \
-                self._rpos < self._wpos:
-            self._feed()
+        """CONNECTING: the engine looks for the head in the read buffer (and
+        parses the frames right behind it once OPEN)."""
+        self._rpos += self._engine.handshake_feed(self._rbuf.data + self._rpos,
+                                                 self._wpos - self._rpos)
+        if self._pending_factory is not None and not self._factory_paused and \
+                self._wpos - self._rpos > MAX_HEADER_BYTES:
+            # An async listener factory runs: keep reading (so a client that
+            # leaves is noticed) but not without bound.
+            self._factory_paused = True
+            self.transport.underlying_transport.pause_reading()
         return 0
 
-    def _client_response(self, bytes head, body):
+    @property
+    def _head_scan_bytes(self):
+        """Test hook: bytes searched for the end of the head (no rescans)."""
+        return self._engine.head_scan_bytes
+
+    cdef int on_output(self, WSEngine engine, const char* data, Py_ssize_t size) except -1:
+        """The engine's handshake bytes: our request, or the server's answer."""
+        self.transport.underlying_transport.write(PyBytes_FromStringAndSize(data, size))
+        return 1
+
+    cdef int on_handshake(self, WSEngine engine, bytes head, bytes body) except -1:
+        """The head is complete (None: it cannot be one, see the engine)."""
+        if not self._is_client:
+            self._server_request(head)
+            return 0
         try:
-            response = parse_response(head, body)
-            if response.status != 101:
-                # Collect the body for the error; the connection is done anyway.
-                if body is None:
-                    needed = content_length(response.headers)
-                    if needed > self._wpos - self._rpos:
-                        self._head = head
-                        self._body_needed = needed
-                        return
-                    response.body = PyBytes_FromStringAndSize(self._rbuf.data + self._rpos,
-                                                              needed)
-                self._rpos = self._wpos
-            agreed, subprotocol = validate_response(response, self._ws_key, head,
-                                                    self._compression, self._subprotocols)
+            response, subprotocol = engine.client_response(head, body)  # OPEN, or raises
             listener = self._listener_factory(self._request, response)
-            self._upgraded_to(listener, self._request, response, agreed, subprotocol)
+            self._upgraded_to(listener, self._request, response, subprotocol)
         except Exception as exc:
-            self._client_failed(exc)
-            return
+            if not self._upgrade_future.done():
+                self._upgrade_future.set_exception(exc)
+            if not engine.discarding:
+                engine.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, str(exc).encode())
+            return 0
         self._upgrade_future.set_result(listener)
         self._connected()
-
-    def _client_failed(self, exc):
-        if not self._upgrade_future.done():
-            self._upgrade_future.set_exception(exc)
-        self._engine.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, str(exc).encode())
+        return 0
 
     def _server_request(self, bytes head):
         try:
-            request = parse_request(head)
-        except HandshakeRejected as rejected:
-            self._logger.info("bad upgrade request: %s", rejected)
-            self._reject(rejected.response)
+            request = self._engine.server_request(head)     # answered and failed, or raises
+        except Exception as exc:
+            self._logger.info("bad upgrade request: %s", exc)
             return
         underlying = self.transport.underlying_transport
         request.peername = underlying.get_extra_info("peername")
@@ -589,7 +548,7 @@ cdef class WSProtocolCore(WSEngineSink):
             result = self._listener_factory(request)
         except Exception:
             self._logger.exception("exception in the listener factory")
-            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            self._reject()
             return
         if inspect.isawaitable(result):
             # An async factory (an extension over picows: it may look up a
@@ -609,7 +568,7 @@ cdef class WSProtocolCore(WSEngineSink):
             result = fut.result()
         except Exception as exc:
             self._logger.error("exception in the listener factory", exc_info=exc)
-            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            self._reject()
             return
         self._server_decided(request, result)
         if self._engine.state != ENGINE_CONNECTING and not self._engine.discarding and \
@@ -636,43 +595,33 @@ cdef class WSProtocolCore(WSEngineSink):
         if not isinstance(listener, WSListener):
             self._logger.error("the listener factory must return a WSListener, "
                                "WSUpgradeResponseWithListener or None, got %r", listener)
-            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
+            self._reject()
             return
         try:
-            accept = validate_request(request)
-            agreed, subprotocol = negotiate(request, response, self._compression,
-                                            self._subprotocols)
+            subprotocol = self._engine.server_accept(request, response, self._compression,
+                                                     self._subprotocols)   # 101 sent, OPEN
         except HandshakeRejected as rejected:
             self._logger.info("bad upgrade request: %s", rejected)
-            self._reject(rejected.response)
             return
-        response.headers["Sec-WebSocket-Accept"] = accept.decode()
-        try:
-            wire = response.to_bytes()
-        except ValueError as exc:   # a header set after the response was built
+        except ValueError as exc:       # a header set after the response was built
             self._logger.error("invalid upgrade response: %s", exc)
-            self._reject(WSUpgradeResponse.create_error_response(500, b"internal error\n"))
             return
-        self.transport.underlying_transport.write(wire)
-        self._upgraded_to(listener, request, response, agreed, subprotocol)
+        self._upgraded_to(listener, request, response, subprotocol)
         self._connected()
 
-    def _reject(self, response):
-        """Answer a request we will not upgrade, then close."""
-        response.headers["Connection"] = "close"
+    def _reject(self, response=None):
+        """Answer a request we will not upgrade (None: a 500), then close."""
+        if response is None:
+            response = WSUpgradeResponse.create_error_response(500, b"internal error\n")
         try:
-            wire = response.to_bytes()
-        except ValueError as exc:   # a header set after the response was built
+            self._engine.server_reject(response)
+        except ValueError as exc:       # a header set after the response was built
             self._logger.error("invalid error response: %s", exc)
-            wire = WSUpgradeResponse.create_error_response(
-                500, b"internal error\n", {"Connection": "close"}).to_bytes()
-        self.transport.underlying_transport.write(wire)
-        self._engine.fail_with(ERR_HANDSHAKE, CLOSE_ABNORMAL, b"upgrade refused")
 
-    cdef int _upgraded_to(self, listener, request, response, compression,
-                          subprotocol) except -1:
+    cdef int _upgraded_to(self, listener, request, response, subprotocol) except -1:
+        """The engine is OPEN: the listener, the transport's view and its Deflater."""
         cdef WSTransport transport = self.transport
-        cdef Inflater inflater = None
+        compression = self._engine.compression
         if not isinstance(listener, WSListener):
             raise TypeError(f"the listener factory must return a WSListener, got {listener!r}")
         self.listener = <WSListener>listener
@@ -686,18 +635,15 @@ cdef class WSProtocolCore(WSEngineSink):
         transport.subprotocol = subprotocol
         transport.compression = compression
         if compression is not None:
-            # We read with the window the peer agreed to write with (its memory:
-            # 2**bits bytes; 9 reads 8) and write with the one agreed for us.
-            # zlib cannot write a raw 8-bit window (it would use 9), so with an
-            # agreed 8 we send uncompressed, which RFC 7692 always allows.
-            inflater = Inflater(compression.send_window_bits(not self._is_client),
-                                compression.recv_resets(self._is_client))
+            # We write with the window agreed for us (the engine reads with
+            # the peer's).  zlib cannot write a raw 8-bit window (it would use
+            # 9), so with an agreed 8 we send uncompressed, which RFC 7692
+            # always allows.
             bits = compression.send_window_bits(self._is_client)
             if bits >= 9:
                 transport._deflater = Deflater(bits, compression.send_resets(self._is_client),
                                                compression.level, compression.mem_level)
                 transport._compress_min = compression.min_size
-        self._engine.open_with(inflater)
         return 0
 
     def _connected(self):

@@ -474,7 +474,8 @@ def content_length(headers: CIMultiDict) -> int:
         return 0
     if not value.isdigit():
         raise WSInvalidMessageError(f"invalid Content-Length {value[:32]!r}")
-    return min(int(value), MAX_BODY_BYTES)
+    # No int() of thousands of digits (Python refuses more than 4300).
+    return MAX_BODY_BYTES if len(value) > 9 else min(int(value), MAX_BODY_BYTES)
 
 
 __all__ = ["WSUpgradeRequest", "WSUpgradeResponse", "WSUpgradeResponseWithListener",

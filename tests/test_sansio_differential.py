@@ -969,7 +969,12 @@ def engine_pair(server_kwargs=None, client_kwargs=None):
     server = client = None
 
     def on_server_head(head, body):
-        results["server"] = server.server_request(head, **(server_kwargs or {}))
+        try:
+            request = server.server_request(head)
+            results["server"] = request, server.server_accept(request, None,
+                                                              **(server_kwargs or {}))
+        except Exception as exc:
+            results["server"] = exc
 
     def on_client_head(head, body):
         try:
@@ -998,8 +1003,8 @@ def test_engine_runs_picows_handshake_steps():
         dict(compression=pmd, subprotocols=["chat"]),
         dict(compression=pmd, subprotocols=["chat"]))
     assert server.state == client.state == _engine.OPEN
-    request, response = results["server"]
-    assert response.status == 101 and request.path == b"/x"
+    request, subprotocol = results["server"]
+    assert request.path == b"/x" and subprotocol == "chat"
     assert results["client"][1] == "chat" and client.compression is not None
     client.send_data(1, b"compress me " * 20)
     data = b"".join(client.data_to_send())
@@ -1016,8 +1021,9 @@ def test_engine_handshake_steps_refuse():
     # and half-closes; the client reads the status and body, and fails.
     server, client, ssink, csink, results = engine_pair(
         client_kwargs={"extra_headers": {"Sec-WebSocket-Version": "12"}})
-    request, response = results["server"]
-    assert response.status == 426 and server.state == _engine.CONNECTING
+    rejected = results["server"]
+    assert rejected.response.status == 426 and server.handshake_exc is rejected
+    assert server.state == _engine.CONNECTING
     assert isinstance(results["client"], WSHandshakeError)
     assert client.handshake_exc is results["client"] and client.data_to_send() == [b""]
     server.receive_eof()

@@ -220,8 +220,8 @@ class ServerProtocol(Protocol):
     def _on_handshake(self, head: Optional[bytes], body: Optional[bytes]) -> None:
         self._head_seen = True
         try:
-            if head is None:
-                raise ValueError("HTTP request head too long")
+            if head is None:            # too long, or not HTTP (engine.error_reason)
+                raise ValueError(self._engine.error_reason)
             line, sep, rest = head.partition(b"\r\n")
             version = b"HTTP/1.1"
             if line.endswith(b" HTTP/1.0"):
