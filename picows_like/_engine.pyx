@@ -878,7 +878,9 @@ cdef class WSEngine:
         self._deliver_head(data, used)
         if self.discarding or used < 0:
             return size
-        if self.state == ENGINE_OPEN and used < size:
+        if self.state != ENGINE_CONNECTING and used < size:
+            # OPEN, or CLOSING when the application closed at once (its
+            # CLOSE does not stop the frames that came before the peer's).
             used += self.feed(data + used, size - used)
         return used
 

@@ -165,6 +165,22 @@ def test_frames_right_behind_the_request_reach_the_listener(driver, step):
                                (picows.WSMsgType.BINARY, b"second")]
 
 
+class ClosingAtOnce(Recording):
+    def on_ws_connected(self, transport):
+        super().on_ws_connected(transport)
+        transport.send_close(picows.WSCloseCode.GOING_AWAY)
+
+
+def test_frames_behind_the_request_arrive_when_the_listener_closes_at_once(driver):
+    # Our CLOSE does not stop the frames the peer sent before it: they are
+    # delivered in the same read, not left for a read that may never come.
+    listener = ClosingAtOnce()
+    protocol, transport = driver(False, lambda request: listener)
+    feed(protocol, upgrade_request() + masked(0x1, b"before our close"))
+    assert protocol.engine.state == _engine.CLOSING
+    assert listener.events == ["connected", (picows.WSMsgType.TEXT, b"before our close")]
+
+
 def test_a_head_read_byte_by_byte_is_scanned_once(driver):
     protocol, transport = driver(False, lambda request: Recording())
     request = upgrade_request(extra="".join(f"X-Pad-{i}: {'p' * 100}\r\n" for i in range(40)))
