@@ -10,7 +10,7 @@ from ..exceptions import WSInvalidMessageError
 from .asyncio.client import backoff, process_exception
 from .datastructures import Headers
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
-                         InvalidStatus, NegotiationError)
+                         InvalidStatus, NegotiationError, SecurityError)
 from .http11 import Request, Response
 from .protocol import CLIENT, CONNECTING, Protocol, State, check_upgrade, single_header
 
@@ -145,8 +145,16 @@ class ClientProtocol(Protocol):
             if core.version != b"HTTP/1.1":
                 raise WSInvalidMessageError("unsupported protocol; expected HTTP/1.1")
             phrase = status_line[2].decode("iso-8859-1") if len(status_line) > 2 else ""
-            response = Response(int(core.status), phrase, Headers(core.headers.items()),
-                                body or b"")
+            status = int(core.status)
+            headers = Headers(core.headers.items())
+            if not (100 <= status < 200 or status in (204, 304)):
+                # As websockets' read_body: one Content-Length of ASCII
+                # digits (several: MultipleValuesError; the engine read the
+                # body by the first).
+                length = headers.get("Content-Length")
+                if length is not None and not (length.isascii() and length.isdigit()):
+                    raise SecurityError(f"invalid content length: {length}")
+            response = Response(status, phrase, headers, body or b"")
         except Exception as exc:
             self.handshake_exc = InvalidMessage("did not receive a valid HTTP response")
             self.handshake_exc.__cause__ = exc
