@@ -632,6 +632,12 @@ FACADE_RESPONSES = {name: value[0] for name, value in CLIENT_REFUSALS.items()
                     if name not in ("no_upgrade_101",)}
 FACADE_RESPONSES["conflicting_lengths"] = \
     b"HTTP/1.1 403 F\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde"
+FACADE_RESPONSES["huge_length"] = \
+    b"HTTP/1.1 403 F\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nabc"
+FACADE_RESPONSES["over_the_body_limit"] = \
+    b"HTTP/1.1 403 F\r\nContent-Length: %d\r\n\r\nabc" % (MAX_BODY_BYTES + 1)
+FACADE_RESPONSES["body_to_eof_too_long"] = \
+    b"HTTP/1.1 403 F\r\n\r\n" + b"b" * (MAX_BODY_BYTES + 1)
 FACADE_RESPONSES["bare_lf"] = b"HTTP/1.1 101 S\nUpgrade: websocket\n\n"
 
 
@@ -639,6 +645,8 @@ FACADE_RESPONSES["bare_lf"] = b"HTTP/1.1 101 S\nUpgrade: websocket\n\n"
 @pytest.mark.parametrize("name", sorted(FACADE_RESPONSES))
 def test_facade_client_refuses_hostile_responses_as_websockets(name, step):
     data = FACADE_RESPONSES[name]
+    if step and len(data) > 4096:
+        step = None
     theirs = _sansio(w_client.ClientProtocol(w_parse_uri("ws://x/")), data, step)
     ours = _sansio(o_client.ClientProtocol(o_parse_uri("ws://x/")), data, step)
     assert theirs[0] == "InvalidMessage"
@@ -724,3 +732,18 @@ def test_engine_deadline_invariants(open_start, interval, timeout, periodic, han
                 assert engine.deadline() is None
             else:
                 assert engine.deadline() == engine.close_deadline
+
+
+@pytest.mark.parametrize("with_length", [False, True])
+def test_facade_client_error_body_at_the_limit_is_kept(with_length):
+    # The boundary of the cases above: a body of exactly the limit is the
+    # error answer's body, for websockets and for the facade.
+    body = b"b" * MAX_BODY_BYTES
+    data = b"HTTP/1.1 403 F\r\n" + (b"Content-Length: %d\r\n" % len(body) if with_length
+                                     else b"") + b"\r\n" + body
+    results = []
+    for proto in (w_client.ClientProtocol(w_parse_uri("ws://x/")),
+                  o_client.ClientProtocol(o_parse_uri("ws://x/"))):
+        results.append(_sansio(proto, data, None))
+        assert proto.handshake_exc.response.body == body
+    assert results[0] == results[1] == ("InvalidStatus", "CLOSED")

@@ -5,7 +5,7 @@ import ipaddress
 import os
 from typing import Any, List, Optional, Sequence
 
-from ..handshake import accept_value, parse_response
+from ..handshake import MAX_BODY_BYTES, accept_value, parse_response
 from ..exceptions import WSInvalidMessageError
 from .asyncio.client import backoff, process_exception
 from .datastructures import Headers
@@ -150,10 +150,15 @@ class ClientProtocol(Protocol):
             if not (100 <= status < 200 or status in (204, 304)):
                 # As websockets' read_body: one Content-Length of ASCII
                 # digits (several: MultipleValuesError; the engine read the
-                # body by the first).
+                # body by the first), a body of at most MAX_BODY_BYTES (the
+                # engine stops reading there, with more input left over).
                 length = headers.get("Content-Length")
                 if length is not None and not (length.isascii() and length.isdigit()):
                     raise SecurityError(f"invalid content length: {length}")
+                if length is not None and (len(length) > 9 or int(length) > MAX_BODY_BYTES):
+                    raise SecurityError(f"body too large: {length[:32]} bytes")
+                if length is None and engine.buffered:
+                    raise SecurityError(f"body too large: over {MAX_BODY_BYTES} bytes")
             response = Response(status, phrase, headers, body or b"")
         except Exception as exc:
             self.handshake_exc = InvalidMessage("did not receive a valid HTTP response")
