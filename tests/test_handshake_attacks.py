@@ -747,3 +747,25 @@ def test_facade_client_error_body_at_the_limit_is_kept(with_length):
         results.append(_sansio(proto, data, None))
         assert proto.handshake_exc.response.body == body
     assert results[0] == results[1] == ("InvalidStatus", "CLOSED")
+
+
+def test_client_error_body_is_read_in_few_reads():
+    # A server's error body of up to MAX_BODY_BYTES, all available at once:
+    # the read buffer offers room that grows geometrically, so the event
+    # loop reads it in a few calls, not one byte per read once the buffer
+    # passed its usual growth limit (256 KiB).
+    protocol, transport, listener, future = make_client()
+    body = b"b" * (MAX_BODY_BYTES - 10)
+    data = b"HTTP/1.1 403 F\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    reads = 0
+    while data:
+        buf = protocol.get_buffer(-1)
+        n = min(len(buf), len(data))       # as asyncio: as much as offered
+        memoryview(buf)[:n] = data[:n]
+        protocol.buffer_updated(n)
+        data = data[n:]
+        reads += 1
+        assert reads < 64
+    assert future.exception().raw_body == body
+    assert protocol._held_buffer_sizes()[0] <= 4 * MAX_BODY_BYTES
+    protocol.connection_lost(None)
