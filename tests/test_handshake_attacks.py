@@ -24,6 +24,7 @@ import asyncio
 import base64
 import logging
 import os
+import re
 import socket
 import struct
 
@@ -430,6 +431,17 @@ REFUSED_REQUESTS = {
     "lowercase_method": (upgrade_request(line=b"get / HTTP/1.1"), 400,
                          b"expected an HTTP upgrade request"),
     "tls_hello": (b"\x16\x03\x01\x02\x00\x01", 400, b"expected an HTTP upgrade request"),
+    "two_keys": (upgrade_request(extra=b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
+                 400, b"repeated Sec-WebSocket-Key"),
+    "short_key": (upgrade_request(key=b"c2hvcnQ="), 400, b"Sec-WebSocket-Key"),
+    "double_space": (upgrade_request(line=b"GET  / HTTP/1.1"), 400, b"request line"),
+    "empty_line_first": (b"\r\n" + upgrade_request(), 400, b"expected an HTTP upgrade request"),
+    "http2_preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, b"HTTP version"),
+    "version_8": (upgrade_request().replace(b"Version: 13", b"Version: 8"), 426,
+                  b"Sec-WebSocket-Version"),
+    "upgrade_h2c": (upgrade_request().replace(b"Upgrade: websocket", b"Upgrade: h2c"), 400,
+                    b"Upgrade header"),
+    "post": (upgrade_request(line=b"POST / HTTP/1.1"), 405, b"GET method"),
     "crlf_then_bare_lf_line": (upgrade_request(extra=b"X-A: 1\nX-B: 2\r\n"), 400,
                                b"invalid value"),
 }
@@ -601,7 +613,10 @@ def _sansio(proto, data, step):
 
 FACADE_REQUESTS = {name: value[0] for name, value in REFUSED_REQUESTS.items()
                    if name not in ("http_1_0", "connect", "lowercase_method", "tls_hello",
-                                   "content_length_signed", "content_length_hex")}
+                                   "content_length_signed", "content_length_hex",
+                                   # refused by accept(), not by parsing:
+                                   "post", "short_key", "two_keys", "upgrade_h2c",
+                                   "version_8")}
 STRICTER_THAN_WEBSOCKETS = {"nul_in_target", "two_hosts"}
 FACADE_REQUESTS["bare_lf"] = b"GET / HTTP/1.1\nHost: x\n\n"
 FACADE_REQUESTS["truncated"] = upgrade_request()[:-2]
@@ -769,3 +784,85 @@ def test_client_error_body_is_read_in_few_reads():
     assert future.exception().raw_body == body
     assert protocol._held_buffer_sizes()[0] <= 4 * MAX_BODY_BYTES
     protocol.connection_lost(None)
+
+
+def test_async_factory_bounds_pipelined_input_and_pauses_reading():
+    # While an async listener factory decides, the peer's frames wait in the
+    # read buffer: reading pauses once more than a head's worth is held;
+    # once the factory answers, the frames held are delivered in order.
+    listener = Recording()
+    loop = _loop()
+    gate = loop.create_future()
+
+    async def factory(request):
+        await gate
+        return listener
+
+    protocol = WSProtocol(False, factory, loop, logging.getLogger("test"),
+                          websocket_handshake_timeout=None)
+    paused = []
+
+    class Pausing(FakeTransport):
+        def pause_reading(self):
+            paused.append(True)
+
+        def resume_reading(self):
+            paused.append(False)
+
+    transport = Pausing(_socket())
+    protocol.connection_made(transport)
+    frames = [masked(0x2, b"%06d" % i) for i in range(20000)]
+    data = upgrade_request() + b"".join(frames)
+    pos = 0
+    while pos < len(data) and not paused:
+        feed_cuts(protocol, data[pos:pos + 1000])
+        pos += 1000
+        assert buffered(protocol) < MAX_HEADER_BYTES + 2000
+    assert paused == [True] and transport.written == b"" and listener.events == []
+    gate.set_result(None)
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.run_until_complete(asyncio.sleep(0))
+    assert paused == [True, False]
+    assert transport.written.startswith(b"HTTP/1.1 101 ")
+    delivered = [payload for _, payload, _ in listener.events[1:]]
+    assert listener.events[0] == "connected"
+    assert delivered == [b"%06d" % i for i in range(len(delivered))]
+    feed_cuts(protocol, data[pos:])
+    assert len(listener.events) == 1 + len(frames)
+    protocol.connection_lost(None)
+
+
+def _facade_run(proto, data, cuts):
+    last = 0
+    for cut in sorted(set(c for c in cuts if 0 < c < len(data))) + [len(data)]:
+        proto.receive_data(data[last:cut])
+        last = cut
+    events = proto.events_received()
+    out = b"".join(proto.data_to_send())
+    out = re.sub(rb"\r\nDate: [^\r]*", b"", out)
+    out = re.sub(rb"Sec-WebSocket-Accept: [^\r]*", b"", out)
+    exc = proto.handshake_exc
+    return (type(exc).__name__, type(exc.__cause__).__name__ if exc is not None else None,
+            proto.state, len(events), out)
+
+
+@fuzz_settings
+@given(hostile_requests(), cut_lists)
+def test_facade_server_any_bytes_split_independent(data, cuts):
+    whole = _facade_run(o_server.ServerProtocol(), data, ())
+    assert _facade_run(o_server.ServerProtocol(), data, cuts) == whole
+    if whole[0] != "NoneType":
+        assert whole[0] == "InvalidMessage" and whole[3] == 0
+
+
+@fuzz_settings
+@given(hostile_responses(), cut_lists)
+def test_facade_client_any_bytes_split_independent(drawn, cuts):
+    data, mutation = drawn
+    if data is None:
+        data = _mutate(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       b"Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n"
+                       + unmasked(0x1, b"hi"), mutation[1])
+    whole = _facade_run(o_client.ClientProtocol(o_parse_uri("ws://x/")), data, ())
+    split = _facade_run(o_client.ClientProtocol(o_parse_uri("ws://x/")), data, cuts)
+    assert split[:4] == whole[:4]
