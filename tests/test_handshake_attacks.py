@@ -108,6 +108,7 @@ class Recording(picows.WSListener):
 
 _RESOURCES = []
 _SOCK = None
+_FUTURES = []       # upgrade futures, their exceptions retrieved at teardown
 
 
 def _socket():
@@ -124,6 +125,9 @@ def _loop():
 
 
 def teardown_module(module):
+    for future in _FUTURES:
+        if future.done() and not future.cancelled():
+            future.exception()
     for loop in _RESOURCES:
         loop.close()
     if _SOCK is not None:
@@ -146,6 +150,7 @@ def make_client(listener=None):
     request, wire = build_request(parse_url("ws://x/"), key, None)
     loop = _loop()
     future = loop.create_future()
+    _FUTURES.append(future)
     protocol = WSProtocol(True, lambda request, response: listener, loop,
                           logging.getLogger("test"), request=request, request_bytes=wire,
                           ws_key=key, upgrade_future=future)
@@ -866,3 +871,39 @@ def test_facade_client_any_bytes_split_independent(drawn, cuts):
     whole = _facade_run(o_client.ClientProtocol(o_parse_uri("ws://x/")), data, ())
     split = _facade_run(o_client.ClientProtocol(o_parse_uri("ws://x/")), data, cuts)
     assert split[:4] == whole[:4]
+
+
+def test_check_deadline_refuses_nan_and_changes_nothing():
+    # NaN compares false with everything: taken as "due", it failed the
+    # handshake or sent a PING and left ping_sent_at NaN (every later timer
+    # then failed the connection at once).
+    nan = float("nan")
+    engine = _engine.WSEngine(_engine.SERVER, _engine.CONNECTING)
+    engine.handshake_deadline = 100.0
+    with pytest.raises(ValueError):
+        engine.check_deadline(nan)
+    assert engine.state == _engine.CONNECTING and not engine.discarding
+    assert engine.error_kind == 0 and engine.deadline() == 100.0
+    engine = _engine.WSEngine(_engine.SERVER)
+    engine.ping_interval, engine.ping_timeout = 5.0, 1.0
+    engine.last_read = engine.ping_sent_at = 100.0
+    with pytest.raises(ValueError):
+        engine.check_deadline(nan)
+    assert engine.ping_sent_at == 100.0 and engine.pong_wait == 0
+    assert engine.check_deadline(104.0) is None and engine.check_deadline(105.0) == "ping"
+
+
+@pytest.mark.parametrize("name", ["websocket_handshake_timeout", "auto_ping_idle_timeout",
+                                  "auto_ping_reply_timeout", "close_timeout"])
+def test_nan_timeouts_are_refused_up_front(name):
+    # A NaN timeout passed the "<= 0" checks and became a NaN deadline.
+    from picows_like._options import CLIENT_DEFAULTS, OPTION_NAMES, protocol_options
+
+    options = {n: getattr(CLIENT_DEFAULTS, n) for n in OPTION_NAMES}
+    options.update(enable_auto_ping=True, logger=None)
+    options = {k: v for k, v in options.items()
+               if k in __import__("inspect").signature(protocol_options).parameters}
+    protocol_options(**options)                  # the defaults pass
+    options[name] = float("nan")
+    with pytest.raises(ValueError, match=name):
+        protocol_options(**options)
