@@ -991,3 +991,32 @@ def test_a_refused_peer_that_keeps_sending_is_cut_off():
                 break
         assert transport.aborted and protocol.engine.error_kind == E["HANDSHAKE"]
         protocol.connection_lost(None)
+
+
+SUBPROTOCOL_VALUES = [b"", b",", b" , ", b"a,", b",a", b"a b", b'"a"', b"\xb3", b"a,,b", b"c",
+                      b"a;x", b"a, b", b"b"]
+
+
+@pytest.mark.parametrize("value", SUBPROTOCOL_VALUES)
+def test_facade_subprotocol_header_parsed_as_websockets(value):
+    # An empty Sec-WebSocket-Protocol in a 101 raised IndexError out of the
+    # facade client's receive_data; a malformed one was a NegotiationError
+    # where websockets says InvalidHeaderFormat (both sides).
+    results = []
+    for make, uri in ((w_client.ClientProtocol, w_parse_uri), (o_client.ClientProtocol,
+                                                                o_parse_uri)):
+        proto = make(uri("ws://x/"), subprotocols=["a", "b"])
+        proto.send_request(proto.connect())
+        request = b"".join(proto.data_to_send())
+        proto.receive_data(response_101(request, b"Sec-WebSocket-Protocol: " + value + b"\r\n"))
+        results.append((type(proto.handshake_exc).__name__, proto.state.name,
+                        proto.subprotocol))
+    assert results[1] == results[0]
+    results = []
+    for make in (w_server.ServerProtocol, o_server.ServerProtocol):
+        proto = make(subprotocols=["a", "b"])
+        proto.receive_data(upgrade_request(extra=b"Sec-WebSocket-Protocol: " + value + b"\r\n"))
+        response = proto.accept(proto.events_received()[0])
+        results.append((type(proto.handshake_exc).__name__, response.status_code,
+                        response.headers.get("Sec-WebSocket-Protocol")))
+    assert results[1] == results[0]

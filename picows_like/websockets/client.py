@@ -11,6 +11,7 @@ from .asyncio.client import backoff, process_exception
 from .datastructures import Headers
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
                          InvalidStatus, NegotiationError, SecurityError)
+from .headers import parse_subprotocol_list
 from .http11 import Request, Response
 from .protocol import CLIENT, CONNECTING, Protocol, State, check_upgrade, single_header
 
@@ -119,7 +120,7 @@ class ClientProtocol(Protocol):
             return None
         if self.available_subprotocols is None:
             raise NegotiationError("no subprotocols supported")
-        parsed = [t.strip() for v in values for t in v.split(",") if t.strip()]
+        parsed = parse_subprotocol_list(headers)
         if len(parsed) > 1:
             raise InvalidHeader("Sec-WebSocket-Protocol", f"multiple values: {', '.join(parsed)}")
         if parsed[0] not in self.available_subprotocols:

@@ -7,7 +7,7 @@ from typing import Any, List, Pattern
 
 from .exceptions import InvalidHeaderFormat
 
-__all__ = ["parse_connection", "parse_upgrade"]
+__all__ = ["parse_connection", "parse_subprotocol_list", "parse_upgrade"]
 
 # RFC 9110 token, and the Upgrade grammar's protocol-name ["/" protocol-version].
 _TOKEN_ITEM = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
@@ -58,3 +58,9 @@ def parse_connection(headers: Any) -> List[str]:
 def parse_upgrade(headers: Any) -> List[str]:
     """The protocols of every Upgrade header, in order."""
     return _options(headers, "Upgrade", _PROTOCOL_ITEM, "protocol")
+
+
+def parse_subprotocol_list(headers: Any) -> List[str]:
+    """The subprotocols of every Sec-WebSocket-Protocol header, in order
+    (tokens; an empty or malformed value is InvalidHeaderFormat)."""
+    return _options(headers, "Sec-WebSocket-Protocol", _TOKEN_ITEM, "token")
