@@ -1020,3 +1020,45 @@ def test_facade_subprotocol_header_parsed_as_websockets(value):
         results.append((type(proto.handshake_exc).__name__, response.status_code,
                         response.headers.get("Sec-WebSocket-Protocol")))
     assert results[1] == results[0]
+
+
+EXTENSION_VALUES = [b"", b"=a", b" ;x\"", b"websocket\xb3", b"permessage-deflate",
+                    b"permessage-deflate; client_max_window_bits",
+                    b"permessage-deflate; client_max_window_bits=\"10\"",
+                    b"permessage-deflate; client_max_window_bits=\"1 0\"",
+                    b"permessage-deflate; client_max_window_bits=\"\\1\\0\"",
+                    b"permessage-deflate;", b"permessage-deflate, ,x", b"x; y=\"z", b"x;=y",
+                    b"permessage-deflate; server_no_context_takeover, permessage-deflate",
+                    b"a b", b",", b"x-foo"]
+
+
+@pytest.mark.parametrize("value", EXTENSION_VALUES)
+def test_facade_extension_header_parsed_as_websockets(value):
+    # A malformed Sec-WebSocket-Extensions is InvalidHeaderFormat (400), as
+    # websockets; the facade said NegotiationError, or accepted some.
+    from websockets.extensions.permessage_deflate import (
+        ClientPerMessageDeflateFactory as WClientDeflate,
+        ServerPerMessageDeflateFactory as WServerDeflate)
+    from picows_like.websockets.extensions.permessage_deflate import (
+        ClientPerMessageDeflateFactory as OClientDeflate,
+        ServerPerMessageDeflateFactory as OServerDeflate)
+
+    results = []
+    for make in ((lambda: w_server.ServerProtocol(extensions=[WServerDeflate()])),
+                 (lambda: o_server.ServerProtocol(extensions=[OServerDeflate()]))):
+        proto = make()
+        proto.receive_data(upgrade_request(extra=b"Sec-WebSocket-Extensions: " + value + b"\r\n"))
+        response = proto.accept(proto.events_received()[0])
+        results.append((type(proto.handshake_exc).__name__, response.status_code))
+    assert results[1] == results[0]
+    results = []
+    for make in ((lambda: w_client.ClientProtocol(w_parse_uri("ws://x/"),
+                                                  extensions=[WClientDeflate()])),
+                 (lambda: o_client.ClientProtocol(o_parse_uri("ws://x/"),
+                                                  extensions=[OClientDeflate()]))):
+        proto = make()
+        proto.send_request(proto.connect())
+        request = b"".join(proto.data_to_send())
+        proto.receive_data(response_101(request, b"Sec-WebSocket-Extensions: " + value + b"\r\n"))
+        results.append((type(proto.handshake_exc).__name__, proto.state.name))
+    assert results[1] == results[0]

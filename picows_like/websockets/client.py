@@ -11,7 +11,7 @@ from .asyncio.client import backoff, process_exception
 from .datastructures import Headers
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
                          InvalidStatus, NegotiationError, SecurityError)
-from .headers import parse_subprotocol_list
+from .headers import check_extension_list, parse_subprotocol_list
 from .http11 import Request, Response
 from .protocol import CLIENT, CONNECTING, Protocol, State, check_upgrade, single_header
 
@@ -106,6 +106,7 @@ class ClientProtocol(Protocol):
             return []
         if not self.available_extensions:
             raise NegotiationError("no extensions supported")
+        check_extension_list(headers)
         from ..extensions.permessage_deflate import WSNegotiationError
         for ext in self.available_extensions:
             try:

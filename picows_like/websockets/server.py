@@ -15,7 +15,7 @@ from .datastructures import Headers, MultipleValuesError
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
                          InvalidMethod, InvalidOrigin, InvalidProtocol, InvalidUpgrade,
                          NegotiationError)
-from .headers import parse_subprotocol_list
+from .headers import check_extension_list, parse_subprotocol_list
 from .http11 import Request, Response
 from .protocol import CONNECTING, SERVER, Protocol, State, check_upgrade, single_header
 
@@ -152,6 +152,7 @@ class ServerProtocol(Protocol):
         values = headers.get_all("Sec-WebSocket-Extensions")
         if not values or not self.available_extensions:
             return None, []
+        check_extension_list(headers)
         from ..extensions.permessage_deflate import WSNegotiationError
         for ext in self.available_extensions:
             try:
