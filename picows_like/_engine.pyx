@@ -971,7 +971,7 @@ cdef class WSEngine:
         (the driver drops the connection), DL_NONE when nothing is due yet
         (input came since the timer was armed)."""
         cdef double due = self.next_deadline()
-        if due == 0 or now < due:
+        if due == 0 or not now >= due:      # (NaN is never due)
             return DL_NONE
         if self.close_deadline > 0:
             self.close_deadline = 0
@@ -1002,6 +1002,8 @@ cdef class WSEngine:
     def check_deadline(self, double now):
         """on_deadline() for Python drivers and tests: "ping", "failed",
         "close_timeout" or None."""
+        if now != now:
+            raise ValueError("now must be a time, not NaN")
         cdef int action = self.on_deadline(now)
         return ("ping" if action == DL_PING else "failed" if action == DL_FAILED
                 else "close_timeout" if action == DL_CLOSE_TIMEOUT else None)

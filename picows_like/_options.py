@@ -74,12 +74,13 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
                      subprotocols: Optional[Sequence[str]] = None) -> dict:
     """Validate the per-connection options (ValueError up front, never an
     assert) and return them as WSProtocol keyword arguments."""
-    if websocket_handshake_timeout is not None and websocket_handshake_timeout <= 0:
+    if websocket_handshake_timeout is not None and \
+            not websocket_handshake_timeout > 0:      # NaN too
         raise ValueError("websocket_handshake_timeout must be > 0 or None")
     if enable_auto_ping:
-        if auto_ping_idle_timeout is None or auto_ping_idle_timeout <= 0:
+        if auto_ping_idle_timeout is None or not auto_ping_idle_timeout > 0:
             raise ValueError("auto_ping_idle_timeout must be > 0")
-        if auto_ping_reply_timeout is None or auto_ping_reply_timeout <= 0:
+        if auto_ping_reply_timeout is None or not auto_ping_reply_timeout > 0:
             raise ValueError("auto_ping_reply_timeout must be > 0")
     if auto_ping_strategy not in (WSAutoPingStrategy.PING_WHEN_IDLE,
                                   WSAutoPingStrategy.PING_PERIODICALLY):
@@ -96,7 +97,7 @@ def protocol_options(*, disconnect_on_exception: bool, websocket_handshake_timeo
     read_buffer_init_size = max(read_buffer_init_size, MIN_READ_BUFFER_INIT_SIZE)
     if read_buffer_init_size > MAX_READ_BUFFER_INIT_SIZE:
         raise ValueError(f"read_buffer_init_size must be <= {MAX_READ_BUFFER_INIT_SIZE}")
-    if close_timeout is not None and close_timeout < 0:
+    if close_timeout is not None and not close_timeout >= 0:
         raise ValueError("close_timeout must be >= 0 or None")
     if isinstance(subprotocols, str):
         raise TypeError("subprotocols must be a list of str, not a str")

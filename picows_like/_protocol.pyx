@@ -498,6 +498,12 @@ cdef class WSProtocolCore(WSEngineSink):
         parses the frames right behind it once OPEN)."""
         self._rpos += self._engine.handshake_feed(self._rbuf.data + self._rpos,
                                                  self._wpos - self._rpos)
+        if self._wpos == self._rbuf.capacity and self._engine.state == ENGINE_CONNECTING \
+                and not self._engine.discarding and self._pending_factory is None:
+            # Still waiting (a client's error body, up to MAX_BODY_BYTES)
+            # with the buffer full: double it.  _compact's growth stops at
+            # READ_GROW_LIMIT and then offers one byte more per read.
+            self._rbuf.reserve(2 * self._rbuf.capacity, self._wpos)
         if self._pending_factory is not None and not self._factory_paused and \
                 self._wpos - self._rpos > MAX_HEADER_BYTES:
             # An async listener factory runs: keep reading (so a client that

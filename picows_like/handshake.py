@@ -472,7 +472,9 @@ def content_length(headers: CIMultiDict) -> int:
     value = headers.get("Content-Length")
     if value is None:
         return 0
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "\xb3" (superscript 3,
+    # a header value is read as latin-1), which int() then refuses.
+    if not (value.isascii() and value.isdigit()):
         raise WSInvalidMessageError(f"invalid Content-Length {value[:32]!r}")
     # No int() of thousands of digits (Python refuses more than 4300).
     return MAX_BODY_BYTES if len(value) > 9 else min(int(value), MAX_BODY_BYTES)

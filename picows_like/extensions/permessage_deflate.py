@@ -4,6 +4,7 @@ The compression itself is in picows_like/_deflate.pyx (zlib's C API).  This
 module only turns `Sec-WebSocket-Extensions` offers and answers into a
 negotiated `WSPerMessageDeflate`, on either side, and says why it refuses.
 """
+import re
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -11,6 +12,7 @@ from typing import Dict, List, Optional, Tuple, Union
 NAME = "permessage-deflate"
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_QUOTED_PAIR = re.compile(r"\\(.)")     # RFC 9110 quoted-pair in a quoted-string
 _PARAMS = ("server_no_context_takeover", "client_no_context_takeover",
            "server_max_window_bits", "client_max_window_bits")
 
@@ -187,7 +189,7 @@ def parse_extensions(header_values: List[str]) -> List[Tuple[str, List[Tuple[str
                 key, sep, value = param.partition("=")
                 key, value = key.strip(), value.strip()
                 if len(value) >= 2 and value[0] == value[-1] == '"':
-                    value = value[1:-1]
+                    value = _QUOTED_PAIR.sub(r"\1", value[1:-1])     # "\1\0" is 10
                 if not key or not _TOKEN.issuperset(key) or (sep and
                                                              (not value or not _TOKEN.issuperset(value))):
                     raise WSNegotiationError(f"malformed extension parameter {param!r}")

@@ -5,12 +5,13 @@ import ipaddress
 import os
 from typing import Any, List, Optional, Sequence
 
-from ..handshake import accept_value, parse_response
+from ..handshake import MAX_BODY_BYTES, accept_value, parse_response
 from ..exceptions import WSInvalidMessageError
 from .asyncio.client import backoff, process_exception
 from .datastructures import Headers
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
-                         InvalidStatus, NegotiationError)
+                         InvalidStatus, NegotiationError, SecurityError)
+from .headers import check_extension_list, parse_subprotocol_list
 from .http11 import Request, Response
 from .protocol import CLIENT, CONNECTING, Protocol, State, check_upgrade, single_header
 
@@ -105,6 +106,7 @@ class ClientProtocol(Protocol):
             return []
         if not self.available_extensions:
             raise NegotiationError("no extensions supported")
+        check_extension_list(headers)
         from ..extensions.permessage_deflate import WSNegotiationError
         for ext in self.available_extensions:
             try:
@@ -119,7 +121,7 @@ class ClientProtocol(Protocol):
             return None
         if self.available_subprotocols is None:
             raise NegotiationError("no subprotocols supported")
-        parsed = [t.strip() for v in values for t in v.split(",") if t.strip()]
+        parsed = parse_subprotocol_list(headers)
         if len(parsed) > 1:
             raise InvalidHeader("Sec-WebSocket-Protocol", f"multiple values: {', '.join(parsed)}")
         if parsed[0] not in self.available_subprotocols:
@@ -145,8 +147,21 @@ class ClientProtocol(Protocol):
             if core.version != b"HTTP/1.1":
                 raise WSInvalidMessageError("unsupported protocol; expected HTTP/1.1")
             phrase = status_line[2].decode("iso-8859-1") if len(status_line) > 2 else ""
-            response = Response(int(core.status), phrase, Headers(core.headers.items()),
-                                body or b"")
+            status = int(core.status)
+            headers = Headers(core.headers.items())
+            if not (100 <= status < 200 or status in (204, 304)):
+                # As websockets' read_body: one Content-Length of ASCII
+                # digits (several: MultipleValuesError; the engine read the
+                # body by the first), a body of at most MAX_BODY_BYTES (the
+                # engine stops reading there, with more input left over).
+                length = headers.get("Content-Length")
+                if length is not None and not (length.isascii() and length.isdigit()):
+                    raise SecurityError(f"invalid content length: {length}")
+                if length is not None and (len(length) > 9 or int(length) > MAX_BODY_BYTES):
+                    raise SecurityError(f"body too large: {length[:32]} bytes")
+                if length is None and engine.buffered:
+                    raise SecurityError(f"body too large: over {MAX_BODY_BYTES} bytes")
+            response = Response(status, phrase, headers, body or b"")
         except Exception as exc:
             self.handshake_exc = InvalidMessage("did not receive a valid HTTP response")
             self.handshake_exc.__cause__ = exc

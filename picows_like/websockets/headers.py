@@ -7,12 +7,21 @@ from typing import Any, List, Pattern
 
 from .exceptions import InvalidHeaderFormat
 
-__all__ = ["parse_connection", "parse_upgrade"]
+__all__ = ["check_extension_list", "parse_connection", "parse_subprotocol_list",
+           "parse_upgrade"]
 
 # RFC 9110 token, and the Upgrade grammar's protocol-name ["/" protocol-version].
 _TOKEN_ITEM = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _PROTOCOL_ITEM = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+(?:/[-!#$%&'*+.^_`|~0-9a-zA-Z]+)?")
 _OWS = re.compile(r"[\t ]*")
+# RFC 6455 9.1: extension-token *( OWS ";" OWS param ), param: token
+# [ OWS "=" OWS (token / quoted-string) ], as websockets.headers parses it.
+_TOKEN = r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_QUOTED = r'"(?:[\x09\x20-\x21\x23-\x5b\x5d-\x7e]|\\[\x09\x20-\x7e\x80-\xff])*"'
+_EXTENSION_ITEM = re.compile(
+    rf"{_TOKEN}(?:[\t ]*;[\t ]*{_TOKEN}(?:[\t ]*=[\t ]*(?:{_TOKEN}|{_QUOTED}))?)*")
+_QUOTED_RE = re.compile(_QUOTED)
+_QUOTED_PAIR = re.compile(r"\\(.)")
 
 
 def _skip_delimiters(header: str, pos: int) -> int:
@@ -58,3 +67,22 @@ def parse_connection(headers: Any) -> List[str]:
 def parse_upgrade(headers: Any) -> List[str]:
     """The protocols of every Upgrade header, in order."""
     return _options(headers, "Upgrade", _PROTOCOL_ITEM, "protocol")
+
+
+def parse_subprotocol_list(headers: Any) -> List[str]:
+    """The subprotocols of every Sec-WebSocket-Protocol header, in order
+    (tokens; an empty or malformed value is InvalidHeaderFormat)."""
+    return _options(headers, "Sec-WebSocket-Protocol", _TOKEN_ITEM, "token")
+
+
+def check_extension_list(headers: Any) -> None:
+    """Every Sec-WebSocket-Extensions header is a well-formed list of
+    extensions, a quoted parameter value a token once unquoted
+    (InvalidHeaderFormat otherwise, as websockets)."""
+    name = "Sec-WebSocket-Extensions"
+    for value in headers.get_all(name):
+        for item in _parse_list(value, name, _EXTENSION_ITEM, "token"):
+            for quoted in _QUOTED_RE.finditer(item):
+                if _TOKEN_ITEM.fullmatch(_QUOTED_PAIR.sub(r"\1", quoted.group()[1:-1])) is None:
+                    raise InvalidHeaderFormat(name, "invalid quoted header content", value,
+                                              value.find(quoted.group()))

@@ -303,11 +303,6 @@ def _close_payload(code: int, reason: str) -> bytes:
 
 # -- opening-handshake checks shared by ClientProtocol and ServerProtocol -----
 
-def header_tokens(headers: Any, name: str) -> List[str]:
-    """Comma-separated values of every `name` header, stripped, case kept."""
-    return [t.strip() for v in headers.get_all(name) for t in v.split(",") if t.strip()]
-
-
 def check_upgrade(headers: Any) -> None:
     """Connection must include "upgrade" and Upgrade be "websocket"
     (InvalidUpgrade naming the header otherwise)."""

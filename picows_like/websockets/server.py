@@ -15,8 +15,9 @@ from .datastructures import Headers, MultipleValuesError
 from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
                          InvalidMethod, InvalidOrigin, InvalidProtocol, InvalidUpgrade,
                          NegotiationError)
+from .headers import check_extension_list, parse_subprotocol_list
 from .http11 import Request, Response
-from .protocol import CONNECTING, SERVER, Protocol, State, check_upgrade, header_tokens, single_header
+from .protocol import CONNECTING, SERVER, Protocol, State, check_upgrade, single_header
 
 __all__ = ["ServerProtocol"]
 
@@ -151,6 +152,7 @@ class ServerProtocol(Protocol):
         values = headers.get_all("Sec-WebSocket-Extensions")
         if not values or not self.available_extensions:
             return None, []
+        check_extension_list(headers)
         from ..extensions.permessage_deflate import WSNegotiationError
         for ext in self.available_extensions:
             try:
@@ -163,7 +165,7 @@ class ServerProtocol(Protocol):
         return None, []
 
     def process_subprotocol(self, headers: Headers) -> Optional[str]:
-        return self.select_subprotocol(header_tokens(headers, "Sec-WebSocket-Protocol"))
+        return self.select_subprotocol(parse_subprotocol_list(headers))
 
     def select_subprotocol(self, subprotocols: Sequence[str]) -> Optional[str]:
         """The first of our subprotocols that the client offers; None when
