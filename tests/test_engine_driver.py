@@ -13,7 +13,6 @@ import gc
 import logging
 import os
 import socket
-import struct
 import sys
 import time
 
@@ -22,41 +21,9 @@ import pytest
 import picows_like as picows
 from picows_like import _engine
 from picows_like._protocol import WSProtocol
+from inprocess import FakeTransport, feed, masked
 
 E = _engine.ERRORS
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self, sock):
-        super().__init__()
-        self._sock = sock
-        self.written = bytearray()
-        self.eof_written = False
-        self.aborted = False
-
-    def get_extra_info(self, name, default=None):
-        return self._sock if name == "socket" else default
-
-    def write(self, data):
-        self.written += data
-
-    def get_write_buffer_size(self):
-        return 0
-
-    def can_write_eof(self):
-        return True
-
-    def write_eof(self):
-        self.eof_written = True
-
-    def is_closing(self):
-        return False
-
-    def close(self):
-        pass
-
-    def abort(self):
-        self.aborted = True
 
 
 class Quiet(picows.WSListener):
@@ -67,22 +34,6 @@ class Quiet(picows.WSListener):
 class Raising(picows.WSListener):
     def on_ws_frame(self, transport, frame):
         raise RuntimeError("listener bug")
-
-
-def masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    assert len(payload) < 126
-    return struct.pack("!BB", (0x80 if fin else 0) | opcode, 0x80 | len(payload)) + mask + body
-
-
-def feed(protocol, data: bytes) -> None:
-    while data:
-        buf = protocol.get_buffer(-1)
-        n = min(len(buf), len(data))
-        memoryview(buf)[:n] = data[:n]
-        protocol.buffer_updated(n)
-        data = data[n:]
 
 
 def upgrade_request() -> bytes:

@@ -13,7 +13,6 @@ import base64
 import logging
 import os
 import socket
-import struct
 
 import pytest
 
@@ -23,41 +22,9 @@ from picows_like._protocol import WSProtocol
 from picows_like.handshake import (MAX_BODY_BYTES, HandshakeRejected, accept_value,
                                    build_request, content_length)
 from picows_like.url import parse_url
+from inprocess import FakeTransport, feed, masked, unmasked
 
 E = _engine.ERRORS
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self, sock):
-        super().__init__()
-        self._sock = sock
-        self.written = bytearray()
-        self.eof_written = False
-        self.aborted = False
-
-    def get_extra_info(self, name, default=None):
-        return self._sock if name == "socket" else default
-
-    def write(self, data):
-        self.written += data
-
-    def get_write_buffer_size(self):
-        return 0
-
-    def can_write_eof(self):
-        return True
-
-    def write_eof(self):
-        self.eof_written = True
-
-    def is_closing(self):
-        return False
-
-    def close(self):
-        pass
-
-    def abort(self):
-        self.aborted = True
 
 
 class Recording(picows.WSListener):
@@ -71,30 +38,10 @@ class Recording(picows.WSListener):
         self.events.append((frame.msg_type, frame.get_payload_as_bytes()))
 
 
-def masked(opcode, payload):
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + mask + body
-
-
-def unmasked(opcode, payload):
-    return struct.pack("!BB", 0x80 | opcode, len(payload)) + payload
-
-
 def upgrade_request(key=None, extra=""):
     key = key or base64.b64encode(os.urandom(16)).decode()
     return ("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode()
-
-
-def feed(protocol, data, step=None):
-    """Read `data` as the event loop would, `step` bytes per read."""
-    while data:
-        buf = protocol.get_buffer(-1)
-        n = min(len(buf), len(data), step or len(data))
-        memoryview(buf)[:n] = data[:n]
-        protocol.buffer_updated(n)
-        data = data[n:]
 
 
 @pytest.fixture

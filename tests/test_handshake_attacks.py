@@ -26,7 +26,6 @@ import logging
 import os
 import re
 import socket
-import struct
 
 import pytest
 
@@ -43,6 +42,8 @@ from picows_like.handshake import (MAX_BODY_BYTES, MAX_HEADER_BYTES, accept_valu
                                    build_request)
 from picows_like.url import parse_url  # noqa: E402
 
+from inprocess import FakeTransport, masked, unmasked  # noqa: E402
+
 E = _engine.ERRORS
 EXAMPLES = int(os.environ.get("PICOWS_LIKE_FUZZ_EXAMPLES", "200"))
 fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -52,48 +53,6 @@ fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, database=None,
 
 
 # -- a WSProtocol driven in process --------------------------------------------
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self, sock):
-        super().__init__()
-        self._sock = sock
-        self.written = bytearray()
-        self.writes = []
-        self.eof_written = False
-        self.aborted = False
-        self.closed = False
-
-    def get_extra_info(self, name, default=None):
-        return self._sock if name == "socket" else default
-
-    def write(self, data):
-        self.writes.append(bytes(data))
-        self.written += data
-
-    def get_write_buffer_size(self):
-        return 0
-
-    def can_write_eof(self):
-        return True
-
-    def write_eof(self):
-        self.eof_written = True
-
-    def is_closing(self):
-        return self.closed or self.aborted
-
-    def close(self):
-        self.closed = True
-
-    def abort(self):
-        self.aborted = True
-
-    def pause_reading(self):
-        pass
-
-    def resume_reading(self):
-        pass
-
 
 class Recording(picows.WSListener):
     def __init__(self):
@@ -198,16 +157,6 @@ def feed_cuts(protocol, data, cuts=(), step=None):
             largest = max(largest, n)
             piece = piece[n:]
     return largest
-
-
-def masked(opcode, payload, fin=True):
-    mask = b"\x01\x02\x03\x04"
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return struct.pack("!BB", (0x80 if fin else 0) | opcode, 0x80 | len(payload)) + mask + body
-
-
-def unmasked(opcode, payload):
-    return struct.pack("!BB", 0x80 | opcode, len(payload)) + payload
 
 
 def upgrade_request(key=b"dGhlIHNhbXBsZSBub25jZQ==", extra=b"", line=b"GET / HTTP/1.1"):

@@ -21,38 +21,10 @@ import pytest
 
 import picows_like as picows
 from picows_like._protocol import WSProtocol
+from inprocess import FakeTransport
 
 INIT = 16 * 1024
 LIMIT = 256 * 1024
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self, sock):
-        super().__init__()
-        self._sock = sock
-        self.written = bytearray()
-
-    def get_extra_info(self, name, default=None):
-        return self._sock if name == "socket" else default
-
-    def write(self, data):
-        self.written += data
-
-    def writelines(self, chunks):
-        for chunk in chunks:
-            self.written += chunk
-
-    def get_write_buffer_size(self):
-        return 0
-
-    def is_closing(self):
-        return False
-
-    def close(self):
-        pass
-
-    def abort(self):
-        pass
 
 
 class Counter(picows.WSListener):

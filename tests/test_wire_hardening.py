@@ -180,32 +180,8 @@ async def test_frame_kept_past_on_ws_frame_reads_as_empty(compression):
 
 # -- the end of the upgrade request --------------------------------------------------
 
-class _FakeTransport(asyncio.Transport):
-    def __init__(self, sock):
-        super().__init__()
-        self._sock = sock
-        self.written = bytearray()
-
-    def get_extra_info(self, name, default=None):
-        return self._sock if name == "socket" else default
-
-    def write(self, data):
-        self.written += data
-
-    def get_write_buffer_size(self):
-        return 0
-
-    def is_closing(self):
-        return False
-
-    def close(self):
-        pass
-
-    def abort(self):
-        pass
-
-
 def test_request_head_fed_one_byte_at_a_time_is_scanned_linearly():
+    from inprocess import FakeTransport
     from picows_like._protocol import WSProtocol
 
     key = base64.b64encode(os.urandom(16)).decode()
@@ -218,7 +194,7 @@ def test_request_head_fed_one_byte_at_a_time_is_scanned_linearly():
     try:
         protocol = WSProtocol(False, lambda request: picows.WSListener(),
                               loop, logging.getLogger("test"))
-        transport = _FakeTransport(a)
+        transport = FakeTransport(a)
         protocol.connection_made(transport)
         for i in range(len(request)):
             buf = protocol.get_buffer(-1)
