@@ -559,7 +559,7 @@ cdef class WSProtocolCore(WSEngineSink):
         if inspect.isawaitable(result):
             # An async factory (an extension over picows: it may look up a
             # session, say).  Frames the peer sends meanwhile wait in the
-            # buffer (bounded, see _handshake_data); the handshake timer runs.
+            # buffer (bounded, see _handshake_data); the handshake deadline holds.
             self._pending_factory = asyncio.ensure_future(result, loop=self._loop)
             self._pending_factory.add_done_callback(
                 lambda fut: self._factory_done(request, fut))

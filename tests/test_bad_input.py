@@ -544,8 +544,7 @@ async def test_peer_that_never_reads(role):
         # Bounded by the user's choice: high watermark + one message (+ header).
         assert prod.max_buffered <= prod.high + prod.msg_size + 14
         # Now read everything: resume_writing fires, nothing is lost.
-        got = bytearray()
-        crc, count, need = 0, 0, None
+        crc, count = 0, 0
         reader = RawFrameReader(masked=role == "client")
         while True:
             chunk = await wf(loop.sock_recv(sock, 256 * 1024), 5)

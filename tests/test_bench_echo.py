@@ -13,7 +13,6 @@ The Cython contenders are left out (a cold build takes longer than this test may
 """
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path

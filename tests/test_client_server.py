@@ -7,7 +7,7 @@ from http import HTTPStatus
 import pytest
 
 import picows_like as picows
-from helpers import (T, OP_CLOSE, OP_TEXT, RawServer, RecordingListener, close_client,
+from helpers import (T, RawServer, RecordingListener, close_client,
                      compute_accept, connect, make_payload, wf, ws_server)
 
 pytestmark = pytest.mark.asyncio

@@ -14,7 +14,7 @@ from websockets.asyncio.server import serve as wsl_serve
 
 import picows_like as picows
 from picows_like import WSMsgType
-from helpers import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, RawConn, RecordingListener,
+from helpers import (OP_BINARY, OP_CONT, OP_PING, OP_TEXT, RawConn, RecordingListener,
                      build_frame, wf, ws_server)
 
 if os.environ.get("PICOWS_LIKE_TEST_AGAINST_PICOWS") == "1":

@@ -7,12 +7,11 @@ import asyncio
 import contextlib
 import importlib.util
 import socket
-import time
 
 import pytest
 
 import picows_like as picows
-from helpers import RecordingListener, compute_accept, wf, ws_server
+from helpers import RecordingListener, wf, ws_server
 from proxy_servers import AFN_PARAMS, tls_pair
 
 trustme = pytest.importorskip("trustme")

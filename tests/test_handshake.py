@@ -9,7 +9,7 @@ import pytest
 
 import picows_like as picows
 from helpers import (OP_TEXT, T, RawConn, RawServer, RecordingListener, build_frame,
-                     build_request, compute_accept, connect, get_header, new_key,
+                     build_request, compute_accept, get_header, new_key,
                      parse_http_head, wf, ws_server)
 
 WSMsgType = picows.WSMsgType

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 import picows_like as picows
-from helpers import RecordingListener, connect, make_payload, wf, ws_server
+from helpers import connect, make_payload, wf, ws_server
 
 websockets = pytest.importorskip("websockets")
 from websockets.asyncio.client import connect as wsx_connect  # noqa: E402

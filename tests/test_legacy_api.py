@@ -1,9 +1,7 @@
 """picows_like.websockets.legacy beyond what websockets itself shows: the
 import paths old code uses, the connection being the core's listener (the
 fast path), and the features that raise NotImplementedError by name."""
-import asyncio
 import importlib
-import warnings
 
 import pytest
 

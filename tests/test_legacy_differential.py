@@ -10,7 +10,6 @@ websockets' does, on the wire and in its Python API.
 import asyncio
 import http
 import os
-import socket
 import sys
 import tempfile
 import types

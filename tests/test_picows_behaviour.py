@@ -10,8 +10,8 @@ import pytest
 
 import picows_like as picows
 from picows_like._frame import make_test_frame
-from helpers import (OP_BINARY, OP_CLOSE, T, RawConn, RawServer, RecordingListener,
-                     build_frame, build_request, close_payload, connect, wf, ws_server)
+from helpers import (OP_BINARY, OP_CLOSE, RawConn, RawServer, RecordingListener,
+                     build_frame, close_payload, connect, wf, ws_server)
 
 WSMsgType = picows.WSMsgType
 

@@ -16,7 +16,6 @@ import pytest
 websockets = pytest.importorskip("websockets")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 from websockets import client as w_client, server as w_server  # noqa: E402
-from websockets.frames import Close as WClose  # noqa: E402
 from websockets.protocol import Protocol as WProtocol, Side as WSide, State as WState  # noqa: E402
 from websockets.uri import parse_uri  # noqa: E402
 
@@ -50,7 +49,7 @@ def unmask_stream(data):
     """Frames in `data` re-written unmasked (both peers mask with random keys)."""
     out, pos = bytearray(), 0
     while pos < len(data):
-        b0, b1 = data[pos], data[pos + 1]
+        b1 = data[pos + 1]
         n, hlen = b1 & 0x7F, 2
         if n == 126:
             n, hlen = struct.unpack_from("!H", data, pos + 2)[0], 4

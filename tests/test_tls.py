@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import picows_like as picows
-from helpers import RecordingListener, close_client, connect, make_payload, wf, ws_server
+from helpers import close_client, connect, make_payload, wf, ws_server
 from proxy_servers import AFN_PARAMS, HAVE_AIOFASTNET, tls_pair
 
 pytestmark = pytest.mark.asyncio

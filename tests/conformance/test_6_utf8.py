@@ -12,7 +12,6 @@ reasons are always checked (RFC 6455 7.1.6; see test_7_close).
 
 import pytest
 
-import picows_like as picows
 from helpers import OP_BINARY, OP_CONT, OP_TEXT
 
 from .harness import open_peer
