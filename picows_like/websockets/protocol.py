@@ -22,6 +22,8 @@ Deliberate differences from websockets (RFC 6455 says so, or a limit does):
   refuses ends with ``InvalidMessage`` and no answer, where websockets
   answers some (too long a line: 414, too many headers: 431).
 """
+import base64
+import binascii
 import enum
 import logging
 import uuid
@@ -29,7 +31,7 @@ from typing import Any, List, Optional, Union
 
 from .. import _engine
 from .datastructures import MultipleValuesError
-from .exceptions import (InvalidHeader, InvalidUpgrade, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
+from .exceptions import (InvalidHeader, InvalidHeaderValue, InvalidUpgrade, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidState, PayloadTooBig, ProtocolError)
 from .frames import OK_CLOSE_CODES, Close, CloseCode, Frame, Opcode
 from .headers import parse_connection, parse_upgrade
@@ -322,3 +324,21 @@ def single_header(headers: Any, name: str) -> str:
         raise InvalidHeader(name) from None
     except MultipleValuesError:
         raise InvalidHeader(name, "multiple values") from None
+
+
+def check_key_and_version(headers: Any) -> str:
+    """A client request's Sec-WebSocket-Key (16 bytes in base64) and
+    Sec-WebSocket-Version (13), checked in websockets' order; return the key.
+    InvalidHeader when one is missing or repeated, InvalidHeaderValue when
+    its value is wrong."""
+    key = single_header(headers, "Sec-WebSocket-Key")
+    try:
+        raw_key = base64.b64decode(key.encode(), validate=True)
+    except binascii.Error as exc:
+        raise InvalidHeaderValue("Sec-WebSocket-Key", key) from exc
+    if len(raw_key) != 16:
+        raise InvalidHeaderValue("Sec-WebSocket-Key", key)
+    version = single_header(headers, "Sec-WebSocket-Version")
+    if version != "13":
+        raise InvalidHeaderValue("Sec-WebSocket-Version", version)
+    return key

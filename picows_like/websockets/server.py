@@ -3,8 +3,6 @@
 As in websockets, ``serve``, ``unix_serve``, ``broadcast``, ``WebSocketServer``
 and ``WebSocketServerProtocol`` imported from here are the legacy API's
 (``picows_like.websockets.legacy.server``), with a DeprecationWarning."""
-import base64
-import binascii
 import email.utils
 import http
 import re
@@ -12,12 +10,12 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ..handshake import HandshakeRejected, accept_value, parse_request
 from .datastructures import Headers, MultipleValuesError
-from .exceptions import (InvalidHandshake, InvalidHeader, InvalidHeaderValue, InvalidMessage,
+from .exceptions import (InvalidHandshake, InvalidHeader, InvalidMessage,
                          InvalidMethod, InvalidOrigin, InvalidProtocol, InvalidUpgrade,
                          NegotiationError)
 from .headers import check_extension_list, parse_subprotocol_list
 from .http11 import Request, Response
-from .protocol import CONNECTING, SERVER, Protocol, State, check_upgrade, single_header
+from .protocol import (CONNECTING, SERVER, Protocol, State, check_key_and_version, check_upgrade)
 
 __all__ = ["ServerProtocol"]
 
@@ -111,22 +109,7 @@ class ServerProtocol(Protocol):
             raise InvalidProtocol(request.protocol)
         headers = request.headers
         check_upgrade(headers)
-        key = single_header(headers, "Sec-WebSocket-Key")
-        try:
-            raw_key = base64.b64decode(key.encode(), validate=True)
-        except binascii.Error as exc:
-            raise InvalidHeaderValue("Sec-WebSocket-Key", key) from exc
-        if len(raw_key) != 16:
-            raise InvalidHeaderValue("Sec-WebSocket-Key", key)
-        accept_header = accept_value(key.encode()).decode()
-        try:
-            version = headers["Sec-WebSocket-Version"]
-        except KeyError:
-            raise InvalidHeader("Sec-WebSocket-Version") from None
-        except MultipleValuesError:
-            raise InvalidHeader("Sec-WebSocket-Version", "multiple values") from None
-        if version != "13":
-            raise InvalidHeaderValue("Sec-WebSocket-Version", version)
+        accept_header = accept_value(check_key_and_version(headers).encode()).decode()
         self.origin = self.process_origin(headers)
         extensions_header, self.extensions = self.process_extensions(headers)
         protocol_header = self.subprotocol = self.process_subprotocol(headers)

@@ -14,14 +14,13 @@ and raise websockets' exceptions (``InvalidUpgrade``, ``InvalidHeader``,
 Sec-WebSocket-Key / Sec-WebSocket-Accept values are the core's
 (:mod:`picows_like.handshake`).
 """
-import base64
-import binascii
 from typing import Any
 
 from ... import handshake as _core
-from ..datastructures import Headers, MultipleValuesError
-from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidUpgrade
+from ..datastructures import Headers
+from ..exceptions import InvalidHeaderValue, InvalidUpgrade
 from ..headers import parse_connection, parse_upgrade
+from ..protocol import check_key_and_version, single_header
 
 __all__ = ["build_request", "check_request", "build_response", "check_response"]
 
@@ -33,15 +32,6 @@ def _check_upgrade(headers: Any, connection_separator: str) -> None:
     # Case-insensitive: RFC 6455 writes "WebSocket" in its IANA section.
     if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade))
-
-
-def _single(headers: Any, name: str) -> str:
-    try:
-        return headers[name]
-    except KeyError as exc:
-        raise InvalidHeader(name) from exc
-    except MultipleValuesError as exc:
-        raise InvalidHeader(name, "multiple values") from exc
 
 
 def _accept(key: str) -> str:
@@ -72,17 +62,7 @@ def check_request(headers: Headers) -> str:
     answers any of them with 400 Bad Request.
     """
     _check_upgrade(headers, ", ")
-    key = _single(headers, "Sec-WebSocket-Key")
-    try:
-        raw_key = base64.b64decode(key.encode(), validate=True)
-    except binascii.Error as exc:
-        raise InvalidHeaderValue("Sec-WebSocket-Key", key) from exc
-    if len(raw_key) != 16:
-        raise InvalidHeaderValue("Sec-WebSocket-Key", key)
-    version = _single(headers, "Sec-WebSocket-Version")
-    if version != "13":
-        raise InvalidHeaderValue("Sec-WebSocket-Version", version)
-    return key
+    return check_key_and_version(headers)
 
 
 def build_response(headers: Headers, key: str) -> None:
@@ -104,6 +84,6 @@ def check_response(headers: Headers, key: str) -> None:
     # websockets joins the Connection options with a space here (", " in
     # check_request); the message is kept identical.
     _check_upgrade(headers, " ")
-    accept = _single(headers, "Sec-WebSocket-Accept")
+    accept = single_header(headers, "Sec-WebSocket-Accept")
     if accept != _accept(key):
         raise InvalidHeaderValue("Sec-WebSocket-Accept", accept)
